@@ -1,0 +1,16 @@
+//! The `volspike` command line as a library, so tests drive the same code.
+//!
+//! `main.rs` parses arguments and calls into these modules: [`replay`]
+//! (recordings -> features, no Kafka), [`pipeline`] (recordings -> Kafka ->
+//! featurizer service -> Kafka -> features), [`simulate`] (synthetic feed),
+//! [`demo`] (all of it on the embedded Kafka) and [`bench_input`]. [`input`]
+//! reads and decodes recordings in parallel; [`summary`] counts and prints.
+
+pub mod bench_input;
+pub mod compare;
+pub mod demo;
+pub mod input;
+pub mod pipeline;
+pub mod replay;
+pub mod simulate;
+pub mod summary;

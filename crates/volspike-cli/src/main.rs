@@ -1,0 +1,284 @@
+//! `volspike`: one command line for every volspike service and tool.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use volspike_cli::pipeline::PipelineOptions;
+use volspike_cli::simulate::{SimConfig, simulate};
+use volspike_cli::{bench_input, compare, demo, input, pipeline, replay};
+use volspike_core::time::parse_timestamp;
+use volspike_runtime::{Config, ConfigLoader, parquet, shutdown, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "volspike",
+    version,
+    about = "Real-time detection of short-term volatility spikes in crypto markets"
+)]
+struct Cli {
+    /// Configuration file (TOML) over the built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The whole system in one process on the embedded Kafka; needs nothing installed.
+    Demo {
+        /// Seconds of simulated market to run through the system.
+        #[arg(long, default_value_t = 180)]
+        seconds: u64,
+        /// Where to write the features (default: a temporary directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Offline features from recordings with the same engine, no Kafka.
+    Replay {
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Recordings through ticks.raw, the featurizer service and ticks.features into parquet.
+    Pipeline {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Kafka bootstrap servers; the embedded Kafka when absent.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        /// In-process featurizer instances; 0 when they run as separate processes.
+        #[arg(long, default_value_t = 1)]
+        featurizers: usize,
+        /// Fault injection: drop featurizer 0 without shutdown once this
+        /// fraction of the input is committed, then start a replacement.
+        #[arg(long, hide = true)]
+        crash_at: Option<f64>,
+        /// Longest wait for the featurizers, e.g. `10m`.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// The featurizer service: ticks.raw -> ticks.features.
+    Featurize {
+        /// Kafka bootstrap servers.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        /// Input topic.
+        #[arg(long)]
+        topic_in: Option<String>,
+        /// Output topic.
+        #[arg(long)]
+        topic_out: Option<String>,
+        /// This instance's id (stable across its restarts).
+        #[arg(long)]
+        instance_id: Option<String>,
+        /// Admin server address (`/metrics`, `/healthz`); empty to disable.
+        #[arg(long)]
+        admin_listen: Option<String>,
+    },
+    /// Synthetic but realistic Coinbase ticker messages (Advanced Trade shape).
+    Simulate {
+        /// Products, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "BTC-USD,ETH-USD")]
+        products: Vec<String>,
+        /// Minutes of market to simulate.
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        /// Random seed; the same seed gives the same bytes.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Start time (RFC 3339).
+        #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+        start: String,
+        /// Output NDJSON file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Checks that two feature parquet files hold the same rows, bit for bit.
+    CompareFeatures {
+        /// Expected (e.g. `volspike replay` output).
+        left: PathBuf,
+        /// Actual (e.g. `volspike pipeline` output).
+        right: PathBuf,
+    },
+    /// Reproducible measurements.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Builds a large replay input by repeating recordings with shifted times.
+    MakeInput {
+        /// Recordings to repeat (globs).
+        #[arg(long, required = true, num_args = 1..)]
+        raw: Vec<String>,
+        /// At least this many ticks.
+        #[arg(long, default_value_t = 1_000_000)]
+        min_ticks: u64,
+        /// Output NDJSON file (`.gz`/`.zst` are not written here).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct InputArgs {
+    /// Recordings: files or glob patterns (`.gz` and `.zst` are decompressed).
+    #[arg(long, required = true, num_args = 1..)]
+    raw: Vec<String>,
+    /// Output parquet file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let loader = ConfigLoader::new().file(cli.config.as_deref()).env();
+    match cli.command {
+        Command::Demo { seconds, out } => {
+            let cfg = load(loader)?;
+            demo::run(cfg, seconds, out).await
+        }
+        Command::Replay { input } => {
+            let cfg = load(loader)?;
+            let files = input::expand_globs(&input.raw)?;
+            let started = Instant::now();
+            let engine_cfg = cfg.features.clone();
+            let (mut rows, mut counts) =
+                tokio::task::spawn_blocking(move || replay::replay(&files, &engine_cfg)).await??;
+            let (written, _) = parquet::write_rows(&input.out, &mut rows)?;
+            counts.rows = written as u64;
+            println!("{}", counts.summary("replay", started.elapsed()));
+            Ok(())
+        }
+        Command::Pipeline {
+            input,
+            bootstrap,
+            featurizers,
+            crash_at,
+            timeout,
+        } => {
+            let cfg = load(loader.set_opt("kafka.bootstrap", bootstrap))?;
+            let files = input::expand_globs(&input.raw)?;
+            let started = Instant::now();
+            let opts = PipelineOptions {
+                featurizers,
+                crash_at,
+                timeout,
+            };
+            let mut out = pipeline::run(cfg, files, opts).await?;
+            parquet::write_rows(&input.out, &mut out.rows)?;
+            println!(
+                "{} dlq={} crashes={}",
+                out.counts.summary("pipeline", started.elapsed()),
+                out.dlq,
+                out.crashes
+            );
+            Ok(())
+        }
+        Command::Featurize {
+            bootstrap,
+            topic_in,
+            topic_out,
+            instance_id,
+            admin_listen,
+        } => {
+            let cfg = load(
+                loader
+                    .set_opt("kafka.bootstrap", bootstrap)
+                    .set_opt("topics.raw", topic_in)
+                    .set_opt("topics.features", topic_out)
+                    .set_opt("featurizer.instance-id", instance_id)
+                    .set_opt("admin.listen", admin_listen),
+            )?;
+            if cfg.kafka.bootstrap.is_empty() {
+                bail!("featurize needs a broker: --bootstrap HOST:PORT or kafka.bootstrap");
+            }
+            let stats = volspike_featurizer::run(cfg, shutdown::on_signals()).await?;
+            println!(
+                "featurize: messages={} ticks={} rows={} dlq={} commits={} aborts={} rebuilds={}",
+                stats.messages,
+                stats.ticks,
+                stats.rows,
+                stats.dlq.values().sum::<u64>(),
+                stats.commits,
+                stats.aborts,
+                stats.rebuilds
+            );
+            Ok(())
+        }
+        Command::Simulate {
+            products,
+            minutes,
+            seed,
+            start,
+            out,
+        } => {
+            let start_ns = parse_timestamp(&start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+            let cfg = SimConfig {
+                products,
+                start_ns,
+                seconds: minutes * 60,
+                seed,
+            };
+            let started = Instant::now();
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let (lines, ticks) = simulate(&cfg, &mut w)?;
+            std::io::Write::flush(&mut w)?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "simulate: lines={lines} ticks={ticks} out={} elapsed={secs:.3}s rate={:.0} ticks/s",
+                out.display(),
+                ticks as f64 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+        Command::CompareFeatures { left, right } => {
+            let (l, r) = (parquet::read_rows(&left)?, parquet::read_rows(&right)?);
+            if let Some(diff) = compare::first_difference(&l, &r) {
+                bail!("{} and {} differ: {diff}", left.display(), right.display());
+            }
+            println!("compare-features: identical rows={}", l.len());
+            Ok(())
+        }
+        Command::Bench(BenchCommand::MakeInput {
+            raw,
+            min_ticks,
+            out,
+        }) => {
+            let files = input::expand_globs(&raw)?;
+            let (lines, ticks) = bench_input::make_input(&files, min_ticks, &out)?;
+            println!(
+                "bench make-input: lines={lines} ticks={ticks} out={}",
+                out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn load(loader: ConfigLoader) -> anyhow::Result<Config> {
+    let cfg = loader.load()?;
+    telemetry::init_tracing(&cfg.log);
+    telemetry::prometheus();
+    Ok(cfg)
+}

@@ -1,0 +1,96 @@
+//! Counts of what a data command did, and its one-line summary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use volspike_core::{DecodeError, LineKind};
+use volspike_features::Outcome;
+
+use crate::input::LineOutcome;
+
+/// How many first unreadable lines are logged with their file and line.
+const LOGGED_BAD_LINES: u64 = 10;
+
+/// Counters shared by replay, pipeline and demo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Input files.
+    pub files: usize,
+    /// Lines read.
+    pub lines: u64,
+    /// Ticks decoded.
+    pub ticks: u64,
+    /// Feature rows written.
+    pub rows: u64,
+    /// Lines skipped on purpose (non-ticker messages), by kind.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Lines that could not be read, by reason.
+    pub invalid: BTreeMap<&'static str, u64>,
+    /// Ticks the engine skipped, by reason.
+    pub engine: BTreeMap<&'static str, u64>,
+    /// Rows dropped as exact re-emissions (pipeline after a crash).
+    pub reemitted: u64,
+}
+
+impl Counts {
+    /// Counts one line's outcome; logs the first unreadable lines.
+    pub fn line(&mut self, l: &LineOutcome, files: &[std::path::PathBuf]) {
+        self.lines += 1;
+        match &l.result {
+            Ok((LineKind::Ticker(n), _)) => self.ticks += *n as u64,
+            Ok((LineKind::Control(c), _)) => *self.skipped.entry(c.reason()).or_default() += 1,
+            Err(e) => self.invalid_line(e, &files[l.file], l.line_no),
+        }
+    }
+
+    fn invalid_line(&mut self, e: &DecodeError, file: &std::path::Path, line: u64) {
+        let seen: u64 = self.invalid.values().sum();
+        if seen < LOGGED_BAD_LINES {
+            tracing::warn!(file = %file.display(), line, reason = e.reason(), "unreadable line: {e}");
+        } else if seen == LOGGED_BAD_LINES {
+            tracing::warn!("more unreadable lines; only counting them from now on");
+        }
+        *self.invalid.entry(e.reason()).or_default() += 1;
+    }
+
+    /// Counts an engine outcome.
+    pub fn outcome(&mut self, o: &Outcome) {
+        match o {
+            Outcome::Row(_) => {}
+            Outcome::Duplicate => *self.engine.entry("duplicate").or_default() += 1,
+            Outcome::OutOfOrder => *self.engine.entry("out_of_order").or_default() += 1,
+        }
+    }
+
+    /// The summary line: counts, then the rate in ticks per second.
+    pub fn summary(&self, command: &str, elapsed: Duration) -> String {
+        let mut s = format!(
+            "{command}: files={} lines={} ticks={} rows={}",
+            self.files, self.lines, self.ticks, self.rows
+        );
+        for (name, map) in [
+            ("skipped", &self.skipped),
+            ("invalid", &self.invalid),
+            ("engine_skipped", &self.engine),
+        ] {
+            let total: u64 = map.values().sum();
+            let _ = write!(s, " {name}={total}");
+            if total > 0 {
+                let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                let _ = write!(s, "({})", parts.join(","));
+            }
+        }
+        if self.reemitted > 0 {
+            let _ = write!(s, " reemitted_dropped={}", self.reemitted);
+        }
+        let secs = elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.ticks as f64 / secs
+        } else {
+            0.0
+        };
+        let _ = write!(s, " elapsed={secs:.3}s rate={rate:.0} ticks/s");
+        s
+    }
+}

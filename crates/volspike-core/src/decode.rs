@@ -1,0 +1,714 @@
+//! One decoder for every Coinbase ticker shape volspike meets.
+//!
+//! A line (or a live WebSocket frame) is parsed once into [`Line`], a superset
+//! of the fields every known shape uses, borrowing strings from the input.
+//! The shape is then recognised from which fields are present:
+//!
+//! | shape | recognised by |
+//! |---|---|
+//! | volspike's own normalized record (`ticks.raw`) | `schema_version` |
+//! | wrapped Advanced Trade envelope `{ingest_time, product_id, payload}` | `payload` |
+//! | Advanced Trade envelope `{channel, timestamp, sequence_num, events}` | `channel` |
+//! | Exchange message or Advanced Trade ticker object | `type` |
+//! | `{timestamp, ..., raw}` and `{ts, pair, raw: "<json string>"}` | `raw` |
+//! | flattened ticker (either field spelling) | `product_id` and `price` |
+//!
+//! Non-ticker messages (subscriptions, heartbeats, errors, other channels) are
+//! recognised and reported as [`LineKind::Control`]; anything else is a
+//! [`DecodeError`] with a short machine-readable [`DecodeError::reason`]. The
+//! decoder never panics (see the property tests and `fuzz/`).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use serde_json::value::RawValue;
+
+use crate::tick::{Feed, Tick};
+use crate::time::{parse_timestamp, parse_unix_seconds};
+
+/// What a successfully read line was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// A ticker message; this many ticks were appended to the output.
+    Ticker(usize),
+    /// A message that is not a ticker, recognised and skipped.
+    Control(Control),
+}
+
+/// Non-ticker messages that are skipped on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Control {
+    /// A subscription acknowledgement.
+    Subscriptions,
+    /// A heartbeat (`heartbeats` channel or `heartbeat` type).
+    Heartbeat,
+    /// An error frame from the exchange.
+    ErrorMessage,
+    /// Any other known channel or message type (trades, books, status, ...).
+    OtherChannel,
+    /// An empty or whitespace-only line.
+    Blank,
+}
+
+impl Control {
+    /// Stable name used in summaries and metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Control::Subscriptions => "subscriptions",
+            Control::Heartbeat => "heartbeat",
+            Control::ErrorMessage => "error_message",
+            Control::OtherChannel => "other_channel",
+            Control::Blank => "blank",
+        }
+    }
+}
+
+/// Why a line could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON at all: truncated, binary garbage, bad UTF-8.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// JSON, but a field has the wrong type (e.g. an object where a price belongs).
+    #[error("wrong type: {0}")]
+    WrongType(String),
+    /// JSON of no shape any Coinbase feed or recorder writes.
+    #[error("unknown message shape{0}")]
+    UnknownShape(String),
+    /// A ticker without a field every tick needs.
+    #[error("missing field `{0}`")]
+    MissingField(&'static str),
+    /// A field that is present but unusable (e.g. a price of zero).
+    #[error("bad value for `{field}`: {detail}")]
+    BadValue {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        detail: &'static str,
+    },
+    /// No usable event time: the message's own time and the recorder's are
+    /// both missing or unreadable.
+    #[error("no usable timestamp: {0}")]
+    BadTimestamp(String),
+}
+
+impl DecodeError {
+    /// Stable, low-cardinality name used in summaries, metrics and the DLQ.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::InvalidJson(_) => "invalid_json",
+            DecodeError::WrongType(_) => "wrong_type",
+            DecodeError::UnknownShape(_) => "unknown_shape",
+            DecodeError::MissingField(_) => "missing_field",
+            DecodeError::BadValue { .. } => "bad_value",
+            DecodeError::BadTimestamp(_) => "bad_timestamp",
+        }
+    }
+}
+
+fn json_error(e: serde_json::Error) -> DecodeError {
+    match e.classify() {
+        serde_json::error::Category::Data => DecodeError::WrongType(e.to_string()),
+        _ => DecodeError::InvalidJson(e.to_string()),
+    }
+}
+
+/// Decodes one line or frame, appending its ticks to `out`.
+///
+/// On error nothing is appended.
+pub fn decode_line(line: &[u8], out: &mut Vec<Tick>) -> Result<LineKind, DecodeError> {
+    let trimmed = line.trim_ascii();
+    if trimmed.is_empty() {
+        return Ok(LineKind::Control(Control::Blank));
+    }
+    let start = out.len();
+    let parsed = parse_object(trimmed).and_then(|l| decode(&l, Context::default(), out, 0));
+    if parsed.is_err() {
+        out.truncate(start);
+    }
+    parsed
+}
+
+/// Parses a JSON object into [`Line`]. Anything but an object is refused here
+/// because serde would otherwise read a JSON array as a struct's fields in order.
+fn parse_object(bytes: &[u8]) -> Result<Line<'_>, DecodeError> {
+    if bytes.first() != Some(&b'{') {
+        return Err(match serde_json::from_slice::<de::IgnoredAny>(bytes) {
+            Ok(_) => DecodeError::UnknownShape(": not a JSON object".into()),
+            Err(e) => json_error(e),
+        });
+    }
+    serde_json::from_slice(bytes).map_err(json_error)
+}
+
+/// Times and sequence inherited from an enclosing wrapper or envelope.
+#[derive(Debug, Clone, Copy, Default)]
+struct Context {
+    event_time_ns: Option<i64>,
+    receive_time_ns: Option<i64>,
+    sequence: Option<u64>,
+    feed: Option<Feed>,
+}
+
+/// Deepest nesting of wrappers we follow (wrapper -> envelope -> ticker is 2).
+const MAX_DEPTH: u8 = 4;
+
+fn decode(
+    l: &Line<'_>,
+    ctx: Context,
+    out: &mut Vec<Tick>,
+    depth: u8,
+) -> Result<LineKind, DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(DecodeError::UnknownShape(
+            ": wrappers nested too deep".into(),
+        ));
+    }
+    // volspike's own normalized record: the flat fields are authoritative.
+    if l.schema_version.is_some() {
+        return flat_ticker(l, ctx, out).map(LineKind::Ticker);
+    }
+    // {ingest_time, product_id, payload: <Advanced Trade message>}
+    if let Some(payload) = l.payload {
+        let inner = parse_object(payload.get().as_bytes())?;
+        let ctx = Context {
+            receive_time_ns: opt_time(l.ingest_time.as_deref()).or(ctx.receive_time_ns),
+            ..ctx
+        };
+        return decode(&inner, ctx, out, depth + 1);
+    }
+    // Advanced Trade envelope.
+    if let Some(channel) = l.channel.as_deref() {
+        return match channel {
+            "ticker" | "ticker_batch" => envelope_tickers(l, ctx, out).map(LineKind::Ticker),
+            "subscriptions" => Ok(LineKind::Control(Control::Subscriptions)),
+            "heartbeats" => Ok(LineKind::Control(Control::Heartbeat)),
+            _ => Ok(LineKind::Control(Control::OtherChannel)),
+        };
+    }
+    // {timestamp, ..., raw: {...}} (seed recorder) and {ts, pair, raw: "..."} (Exchange slices).
+    if let Some(raw) = l.raw {
+        let receive = match l.ts {
+            Some(ts) => parse_unix_seconds(ts.get()).ok(),
+            None => opt_time(l.timestamp.as_deref()),
+        }
+        .or(ctx.receive_time_ns);
+        let ctx = Context {
+            receive_time_ns: receive,
+            event_time_ns: ctx.event_time_ns.or(receive),
+            ..ctx
+        };
+        let text = raw.get();
+        let inner_text: Cow<'_, str> = if text.starts_with('"') {
+            serde_json::from_str::<Cow<'_, str>>(text).map_err(json_error)?
+        } else {
+            Cow::Borrowed(text)
+        };
+        let inner = parse_object(inner_text.as_bytes())?;
+        return decode(&inner, ctx, out, depth + 1);
+    }
+    // Exchange messages, and Advanced Trade ticker objects, carry `type`.
+    if let Some(kind) = l.kind.as_deref() {
+        return match kind {
+            "ticker" => flat_ticker(l, ctx, out).map(LineKind::Ticker),
+            "subscriptions" => Ok(LineKind::Control(Control::Subscriptions)),
+            "heartbeat" => Ok(LineKind::Control(Control::Heartbeat)),
+            "error" => Ok(LineKind::Control(Control::ErrorMessage)),
+            "snapshot" | "l2update" | "match" | "last_match" | "status" | "received" | "open"
+            | "done" | "change" | "activate" | "auction" | "rfq_match" | "ticker_batch" => {
+                Ok(LineKind::Control(Control::OtherChannel))
+            }
+            other => Err(DecodeError::UnknownShape(format!(
+                ": type `{}`",
+                truncate(other)
+            ))),
+        };
+    }
+    if l.product_id.is_some() && l.price.is_some() {
+        return flat_ticker(l, ctx, out).map(LineKind::Ticker);
+    }
+    Err(DecodeError::UnknownShape(String::new()))
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(32) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn opt_time(s: Option<&str>) -> Option<i64> {
+    s.and_then(|s| parse_timestamp(s).ok())
+}
+
+#[derive(Deserialize)]
+struct AtEvent<'a> {
+    #[serde(borrow, default)]
+    tickers: Vec<Line<'a>>,
+}
+
+fn envelope_tickers(l: &Line<'_>, ctx: Context, out: &mut Vec<Tick>) -> Result<usize, DecodeError> {
+    let time = match l.timestamp.as_deref() {
+        Some(t) => parse_timestamp(t).map_err(|e| DecodeError::BadTimestamp(e.to_string()))?,
+        None => ctx
+            .event_time_ns
+            .ok_or(DecodeError::MissingField("timestamp"))?,
+    };
+    let ctx = Context {
+        event_time_ns: Some(time),
+        sequence: l.sequence_num.map(|n| n.0).or(ctx.sequence),
+        feed: Some(Feed::AdvancedTrade),
+        ..ctx
+    };
+    let Some(events) = l.events else {
+        return Err(DecodeError::MissingField("events"));
+    };
+    let events: Vec<AtEvent<'_>> = serde_json::from_str(events.get()).map_err(json_error)?;
+    let mut n = 0;
+    for event in &events {
+        for ticker in &event.tickers {
+            n += flat_ticker(ticker, ctx, out)?;
+        }
+    }
+    Ok(n)
+}
+
+/// Reads one ticker from flat fields, filling gaps from the context.
+fn flat_ticker(l: &Line<'_>, ctx: Context, out: &mut Vec<Tick>) -> Result<usize, DecodeError> {
+    let product_id = match l.product_id.as_deref() {
+        Some(p) if !p.is_empty() => p,
+        Some(_) => {
+            return Err(DecodeError::BadValue {
+                field: "product_id",
+                detail: "empty",
+            });
+        }
+        None => return Err(DecodeError::MissingField("product_id")),
+    };
+    let price = l
+        .price
+        .and_then(|n| n.0)
+        .ok_or(DecodeError::MissingField("price"))?;
+    if price <= 0.0 {
+        return Err(DecodeError::BadValue {
+            field: "price",
+            detail: "not positive",
+        });
+    }
+    // The message's own time wins; an unreadable one (Coinbase's
+    // 0001-01-01T00:00:00Z) falls back to the enclosing or recorder's time.
+    let own_time = l
+        .event_time_ns
+        .or_else(|| opt_time(l.time.as_deref()))
+        .or_else(|| opt_time(l.ws_timestamp.as_deref()))
+        .or_else(|| opt_time(l.timestamp.as_deref()));
+    let receive_time_ns = l
+        .receive_time_ns
+        .or_else(|| opt_time(l.received_at.as_deref()))
+        .or(ctx.receive_time_ns);
+    let event_time_ns = match own_time.or(ctx.event_time_ns).or(receive_time_ns) {
+        Some(t) => t,
+        None => {
+            let seen = l
+                .time
+                .as_deref()
+                .or(l.ws_timestamp.as_deref())
+                .or(l.timestamp.as_deref());
+            return Err(match seen {
+                Some(s) => DecodeError::BadTimestamp(format!("`{}`", truncate(s))),
+                None => DecodeError::MissingField("timestamp"),
+            });
+        }
+    };
+    let feed = l
+        .feed
+        .or(ctx.feed)
+        .unwrap_or(if l.time.is_some() || l.trade_id.is_some() {
+            Feed::Exchange
+        } else {
+            Feed::AdvancedTrade
+        });
+    let num = |n: Option<Num>| n.and_then(|n| n.0);
+    out.push(Tick {
+        product_id: product_id.to_owned(),
+        event_time_ns,
+        receive_time_ns,
+        price,
+        best_bid: num(l.best_bid),
+        best_ask: num(l.best_ask),
+        best_bid_qty: num(l.best_bid_qty),
+        best_ask_qty: num(l.best_ask_qty),
+        volume_24h: num(l.volume_24h),
+        low_24h: num(l.low_24h),
+        high_24h: num(l.high_24h),
+        sequence: l.sequence.or(l.sequence_num).map(|n| n.0).or(ctx.sequence),
+        trade_id: l.trade_id.map(|n| n.0),
+        feed,
+    });
+    Ok(1)
+}
+
+/// The union of the fields of every shape, borrowed from the input.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Line<'a> {
+    #[serde(borrow)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    events: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    payload: Option<&'a RawValue>,
+    #[serde(borrow)]
+    raw: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ingest_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    received_at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ws_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    time: Option<Cow<'a, str>>,
+    schema_version: Option<u32>,
+    event_time_ns: Option<i64>,
+    receive_time_ns: Option<i64>,
+    feed: Option<Feed>,
+    #[serde(borrow)]
+    product_id: Option<Cow<'a, str>>,
+    price: Option<Num>,
+    best_bid: Option<Num>,
+    best_ask: Option<Num>,
+    #[serde(alias = "best_bid_quantity", alias = "best_bid_size")]
+    best_bid_qty: Option<Num>,
+    #[serde(alias = "best_ask_quantity", alias = "best_ask_size")]
+    best_ask_qty: Option<Num>,
+    #[serde(alias = "volume_24_h")]
+    volume_24h: Option<Num>,
+    #[serde(alias = "low_24_h")]
+    low_24h: Option<Num>,
+    #[serde(alias = "high_24_h")]
+    high_24h: Option<Num>,
+    sequence_num: Option<Int>,
+    sequence: Option<Int>,
+    trade_id: Option<Int>,
+}
+
+/// A finite number written as a JSON number or a decimal string; an empty
+/// string means "absent".
+#[derive(Debug, Clone, Copy, Default)]
+struct Num(Option<f64>);
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a finite number or a decimal string")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+                if v.is_finite() {
+                    Ok(Num(Some(v)))
+                } else {
+                    Err(E::custom("non-finite number"))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+                Ok(Num(Some(v as f64)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+                Ok(Num(Some(v as f64)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num, E> {
+                if v.is_empty() {
+                    return Ok(Num(None));
+                }
+                // Rust's parser also accepts "inf" and "NaN"; Coinbase never sends them.
+                match v.parse::<f64>() {
+                    Ok(x) if x.is_finite() => Ok(Num(Some(x))),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A non-negative integer written as a JSON number or a string.
+#[derive(Debug, Clone, Copy)]
+struct Int(u64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer or an integer string")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
+                u64::try_from(v)
+                    .map(Int)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Int, E> {
+                v.parse()
+                    .map(Int)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn one(line: &str) -> Tick {
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_line(line.as_bytes(), &mut out),
+            Ok(LineKind::Ticker(1)),
+            "{line}"
+        );
+        out.pop().unwrap()
+    }
+
+    fn err(line: &[u8]) -> &'static str {
+        let mut out = Vec::new();
+        let e = decode_line(line, &mut out).unwrap_err();
+        assert!(out.is_empty());
+        e.reason()
+    }
+
+    const AT_TICKER: &str = r#"{"type": "ticker", "product_id": "BTC-USD", "price": "67223.5", "volume_24_h": "2401.16054813", "low_24_h": "66770.64", "high_24_h": "67535.2", "low_52_w": "60001", "high_52_w": "126296", "price_percent_chg_24_h": "0.54", "best_bid": "67223.49", "best_ask": "67223.5", "best_bid_quantity": "0.56309243", "best_ask_quantity": "0.25094364"}"#;
+
+    #[test]
+    fn advanced_trade_envelope_with_several_tickers() {
+        let line = format!(
+            r#"{{"channel": "ticker", "timestamp": "2026-04-04T21:13:43.291084825Z", "sequence_num": 7, "events": [{{"type": "snapshot", "tickers": [{AT_TICKER}, {}]}}]}}"#,
+            AT_TICKER.replace("BTC-USD", "ETH-USD")
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_line(line.as_bytes(), &mut out),
+            Ok(LineKind::Ticker(2))
+        );
+        assert_eq!(out[0].product_id, "BTC-USD");
+        assert_eq!(out[1].product_id, "ETH-USD");
+        let t = &out[0];
+        assert_eq!(
+            t.event_time_ns,
+            parse_timestamp("2026-04-04T21:13:43.291084825Z").unwrap()
+        );
+        assert_eq!(t.sequence, Some(7));
+        assert_eq!(t.price, 67223.5);
+        assert_eq!(t.best_bid_qty, Some(0.56309243));
+        assert_eq!(t.volume_24h, Some(2401.16054813));
+        assert_eq!(t.high_24h, Some(67535.2));
+        assert_eq!(t.feed, Feed::AdvancedTrade);
+        assert_eq!(t.receive_time_ns, None);
+    }
+
+    #[test]
+    fn wrapped_envelope_takes_receive_time_from_ingest_time() {
+        let line = format!(
+            r#"{{"ingest_time": "2026-04-05T22:35:13.865365+00:00", "product_id": "BTC-USD", "payload": {{"channel": "ticker", "timestamp": "2026-04-05T22:35:13.92532762Z", "sequence_num": 0, "events": [{{"type": "snapshot", "tickers": [{AT_TICKER}]}}]}}}}"#
+        );
+        let t = one(&line);
+        assert_eq!(
+            t.receive_time_ns,
+            Some(parse_timestamp("2026-04-05T22:35:13.865365Z").unwrap())
+        );
+        assert_eq!(
+            t.event_time_ns,
+            parse_timestamp("2026-04-05T22:35:13.92532762Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn flat_tickers_in_both_spellings_and_float_numbers() {
+        let a = one(
+            r#"{"product_id": "BTC-USD", "price": "67377.24", "best_bid": "67377.23", "best_ask": "67377.24", "volume_24_h": "2415.76930637", "timestamp": "2026-04-04T22:54:57.175677226Z"}"#,
+        );
+        let b = one(
+            r#"{"product_id": "BTC-USD", "price": 67377.24, "best_bid": 67377.23, "best_ask": 67377.24, "volume_24h": 2415.76930637, "timestamp": "2026-04-04T22:54:57.175677226Z"}"#,
+        );
+        assert_eq!(a, b);
+        let m = one(
+            r#"{"product_id": "ETH-USD", "price": "2050.83", "best_bid": "2050.82", "best_bid_qty": "0.72331196", "best_ask": "2050.83", "best_ask_qty": "2.54150181", "volume_24h": "51644.2478257", "low_24h": "2041.4", "high_24h": "2081.74", "price_pct_chg_24h": "-0.17", "ws_timestamp": "2026-04-04T03:19:18.800006163Z", "sequence_num": 1, "event_type": "snapshot", "received_at": "2026-04-04T03:19:18.802789+00:00"}"#,
+        );
+        assert_eq!(m.sequence, Some(1));
+        assert_eq!(m.best_ask_qty, Some(2.54150181));
+        assert_eq!(
+            m.receive_time_ns,
+            Some(parse_timestamp("2026-04-04T03:19:18.802789Z").unwrap())
+        );
+        assert_eq!(
+            m.event_time_ns,
+            parse_timestamp("2026-04-04T03:19:18.800006163Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn seed_recorder_line_uses_raw_object_and_capture_time() {
+        let line = format!(
+            r#"{{"timestamp": "2025-11-08T15:12:31.463496", "product_id": "BTC-USD", "price": "1", "volume_24h": "1", "low_24h": "1", "high_24h": "1", "best_bid": "1", "best_ask": "1", "raw": {AT_TICKER}}}"#
+        );
+        let t = one(&line);
+        let capture = parse_timestamp("2025-11-08T15:12:31.463496Z").unwrap();
+        assert_eq!(
+            (t.event_time_ns, t.receive_time_ns),
+            (capture, Some(capture))
+        );
+        assert_eq!(t.price, 67223.5, "fields come from the raw ticker");
+        assert_eq!(t.best_ask_qty, Some(0.25094364));
+    }
+
+    #[test]
+    fn exchange_message_stored_as_a_json_string() {
+        let line = r#"{"ts":1762932011.629353,"pair":"BTC-USD","raw":"{\"type\":\"ticker\",\"sequence\":115498669093,\"product_id\":\"BTC-USD\",\"price\":\"103472.28\",\"open_24h\":\"104763.2\",\"volume_24h\":\"5461.74127717\",\"low_24h\":\"102422.43\",\"high_24h\":\"105504.83\",\"volume_30d\":\"222137.61075405\",\"best_bid\":\"103472.27\",\"best_bid_size\":\"0.04145138\",\"best_ask\":\"103472.28\",\"best_ask_size\":\"0.02560996\",\"side\":\"buy\",\"time\":\"2025-11-12T07:20:11.615272Z\",\"trade_id\":900701309,\"last_size\":\"0.00068754\"}"}"#;
+        let t = one(line);
+        assert_eq!(t.feed, Feed::Exchange);
+        assert_eq!(t.sequence, Some(115498669093));
+        assert_eq!(t.trade_id, Some(900701309));
+        assert_eq!(t.best_bid_qty, Some(0.04145138));
+        assert_eq!(t.receive_time_ns, Some(1_762_932_011_629_353_000));
+        assert_eq!(
+            t.event_time_ns,
+            parse_timestamp("2025-11-12T07:20:11.615272Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn exchange_zero_time_falls_back_to_receive_time() {
+        let line = r#"{"ts":1762932011.5,"raw":"{\"type\":\"ticker\",\"product_id\":\"BTC-USD\",\"price\":\"1.5\",\"time\":\"0001-01-01T00:00:00Z\",\"trade_id\":1}"}"#;
+        assert_eq!(one(line).event_time_ns, 1_762_932_011_500_000_000);
+        let bare = r#"{"type":"ticker","product_id":"BTC-USD","price":"1.5","time":"0001-01-01T00:00:00Z"}"#;
+        assert_eq!(err(bare.as_bytes()), "bad_timestamp");
+    }
+
+    #[test]
+    fn control_messages_are_recognised() {
+        let cases = [
+            (
+                r#"{"channel":"subscriptions","timestamp":"2026-04-05T22:35:13.925350911Z","sequence_num":1,"events":[{"subscriptions":{"ticker":["BTC-USD"]}}]}"#,
+                Control::Subscriptions,
+            ),
+            (
+                r#"{"channel":"heartbeats","timestamp":"x","sequence_num":3,"events":[{"current_time":"2023-06-23 20:31:56.121961769 +0000 UTC m=+91717.52","heartbeat_counter":"3049"}]}"#,
+                Control::Heartbeat,
+            ),
+            (
+                r#"{"type":"heartbeat","sequence":90,"last_trade_id":20,"product_id":"BTC-USD","time":"2025-11-12T07:20:11.615272Z"}"#,
+                Control::Heartbeat,
+            ),
+            (
+                r#"{"type":"subscriptions","channels":[{"name":"ticker","product_ids":["BTC-USD"]}]}"#,
+                Control::Subscriptions,
+            ),
+            (
+                r#"{"type":"error","message":"Failed to subscribe","reason":"FOO-USD is not a valid product"}"#,
+                Control::ErrorMessage,
+            ),
+            (
+                r#"{"channel":"market_trades","events":[]}"#,
+                Control::OtherChannel,
+            ),
+            ("   ", Control::Blank),
+        ];
+        for (line, kind) in cases {
+            let mut out = Vec::new();
+            assert_eq!(
+                decode_line(line.as_bytes(), &mut out),
+                Ok(LineKind::Control(kind)),
+                "{line}"
+            );
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn normalized_record_round_trips_floats_exactly() {
+        let t = Tick {
+            product_id: "BTC-USD".into(),
+            event_time_ns: 1_775_337_223_291_084_825,
+            receive_time_ns: Some(1_775_337_223_300_000_000),
+            price: 0.1 + 0.2,
+            best_bid: Some(67223.49),
+            best_ask: None,
+            best_bid_qty: Some(1e-8),
+            best_ask_qty: None,
+            volume_24h: Some(2401.16054813),
+            low_24h: None,
+            high_24h: None,
+            sequence: Some(u64::MAX),
+            trade_id: None,
+            feed: Feed::Exchange,
+        };
+        let mut v = serde_json::to_value(&t).unwrap();
+        v["schema_version"] = 1.into();
+        assert_eq!(one(&v.to_string()), t);
+    }
+
+    #[test]
+    fn malformed_lines_have_reasons() {
+        assert_eq!(
+            err(br#"{"channel": "ticker", "timestamp": "2026-04-04T21:13"#),
+            "invalid_json"
+        );
+        assert_eq!(err(b"\x00\xff\xfe garbage"), "invalid_json");
+        assert_eq!(err(br#"{"product_id": "BTC-USD", "price": {"a": 1}, "timestamp": "2026-04-04T22:54:57Z"}"#), "wrong_type");
+        assert_eq!(err(br#"{"product_id": "BTC-USD", "price": "abc", "timestamp": "2026-04-04T22:54:57Z"}"#), "wrong_type");
+        assert_eq!(err(br#"{"hello": "world"}"#), "unknown_shape");
+        assert_eq!(err(br#"[1, 2, 3]"#), "unknown_shape");
+        assert_eq!(err(br#"{"type": "mystery"}"#), "unknown_shape");
+        assert_eq!(
+            err(br#"{"product_id": "BTC-USD", "price": "1"}"#),
+            "missing_field"
+        );
+        assert_eq!(
+            err(br#"{"product_id": "BTC-USD", "price": "0", "timestamp": "2026-04-04T22:54:57Z"}"#),
+            "bad_value"
+        );
+        assert_eq!(err(br#"{"channel": "ticker", "timestamp": "2026-04-04T21:13:43Z", "events": [{"tickers": [{"product_id": "X"}]}]}"#), "missing_field");
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut out = Vec::new();
+            let _ = decode_line(&bytes, &mut out);
+        }
+
+        #[test]
+        fn never_panics_on_json_like_text(s in r#"[{}\[\]":,a-z0-9_. \\-]{0,200}"#) {
+            let mut out = Vec::new();
+            let _ = decode_line(s.as_bytes(), &mut out);
+        }
+
+        #[test]
+        fn never_panics_on_mutated_real_lines(cut in 0usize..600, flip in 0usize..600, byte in any::<u8>()) {
+            let line = format!(r#"{{"channel": "ticker", "timestamp": "2026-04-04T21:13:43.291084825Z", "sequence_num": 7, "events": [{{"type": "update", "tickers": [{AT_TICKER}]}}]}}"#);
+            let mut bytes = line.into_bytes();
+            if flip < bytes.len() { bytes[flip] = byte; }
+            bytes.truncate(cut.max(1));
+            let mut out = Vec::new();
+            if let Ok(LineKind::Ticker(n)) = decode_line(&bytes, &mut out) {
+                prop_assert_eq!(n, out.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The feature row: what the engine emits per tick and `ticks.features` carries.
+//!
+//! Definitions of every feature are in `docs/features.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::tick::Feed;
+
+/// Version of the feature set and of the `ticks.features` record.
+pub const FEATURE_SCHEMA_VERSION: u32 = 1;
+
+/// Names of the numeric features, in the order of [`FeatureRow::values`].
+pub const FEATURE_NAMES: [&str; 15] = [
+    "log_return",
+    "price_return_1min",
+    "price_return_5min",
+    "price_volatility_1min",
+    "price_volatility_5min",
+    "volatility_ratio",
+    "bid_ask_spread",
+    "bid_ask_spread_bps",
+    "order_book_imbalance",
+    "volume_24h_pct_change",
+    "trade_intensity",
+    "tick_count_5min",
+    "high_low_range_5min",
+    "time_since_prev_tick_s",
+    "mid_price",
+];
+
+/// Features of one tick. Numeric features are `None` where they are not
+/// defined (no previous tick, no book, window with too few returns); never NaN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureRow {
+    /// [`FEATURE_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Product, e.g. `BTC-USD`.
+    pub product_id: String,
+    /// Event time of the tick, ns since the epoch.
+    pub event_time_ns: i64,
+    /// Index of this tick among the product's ticks with the same event time
+    /// (0 for the first); with product and time it identifies the row.
+    pub tie: u32,
+    /// Sequence number of the tick, if the feed gave one.
+    pub sequence: Option<u64>,
+    /// Trade id of the tick, if the feed gave one.
+    pub trade_id: Option<u64>,
+    /// Feed the tick came from.
+    pub feed: Feed,
+    /// True when this tick starts a segment: the first tick of the product, or
+    /// the first after a gap longer than the configured limit.
+    pub segment_start: bool,
+    /// True when every window is complete: the segment covers the full 5 minutes.
+    pub warm: bool,
+    /// Last trade price.
+    pub price: f64,
+    /// ln(price / previous price) in the segment.
+    pub log_return: Option<f64>,
+    /// price / (last price before the 1-minute window) - 1.
+    pub price_return_1min: Option<f64>,
+    /// price / (last price before the 5-minute window) - 1.
+    pub price_return_5min: Option<f64>,
+    /// Sample standard deviation of tick log returns in the 1-minute window.
+    pub price_volatility_1min: Option<f64>,
+    /// Sample standard deviation of tick log returns in the 5-minute window.
+    pub price_volatility_5min: Option<f64>,
+    /// price_volatility_1min / price_volatility_5min.
+    pub volatility_ratio: Option<f64>,
+    /// best_ask - best_bid.
+    pub bid_ask_spread: Option<f64>,
+    /// Spread over mid, in basis points.
+    pub bid_ask_spread_bps: Option<f64>,
+    /// (bid qty - ask qty) / (bid qty + ask qty).
+    pub order_book_imbalance: Option<f64>,
+    /// volume_24h / (volume_24h before the 1-minute window) - 1.
+    pub volume_24h_pct_change: Option<f64>,
+    /// Ticks in the 1-minute window, per minute.
+    pub trade_intensity: Option<f64>,
+    /// Ticks in the 5-minute window.
+    pub tick_count_5min: Option<f64>,
+    /// (max - min) / price over the 5-minute window.
+    pub high_low_range_5min: Option<f64>,
+    /// Seconds since the previous tick of the product in the segment.
+    pub time_since_prev_tick_s: Option<f64>,
+    /// (best_bid + best_ask) / 2.
+    pub mid_price: Option<f64>,
+}
+
+impl FeatureRow {
+    /// Numeric features in the order of [`FEATURE_NAMES`].
+    pub fn values(&self) -> [Option<f64>; FEATURE_NAMES.len()] {
+        [
+            self.log_return,
+            self.price_return_1min,
+            self.price_return_5min,
+            self.price_volatility_1min,
+            self.price_volatility_5min,
+            self.volatility_ratio,
+            self.bid_ask_spread,
+            self.bid_ask_spread_bps,
+            self.order_book_imbalance,
+            self.volume_24h_pct_change,
+            self.trade_intensity,
+            self.tick_count_5min,
+            self.high_low_range_5min,
+            self.time_since_prev_tick_s,
+            self.mid_price,
+        ]
+    }
+
+    /// The key that identifies a row across runs: product, event time, tie.
+    pub fn key(&self) -> (&str, i64, u32) {
+        (&self.product_id, self.event_time_ns, self.tie)
+    }
+}

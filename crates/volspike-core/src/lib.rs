@@ -1,0 +1,16 @@
+//! Domain types and decoding for volspike, with no I/O.
+//!
+//! Start with [`decode::decode_line`]: it turns one Coinbase recording line or
+//! live WebSocket frame, in any of the shapes recorders have written, into
+//! normalized [`Tick`]s. [`FeatureRow`] is what the feature engine emits and
+//! what travels on `ticks.features`; [`topics`] names the Kafka topics.
+
+pub mod decode;
+pub mod feature_row;
+pub mod tick;
+pub mod time;
+pub mod topics;
+
+pub use decode::{Control, DecodeError, LineKind, decode_line};
+pub use feature_row::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FeatureRow};
+pub use tick::{Feed, TICK_SCHEMA_VERSION, Tick};

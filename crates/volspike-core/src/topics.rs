@@ -1,0 +1,8 @@
+//! Kafka topic names shared by every service.
+
+/// Normalized or raw ticks, keyed by product id.
+pub const TICKS_RAW: &str = "ticks.raw";
+/// Feature rows, keyed by product id.
+pub const TICKS_FEATURES: &str = "ticks.features";
+/// Input nobody could read, with the reason and where it came from.
+pub const TICKS_DLQ: &str = "ticks.dlq";

@@ -1,0 +1,356 @@
+//! One typed configuration, loaded in layers.
+//!
+//! Built-in defaults (`config/default.toml`, compiled in) < `--config FILE` <
+//! environment variables `VOLSPIKE__SECTION__KEY` (underscores in a key
+//! become dashes: `VOLSPIKE__FEATURIZER__GROUP_ID`) < command-line flags,
+//! which callers merge with [`ConfigLoader::set`]. Unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use volspike_features::EngineConfig;
+
+/// The compiled-in defaults.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// Everything volspike can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Kafka connection.
+    pub kafka: KafkaConfig,
+    /// Topic names and how to create them.
+    pub topics: TopicsConfig,
+    /// Feature engine windows.
+    pub features: EngineConfig,
+    /// The featurizer service.
+    pub featurizer: FeaturizerConfig,
+    /// The admin HTTP server (`/metrics`, `/healthz`).
+    pub admin: AdminConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Kafka connection settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KafkaConfig {
+    /// `host:port[,host:port]`. Empty means the embedded Kafka where the
+    /// command can run one (demo, pipeline), an error elsewhere.
+    pub bootstrap: String,
+    /// Client id prefix sent to the broker.
+    pub client_id: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// SASL mechanism (e.g. `PLAIN`, `SCRAM-SHA-512`) when SASL is used.
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[serde(default)]
+    pub sasl_username: Option<String>,
+    /// SASL password; never logged.
+    #[serde(default)]
+    pub sasl_password: Option<Secret>,
+    /// Timeout of requests to the broker (metadata, commits, transactions).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Extra librdkafka properties, passed through as they are
+    /// (e.g. `"socket.keepalive.enable" = "true"`).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Topic names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TopicsConfig {
+    /// Input ticks, keyed by product id.
+    pub raw: String,
+    /// Feature rows, keyed by product id.
+    pub features: String,
+    /// Undecodable input with its reason and source.
+    pub dlq: String,
+    /// Partitions for topics volspike creates.
+    pub partitions: i32,
+    /// Replication factor for topics volspike creates.
+    pub replication_factor: i32,
+}
+
+/// The featurizer service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FeaturizerConfig {
+    /// Consumer group of all featurizer instances.
+    pub group_id: String,
+    /// Prefix of the transactional id; the instance id is appended so that a
+    /// restarted instance fences its previous incarnation.
+    pub transactional_id: String,
+    /// This instance's id, unique among running instances and stable across
+    /// its restarts (transactional id = `{transactional-id}-{instance-id}`).
+    pub instance_id: String,
+    /// Use Kafka transactions (consume-transform-produce with offsets in the
+    /// transaction). Off: produce, wait for delivery, then commit offsets.
+    pub transactions: bool,
+    /// Most input messages per transaction.
+    pub batch_max_messages: usize,
+    /// Longest wait for a batch to fill.
+    #[serde(with = "humantime_serde")]
+    pub batch_max_wait: Duration,
+    /// Consumer group session timeout.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Consumer group max poll interval.
+    #[serde(with = "humantime_serde")]
+    pub max_poll_interval: Duration,
+    /// Broker-side timeout of one transaction.
+    #[serde(with = "humantime_serde")]
+    pub transaction_timeout: Duration,
+}
+
+/// The admin HTTP server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdminConfig {
+    /// Address to serve `/metrics` and `/healthz` on; empty disables it.
+    pub listen: String,
+}
+
+impl AdminConfig {
+    /// The parsed listen address, `None` when disabled.
+    pub fn addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.listen.is_empty() {
+            return Ok(None);
+        }
+        self.listen
+            .parse()
+            .map(Some)
+            .map_err(|e| ConfigError(vec![format!("admin.listen `{}`: {e}", self.listen)]))
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `volspike_featurizer=debug,info`;
+    /// `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+/// A string that never appears in logs or `Debug` output.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for handing to the client that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+/// Every problem found in a configuration, one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Builds a [`Config`] from its layers.
+#[derive(Debug)]
+pub struct ConfigLoader {
+    figment: Figment,
+}
+
+impl Default for ConfigLoader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConfigLoader {
+    /// Defaults only.
+    pub fn new() -> Self {
+        ConfigLoader {
+            figment: Figment::from(Toml::string(DEFAULT_TOML)),
+        }
+    }
+
+    /// Adds a TOML file over what is there.
+    pub fn file(mut self, path: Option<&Path>) -> Self {
+        if let Some(p) = path {
+            self.figment = self.figment.merge(Toml::file_exact(p));
+        }
+        self
+    }
+
+    /// Adds `VOLSPIKE__SECTION__KEY` environment variables.
+    pub fn env(mut self) -> Self {
+        self.figment = self.figment.merge(
+            Env::prefixed("VOLSPIKE__")
+                .map(|k| k.as_str().replace("__", ".").replace('_', "-").into()),
+        );
+        self
+    }
+
+    /// Sets one key (dotted path, e.g. `kafka.bootstrap`) from a flag.
+    pub fn set<T: Serialize>(mut self, key: &str, value: T) -> Self {
+        self.figment = self.figment.merge(Serialized::default(key, value));
+        self
+    }
+
+    /// Sets a key only when the flag was given.
+    pub fn set_opt<T: Serialize>(self, key: &str, value: Option<T>) -> Self {
+        match value {
+            Some(v) => self.set(key, v),
+            None => self,
+        }
+    }
+
+    /// Extracts and checks the configuration, reporting every error found.
+    pub fn load(self) -> Result<Config, ConfigError> {
+        let cfg: Config = self
+            .figment
+            .extract()
+            .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl Config {
+    /// Defaults only; for tests and embedded use.
+    pub fn defaults() -> Config {
+        ConfigLoader::new()
+            .load()
+            .expect("built-in defaults are valid")
+    }
+
+    /// Loads defaults < file < environment.
+    pub fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
+        ConfigLoader::new()
+            .file(path.map(PathBuf::as_path))
+            .env()
+            .load()
+    }
+
+    /// Cross-field rules; every violation is reported.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.features.validate() {
+            errors.push(e.to_string());
+        }
+        if self.topics.partitions < 1 {
+            errors.push("topics.partitions must be at least 1".into());
+        }
+        if self.topics.replication_factor < 1 {
+            errors.push("topics.replication-factor must be at least 1".into());
+        }
+        let names = [&self.topics.raw, &self.topics.features, &self.topics.dlq];
+        if names.iter().any(|n| n.is_empty()) {
+            errors.push("topic names must not be empty".into());
+        }
+        if self.topics.raw == self.topics.features
+            || self.topics.raw == self.topics.dlq
+            || self.topics.features == self.topics.dlq
+        {
+            errors.push("topics.raw, topics.features and topics.dlq must differ".into());
+        }
+        if self.featurizer.batch_max_messages == 0 {
+            errors.push("featurizer.batch-max-messages must be at least 1".into());
+        }
+        if self.featurizer.group_id.is_empty() || self.featurizer.transactional_id.is_empty() {
+            errors.push(
+                "featurizer.group-id and featurizer.transactional-id must not be empty".into(),
+            );
+        }
+        let protocols = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
+        if !protocols.contains(&self.kafka.security_protocol.as_str()) {
+            errors.push(format!(
+                "kafka.security-protocol must be one of {protocols:?}"
+            ));
+        }
+        if self.kafka.security_protocol.starts_with("sasl") && self.kafka.sasl_password.is_none() {
+            errors.push("kafka.sasl-password is required with a SASL security protocol".into());
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            errors.push("log.format must be `text` or `json`".into());
+        }
+        if let Err(e) = self.admin.addr() {
+            errors.extend(e.0);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load() {
+        let c = Config::defaults();
+        assert_eq!(c.topics.raw, "ticks.raw");
+        assert_eq!(c.features.long_window, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn layers_override_in_order_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[kafka]\nbootstrap = \"file:9092\"\n[featurizer]\ngroup-id = \"g-file\"\n",
+        )
+        .unwrap();
+        let c = ConfigLoader::new()
+            .file(Some(&file))
+            .set("kafka.bootstrap", "flag:9092")
+            .load()
+            .unwrap();
+        assert_eq!(c.kafka.bootstrap, "flag:9092");
+        assert_eq!(c.featurizer.group_id, "g-file");
+
+        std::fs::write(&file, "[kafka]\nbootsrap = \"typo:9092\"\n").unwrap();
+        let err = ConfigLoader::new().file(Some(&file)).load().unwrap_err();
+        assert!(err.to_string().contains("bootsrap"), "{err}");
+    }
+
+    #[test]
+    fn every_cross_field_error_is_reported_and_secrets_are_redacted() {
+        let err = ConfigLoader::new()
+            .set("topics.partitions", 0)
+            .set("features.short-window", "10m")
+            .set("kafka.security-protocol", "sasl_ssl")
+            .load()
+            .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        let c = ConfigLoader::new()
+            .set("kafka.sasl-password", "hunter2")
+            .load()
+            .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

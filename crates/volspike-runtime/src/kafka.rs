@@ -1,0 +1,232 @@
+//! Kafka client builders, topic creation and the embedded Kafka.
+//!
+//! Every client volspike makes starts from [`client_config`], so connection
+//! and security settings and pass-through properties are applied once.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::config::{Config, KafkaConfig};
+
+/// Base client configuration: bootstrap, client id, security and
+/// pass-through properties. Secrets go to librdkafka only.
+pub fn client_config(kafka: &KafkaConfig, bootstrap: &str, role: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("client.id", format!("{}-{role}", kafka.client_id))
+        .set("security.protocol", &kafka.security_protocol)
+        .set(
+            "socket.timeout.ms",
+            kafka.request_timeout.as_millis().to_string(),
+        );
+    if let Some(m) = &kafka.sasl_mechanism {
+        c.set("sasl.mechanism", m);
+    }
+    if let Some(u) = &kafka.sasl_username {
+        c.set("sasl.username", u);
+    }
+    if let Some(p) = &kafka.sasl_password {
+        c.set("sasl.password", p.expose());
+    }
+    for (k, v) in &kafka.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// An idempotent producer configuration (`acks=all`, ordered per partition).
+pub fn producer_config(kafka: &KafkaConfig, bootstrap: &str, role: &str) -> ClientConfig {
+    let mut c = client_config(kafka, bootstrap, role);
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .set("message.timeout.ms", "120000");
+    c
+}
+
+/// A consumer configuration that never commits on its own and reads only
+/// committed transactional data.
+pub fn consumer_config(
+    kafka: &KafkaConfig,
+    bootstrap: &str,
+    role: &str,
+    group: &str,
+) -> ClientConfig {
+    let mut c = client_config(kafka, bootstrap, role);
+    c.set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed");
+    c
+}
+
+/// Creates the topics volspike uses if they do not exist yet.
+pub async fn ensure_topics(cfg: &Config, bootstrap: &str, names: &[&str]) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(&cfg.kafka, bootstrap, "admin")
+        .create()
+        .context("creating the Kafka admin client")?;
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| {
+            NewTopic::new(
+                n,
+                cfg.topics.partitions,
+                TopicReplication::Fixed(cfg.topics.replication_factor),
+            )
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(cfg.kafka.request_timeout));
+    for result in admin
+        .create_topics(&topics, &opts)
+        .await
+        .context("creating topics")?
+    {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(anyhow!("creating topic {name}: {code}")),
+        }
+    }
+    Ok(())
+}
+
+enum Command {
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        reply: mpsc::Sender<anyhow::Result<()>>,
+    },
+}
+
+/// librdkafka's in-process mock cluster, serving the Kafka protocol on
+/// localhost TCP ports. The cluster lives on its own thread (it is not
+/// `Send`) and stops when this handle is dropped.
+#[derive(Debug)]
+pub struct EmbeddedKafka {
+    bootstrap: String,
+    commands: Option<mpsc::Sender<Command>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl EmbeddedKafka {
+    /// Starts a cluster of `brokers` brokers.
+    pub fn start(brokers: i32) -> anyhow::Result<Self> {
+        let (boot_tx, boot_rx) = mpsc::channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
+        let thread = thread::Builder::new()
+            .name("embedded-kafka".into())
+            .spawn(move || {
+                let cluster = match MockCluster::new(brokers) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = boot_tx.send(Err(anyhow!("starting the embedded Kafka: {e}")));
+                        return;
+                    }
+                };
+                let _ = boot_tx.send(Ok(cluster.bootstrap_servers()));
+                // Runs until every sender is dropped.
+                for cmd in cmd_rx {
+                    match cmd {
+                        Command::CreateTopic {
+                            name,
+                            partitions,
+                            reply,
+                        } => {
+                            let r = cluster.create_topic(&name, partitions, 1).map_err(|e| {
+                                anyhow!("creating topic {name} on the embedded Kafka: {e}")
+                            });
+                            let _ = reply.send(r);
+                        }
+                    }
+                }
+            })
+            .context("spawning the embedded Kafka thread")?;
+        let bootstrap = boot_rx.recv().context("embedded Kafka thread died")??;
+        Ok(EmbeddedKafka {
+            bootstrap,
+            commands: Some(cmd_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The `bootstrap.servers` string of the cluster.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// Creates a topic (the mock broker has no CreateTopics API).
+    pub fn create_topic(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
+        let (reply, rx) = mpsc::channel();
+        self.commands
+            .as_ref()
+            .expect("commands live until drop")
+            .send(Command::CreateTopic {
+                name: name.to_owned(),
+                partitions,
+                reply,
+            })
+            .map_err(|_| anyhow!("embedded Kafka thread is gone"))?;
+        rx.recv_timeout(Duration::from_secs(10))
+            .context("embedded Kafka did not answer")?
+    }
+}
+
+impl Drop for EmbeddedKafka {
+    fn drop(&mut self) {
+        self.commands.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Where a command's Kafka is: a given broker or an embedded one it owns.
+#[derive(Debug)]
+pub enum Broker {
+    /// An external cluster.
+    External(String),
+    /// The embedded cluster, alive as long as this value.
+    Embedded(EmbeddedKafka),
+}
+
+impl Broker {
+    /// Uses `bootstrap` when given, else starts the embedded Kafka.
+    pub fn external_or_embedded(bootstrap: &str) -> anyhow::Result<Broker> {
+        if bootstrap.is_empty() {
+            Ok(Broker::Embedded(EmbeddedKafka::start(1)?))
+        } else {
+            Ok(Broker::External(bootstrap.to_owned()))
+        }
+    }
+
+    /// The bootstrap servers string.
+    pub fn bootstrap(&self) -> &str {
+        match self {
+            Broker::External(b) => b,
+            Broker::Embedded(e) => e.bootstrap(),
+        }
+    }
+
+    /// Creates topics (with the embedded Kafka's own call where needed).
+    pub async fn ensure_topics(&self, cfg: &Config, names: &[&str]) -> anyhow::Result<()> {
+        match self {
+            Broker::External(b) => ensure_topics(cfg, b, names).await,
+            Broker::Embedded(e) => {
+                for n in names {
+                    e.create_topic(n, cfg.topics.partitions)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The runtime every volspike service shares.
+//!
+//! [`config`] loads the layered configuration; [`telemetry`] sets up tracing
+//! and the Prometheus recorder; [`admin`] serves `/metrics` and `/healthz`;
+//! [`shutdown`] turns SIGINT/SIGTERM into a cancellation token; [`kafka`]
+//! builds rdkafka clients and offers the embedded Kafka (librdkafka's mock
+//! cluster) used by `volspike demo`, `volspike pipeline` and the tests.
+
+pub mod admin;
+pub mod config;
+pub mod kafka;
+pub mod parquet;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{Config, ConfigLoader};
+pub use kafka::{Broker, EmbeddedKafka};

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# End-to-end on a real broker: tansu (a Kafka-compatible broker) on 127.0.0.1,
+# release binaries as separate processes.
+#
+#   1. volspike pipeline --featurizers 0 feeds every shared recording (plus
+#      malformed lines) into ticks.raw and waits for external featurizers;
+#   2. two `volspike featurize` processes do the work; one is killed with
+#      SIGKILL mid-run and restarted with the same instance id;
+#   3. the pipeline's parquet must equal `volspike replay` on the same input,
+#      row for row and bit for bit (volspike compare-features), and the
+#      malformed lines must be on ticks.dlq (kcat counts them).
+#
+# Installs tansu (cargo install, once per machine) and kcat if missing, and
+# stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/volspike/target}"
+BIN="$CARGO_TARGET_DIR/release/volspike"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+log() { echo "e2e: $*"; }
+
+scripts/install-deps.sh
+if ! command -v tansu >/dev/null 2>&1; then
+  log "installing tansu 0.6.0 (about 15 minutes, once per machine)"
+  cargo install tansu --version 0.6.0 --locked
+fi
+cargo build --release -p volspike-cli --bin volspike
+
+DATA="$ROOT/../shared/data/coinbase"
+if [ -d "$DATA" ]; then
+  mapfile -t FILES < <(find "$DATA" -name '*.ndjson' | sort)
+else
+  log "shared recordings absent; using a simulated recording"
+  "$BIN" simulate --minutes 30 --seed 7 --out "$WORK/sim.ndjson"
+  FILES=("$WORK/sim.ndjson")
+fi
+# Malformed lines mixed into a copy of the first recording.
+{
+  head -n 200 "${FILES[0]}"
+  printf '%s\n' '{"channel": "ticker", "timestamp": "2026-04-04T21:13:43Z", "events": [{"tick'
+  printf '%s\n' '{"product_id": "BTC-USD", "price": {"x": 1}, "timestamp": "2026-04-04T21:13:43Z"}'
+  printf '\x00\xff garbage\n'
+  printf '%s\n' '{"unknown": "shape"}'
+} > "$WORK/malformed.ndjson"
+FILES+=("$WORK/malformed.ndjson")
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+BOOT="127.0.0.1:$port"
+log "starting tansu on $BOOT"
+tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+  --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+
+export VOLSPIKE__FEATURIZER__SESSION_TIMEOUT=6s
+export VOLSPIKE__FEATURIZER__MAX_POLL_INTERVAL=10s
+export VOLSPIKE__FEATURIZER__BATCH_MAX_MESSAGES=2000
+export VOLSPIKE__LOG__LEVEL=warn
+
+start_featurizer() { # id admin-port
+  "$BIN" featurize --bootstrap "$BOOT" --instance-id "$1" --admin-listen "127.0.0.1:$2" \
+    >>"$WORK/featurizer-$1.log" 2>&1 &
+  echo $!
+}
+metric() { # admin-port name
+  curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' | head -n1
+}
+
+log "pipeline feeding ${#FILES[@]} files"
+"$BIN" pipeline --bootstrap "$BOOT" --featurizers 0 --timeout 10m --raw "${FILES[@]}" --out "$WORK/pipeline.parquet" \
+  >"$WORK/pipeline.out" 2>"$WORK/pipeline.log" &
+PIPE=$!
+PIDS+=($PIPE)
+
+A=$(start_featurizer a 19464); PIDS+=($A)
+B=$(start_featurizer b 19465); PIDS+=($B)
+
+# Kill featurizer a with SIGKILL once it has committed some output.
+for _ in $(seq 1 600); do
+  rows=$(metric 19464 volspike_featurizer_rows_out_total || true)
+  [ -n "${rows:-}" ] && [ "${rows%.*}" -gt 0 ] && break
+  kill -0 "$PIPE" 2>/dev/null || break
+  sleep 0.1
+done
+log "kill -9 featurizer a after ${rows:-0} rows; restarting it"
+kill -9 "$A" || true
+A=$(start_featurizer a 19464); PIDS+=($A)
+
+if ! wait "$PIPE"; then
+  log "pipeline failed"; cat "$WORK/pipeline.log"; tail -n 50 "$WORK"/featurizer-*.log; exit 1
+fi
+cat "$WORK/pipeline.out"
+
+"$BIN" replay --raw "${FILES[@]}" --out "$WORK/replay.parquet"
+"$BIN" compare-features "$WORK/replay.parquet" "$WORK/pipeline.parquet"
+
+dlq=$(kcat -C -b "$BOOT" -t ticks.dlq -e -q -f 'x\n' 2>/dev/null | wc -l)
+log "ticks.dlq holds $dlq messages (kcat)"
+[ "$dlq" -ge 4 ] || { log "expected the 4 malformed lines on ticks.dlq"; exit 1; }
+grep -q 'invalid=4' "$WORK/pipeline.out" || { log "pipeline summary should count 4 invalid lines"; exit 1; }
+
+log "ok"

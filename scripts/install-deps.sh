@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what building and the end-to-end tests need, skipping what is there:
+# a C toolchain for librdkafka (built from source by rdkafka-sys) and kcat.
+set -euo pipefail
+need=()
+for tool in make gcc g++ perl python3; do
+  command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+command -v kcat >/dev/null 2>&1 || need+=(kcat)
+if [ "${#need[@]}" -gt 0 ]; then
+  pkgs=()
+  for t in "${need[@]}"; do
+    case "$t" in
+      gcc|g++|make) pkgs+=(build-essential) ;;
+      *) pkgs+=("$t") ;;
+    esac
+  done
+  echo "installing: ${pkgs[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
