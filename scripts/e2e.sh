@@ -32,7 +32,9 @@ if ! command -v tansu >/dev/null 2>&1; then
   log "installing tansu 0.6.0 (about 15 minutes, once per machine)"
   cargo install tansu --version 0.6.0 --locked
 fi
-cargo build --release -p volspike-cli --bin volspike
+# The same command and features as the tests, so the release build is shared
+# with `cargo test --workspace --release` instead of compiled a second time.
+cargo test --workspace --release --no-run
 
 DATA="$ROOT/../shared/data/coinbase"
 if [ -d "$DATA" ]; then

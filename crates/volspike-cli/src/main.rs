@@ -30,8 +30,9 @@ struct Cli {
 enum Command {
     /// The whole system in one process on the embedded Kafka; needs nothing installed.
     Demo {
-        /// Seconds of simulated market to run through the system.
-        #[arg(long, default_value_t = 180)]
+        /// Seconds of simulated market to run through the system (over 5
+        /// minutes, so the 5-minute windows fill).
+        #[arg(long, default_value_t = 420)]
         seconds: u64,
         /// Where to write the features (default: a temporary directory).
         #[arg(long)]
@@ -53,9 +54,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         featurizers: usize,
         /// Fault injection: drop featurizer 0 without shutdown once this
-        /// fraction of the input is committed, then start a replacement.
+        /// many input messages are committed, then start a replacement.
         #[arg(long, hide = true)]
-        crash_at: Option<f64>,
+        crash_after: Option<i64>,
         /// Longest wait for the featurizers, e.g. `10m`.
         #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
         timeout: Duration,
@@ -172,7 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             input,
             bootstrap,
             featurizers,
-            crash_at,
+            crash_after,
             timeout,
         } => {
             let cfg = load(loader.set_opt("kafka.bootstrap", bootstrap))?;
@@ -180,7 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let started = Instant::now();
             let opts = PipelineOptions {
                 featurizers,
-                crash_at,
+                crash_after,
                 timeout,
             };
             let mut out = pipeline::run(cfg, files, opts).await?;

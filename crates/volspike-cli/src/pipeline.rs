@@ -10,7 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -23,7 +24,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use volspike_core::{FeatureRow, LineKind, TICK_SCHEMA_VERSION};
-use volspike_runtime::kafka::{client_config, consumer_config, producer_config};
+use volspike_runtime::kafka::{EofAwareContext, client_config, consumer_config, producer_config};
 use volspike_runtime::{Broker, Config};
 
 use crate::input::{DecodedChunk, decode_files};
@@ -36,10 +37,10 @@ pub struct PipelineOptions {
     /// separate processes in `scripts/e2e.sh`) and the pipeline only feeds
     /// input and collects output.
     pub featurizers: usize,
-    /// Fault injection for tests: once this fraction of the input is
+    /// Fault injection for tests: once this many input messages are
     /// committed, featurizer 0 is dropped without shutdown (no commit, no
     /// abort) and a new instance with the same id takes over.
-    pub crash_at: Option<f64>,
+    pub crash_after: Option<i64>,
     /// Longest wait for the featurizers to finish the input.
     pub timeout: Duration,
 }
@@ -48,7 +49,7 @@ impl Default for PipelineOptions {
     fn default() -> Self {
         PipelineOptions {
             featurizers: 1,
-            crash_at: None,
+            crash_after: None,
             timeout: Duration::from_secs(600),
         }
     }
@@ -108,34 +109,31 @@ fn start_featurizer(cfg: &Config, instance: usize) -> Featurizer {
     }
 }
 
+/// Most input messages sent ahead of what the featurizers have committed.
+/// librdkafka's mock cluster keeps only about 5 MB per partition and drops
+/// the oldest data beyond that, so on the embedded Kafka the input must not
+/// run far ahead of the featurizers (and the output is read as it arrives).
+const MAX_AHEAD_EMBEDDED: i64 = 4_000;
+/// The same bound on a real broker, where it only limits the backlog.
+const MAX_AHEAD_EXTERNAL: i64 = 200_000;
+
 /// Runs the pipeline. `cfg.kafka.bootstrap` empty means the embedded Kafka.
-pub async fn run(
-    mut cfg: Config,
-    files: Vec<PathBuf>,
-    opts: PipelineOptions,
-) -> anyhow::Result<PipelineOutput> {
+pub async fn run(mut cfg: Config, files: Vec<PathBuf>, opts: PipelineOptions) -> anyhow::Result<PipelineOutput> {
     let broker = Broker::external_or_embedded(&cfg.kafka.bootstrap)?;
     cfg.kafka.bootstrap = broker.bootstrap().to_owned();
-    if matches!(broker, Broker::Embedded(_)) && cfg.featurizer.transactions {
+    let embedded = matches!(broker, Broker::Embedded(_));
+    if embedded && cfg.featurizer.transactions {
         // librdkafka's mock cluster never completes commit_transaction (seen
         // here: no return within 100 s despite a 30 s timeout). Without
         // transactions the featurizer still commits offsets only after their
         // output is delivered, and exact re-emissions are dropped by row key.
-        tracing::info!(
-            "embedded Kafka: featurizer transactions off (the mock cluster cannot commit them)"
-        );
+        tracing::info!("embedded Kafka: featurizer transactions off (the mock cluster cannot commit them)");
         cfg.featurizer.transactions = false;
     }
     broker
-        .ensure_topics(
-            &cfg,
-            &[&cfg.topics.raw, &cfg.topics.features, &cfg.topics.dlq],
-        )
+        .ensure_topics(&cfg, &[&cfg.topics.raw, &cfg.topics.features, &cfg.topics.dlq])
         .await?;
-    let input_end = {
-        let cfg = cfg.clone();
-        tokio::task::spawn_blocking(move || end_offsets(&cfg, &cfg.topics.raw)).await??
-    };
+    let input_end = blocking(&cfg, |cfg| end_offsets(cfg, &cfg.topics.raw)).await?;
     if input_end.values().any(|&o| o > 0) {
         bail!(
             "topic {} already holds data: the pipeline compares what it sends with what comes out, so it needs fresh topics \
@@ -143,20 +141,78 @@ pub async fn run(
             cfg.topics.raw
         );
     }
+    let partitions: Vec<i32> = input_end.keys().copied().collect();
+    let deadline = Instant::now() + opts.timeout;
 
-    let mut featurizers: Vec<Featurizer> = (0..opts.featurizers)
-        .map(|i| start_featurizer(&cfg, i))
-        .collect();
+    let mut featurizers: Vec<Featurizer> = (0..opts.featurizers).map(|i| start_featurizer(&cfg, i)).collect();
+    let finish = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (cfg, finish) = (cfg.clone(), Arc::clone(&finish));
+        tokio::task::spawn_blocking(move || collect_output(&cfg, &finish, deadline))
+    };
+    let mut producer = {
+        let (cfg, parts) = (cfg.clone(), partitions.clone());
+        let max_ahead = if embedded { MAX_AHEAD_EMBEDDED } else { MAX_AHEAD_EXTERNAL };
+        Some(tokio::task::spawn_blocking(move || produce_input(&cfg, &files, &parts, max_ahead, deadline)))
+    };
 
-    let produce_cfg = cfg.clone();
-    let counts = tokio::task::spawn_blocking(move || produce_input(&produce_cfg, &files)).await??;
-    tracing::info!(
-        lines = counts.lines,
-        ticks = counts.ticks,
-        "input sent; waiting for the featurizers"
-    );
-
-    let crashes = wait_for_featurizers(&cfg, &opts, &mut featurizers).await?;
+    let progress = blocking(&cfg, {
+        let parts = partitions.clone();
+        move |cfg| Progress::new(cfg, &parts)
+    })
+    .await?;
+    let progress = Arc::new(progress);
+    let mut counts = None;
+    let mut sent_total = None;
+    let mut crashes = 0;
+    let mut last_logged = Instant::now();
+    loop {
+        let committed = {
+            let p = Arc::clone(&progress);
+            tokio::task::spawn_blocking(move || p.committed()).await??
+        };
+        if let Some(total) = sent_total
+            && committed >= total
+        {
+            break;
+        }
+        if producer.as_ref().is_some_and(JoinHandle::is_finished) {
+            let c = producer.take().expect("checked above").await.context("input producer task")??;
+            tracing::info!(lines = c.lines, ticks = c.ticks, "input sent; waiting for the featurizers");
+            counts = Some(c);
+            sent_total = Some(blocking(&cfg, |cfg| end_offsets(cfg, &cfg.topics.raw)).await?.values().sum::<i64>());
+            continue;
+        }
+        if let Some(n) = opts.crash_after
+            && crashes == 0
+            && committed >= n
+            && !featurizers.is_empty()
+        {
+            tracing::warn!(committed, "crashing featurizer 0 (fault injection) and starting a replacement");
+            featurizers[0].crash.cancel();
+            (&mut featurizers[0].handle).await.context("crashed featurizer task")??;
+            featurizers[0] = start_featurizer(&cfg, 0);
+            crashes += 1;
+        }
+        for (i, f) in featurizers.iter_mut().enumerate() {
+            if f.handle.is_finished() {
+                let why = match (&mut f.handle).await {
+                    Ok(Ok(stats)) => format!("it returned early ({stats:?})"),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                };
+                bail!("featurizer {i} stopped before the input was processed: {why}");
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("featurizers committed {committed} input messages within {:?}, not all", opts.timeout);
+        }
+        if last_logged.elapsed() > Duration::from_secs(5) {
+            tracing::info!(committed, "waiting for the featurizers");
+            last_logged = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     for f in &featurizers {
         f.shutdown.cancel();
@@ -165,51 +221,84 @@ pub async fn run(
         let stats = f.handle.await.context("featurizer task")??;
         tracing::info!(?stats, "featurizer finished");
     }
-
-    let read_cfg = cfg.clone();
-    let (mut rows, dlq) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let rows = read_topic(&read_cfg, &read_cfg.topics.features, |bytes| {
-            serde_json::from_slice::<FeatureRow>(bytes)
-                .context("a ticks.features record is not a feature row")
-        })?;
-        let dlq = read_topic(&read_cfg, &read_cfg.topics.dlq, |_| Ok(()))?.len() as u64;
-        Ok((rows, dlq))
-    })
-    .await??;
-    let mut counts = counts;
+    finish.store(true, Ordering::Relaxed);
+    let (mut rows, dlq) = collector.await.context("output collector task")??;
+    let mut counts = counts.expect("the producer finished before the loop ended");
     counts.reemitted = volspike_runtime::parquet::canonicalize(&mut rows)? as u64;
     counts.rows = rows.len() as u64;
     drop(broker);
-    Ok(PipelineOutput {
-        rows,
-        counts,
-        dlq,
-        crashes,
-    })
+    Ok(PipelineOutput { rows, counts, dlq, crashes })
 }
 
-/// Sends every line of the recordings to the input topic.
-fn produce_input(cfg: &Config, files: &[PathBuf]) -> anyhow::Result<Counts> {
-    let producer: ThreadedProducer<Deliveries> =
-        producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline")
-            .create_with_context(Deliveries::default())
-            .context("creating the input producer")?;
-    let mut counts = Counts {
-        files: files.len(),
-        ..Counts::default()
-    };
+/// Runs a blocking Kafka call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    cfg: &Config,
+    f: impl FnOnce(&Config) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || f(&cfg)).await?
+}
+
+/// Reads how far the featurizer group has committed on the input topic.
+struct Progress {
+    consumer: BaseConsumer,
+    tpl: TopicPartitionList,
+    timeout: Duration,
+}
+
+impl Progress {
+    fn new(cfg: &Config, partitions: &[i32]) -> anyhow::Result<Progress> {
+        let consumer: BaseConsumer =
+            consumer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline-progress", &cfg.featurizer.group_id).create()?;
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            tpl.add_partition(&cfg.topics.raw, p);
+        }
+        Ok(Progress { consumer, tpl, timeout: cfg.kafka.request_timeout })
+    }
+
+    /// Sum of committed input offsets: messages whose output is confirmed.
+    fn committed(&self) -> anyhow::Result<i64> {
+        let c = self.consumer.committed_offsets(self.tpl.clone(), self.timeout)?;
+        Ok(c.elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => o,
+                _ => 0,
+            })
+            .sum())
+    }
+}
+
+/// Sends every line of the recordings to the input topic, never more than
+/// `max_ahead` messages ahead of what the featurizers have committed.
+fn produce_input(
+    cfg: &Config,
+    files: &[PathBuf],
+    partitions: &[i32],
+    max_ahead: i64,
+    deadline: Instant,
+) -> anyhow::Result<Counts> {
+    let producer: ThreadedProducer<Deliveries> = producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline")
+        .create_with_context(Deliveries::default())
+        .context("creating the input producer")?;
+    let progress = Progress::new(cfg, partitions)?;
+    let mut counts = Counts { files: files.len(), ..Counts::default() };
+    let mut sent = 0i64;
     decode_files(files, |chunk| {
-        send_chunk(&producer, cfg, files, &chunk, &mut counts)
+        sent += send_chunk(&producer, cfg, files, &chunk, &mut counts)?;
+        while sent - progress.committed()? > max_ahead {
+            if Instant::now() > deadline {
+                bail!("the featurizers stopped making progress");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
     })?;
-    producer
-        .flush(Duration::from_secs(120))
-        .context("flushing input")?;
+    producer.flush(Duration::from_secs(120)).context("flushing input")?;
     let failed = producer.context().failed.load(Ordering::Relaxed);
     if failed > 0 {
-        bail!(
-            "{failed} input messages were not delivered to {}",
-            cfg.topics.raw
-        );
+        bail!("{failed} input messages were not delivered to {}", cfg.topics.raw);
     }
     Ok(counts)
 }
@@ -220,8 +309,9 @@ fn send_chunk(
     files: &[PathBuf],
     chunk: &DecodedChunk,
     counts: &mut Counts,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i64> {
     let topic = cfg.topics.raw.as_str();
+    let mut sent = 0;
     for line in &chunk.lines {
         counts.line(line, files);
         let bytes = &chunk.bytes[line.bytes.clone()];
@@ -232,7 +322,7 @@ fn send_chunk(
                 let Some(first) = ticks.first() else { continue };
                 let ts = first.event_time_ns.div_euclid(1_000_000);
                 if ticks.iter().all(|t| t.product_id == first.product_id) {
-                    send(
+                    sent += send(
                         producer,
                         BaseRecord::to(topic)
                             .key(first.product_id.as_bytes())
@@ -245,7 +335,7 @@ fn send_chunk(
                         v["schema_version"] = TICK_SCHEMA_VERSION.into();
                         let payload = serde_json::to_vec(&v)?;
                         let ts = t.event_time_ns.div_euclid(1_000_000);
-                        send(
+                        sent += send(
                             producer,
                             BaseRecord::to(topic)
                                 .key(t.product_id.as_bytes())
@@ -256,23 +346,23 @@ fn send_chunk(
                 }
             }
             // Unreadable lines travel too; the featurizer sends them to the DLQ.
-            Err(_) => send(producer, BaseRecord::<[u8], [u8]>::to(topic).payload(bytes))?,
+            Err(_) => sent += send(producer, BaseRecord::<[u8], [u8]>::to(topic).payload(bytes))?,
         }
     }
-    Ok(())
+    Ok(sent)
 }
 
 fn send<K, P>(
     producer: &ThreadedProducer<Deliveries>,
     mut record: BaseRecord<'_, K, P>,
-) -> anyhow::Result<()>
+) -> anyhow::Result<i64>
 where
     K: rdkafka::message::ToBytes + ?Sized,
     P: rdkafka::message::ToBytes + ?Sized,
 {
     loop {
         match producer.send(record) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(1),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 record = r;
                 std::thread::sleep(Duration::from_millis(1));
@@ -300,132 +390,115 @@ fn end_offsets(cfg: &Config, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> 
     Ok(out)
 }
 
-/// Fraction of the input the featurizer group has committed (0..=1).
-fn committed_fraction(cfg: &Config, end: &BTreeMap<i32, i64>) -> anyhow::Result<f64> {
-    let consumer: BaseConsumer = consumer_config(
-        &cfg.kafka,
-        &cfg.kafka.bootstrap,
-        "pipeline-progress",
-        &cfg.featurizer.group_id,
-    )
-    .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for &p in end.keys() {
-        tpl.add_partition(&cfg.topics.raw, p);
-    }
-    let committed = consumer.committed_offsets(tpl, cfg.kafka.request_timeout)?;
-    let total: i64 = end.values().sum();
-    let mut done = 0i64;
-    for el in committed.elements() {
-        if let Offset::Offset(o) = el.offset() {
-            done += o.min(end.get(&el.partition()).copied().unwrap_or(0));
-        }
-    }
-    Ok(if total == 0 {
-        1.0
-    } else {
-        done as f64 / total as f64
-    })
+
+
+/// Reads one output topic as it fills, from its beginning.
+struct TopicReader {
+    topic: String,
+    consumer: BaseConsumer<EofAwareContext>,
+    /// Partition -> next offset to read.
+    next: BTreeMap<i32, i64>,
+    /// Partitions that reported their end since the last seek.
+    at_end: BTreeMap<i32, bool>,
 }
 
-async fn wait_for_featurizers(
-    cfg: &Config,
-    opts: &PipelineOptions,
-    featurizers: &mut [Featurizer],
-) -> anyhow::Result<u64> {
-    let end = {
-        let cfg = cfg.clone();
-        tokio::task::spawn_blocking(move || end_offsets(&cfg, &cfg.topics.raw)).await??
-    };
-    let deadline = Instant::now() + opts.timeout;
-    let mut crashes = 0;
-    let mut last_logged = Instant::now();
-    loop {
-        let c = cfg.clone();
-        let e = end.clone();
-        let fraction = tokio::task::spawn_blocking(move || committed_fraction(&c, &e)).await??;
-        if fraction >= 1.0 {
-            return Ok(crashes);
+impl TopicReader {
+    fn new(cfg: &Config, topic: &str) -> anyhow::Result<TopicReader> {
+        let mut cc = consumer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline-reader", "volspike-pipeline-reader");
+        // Falling behind the log start is an error, never a silent jump.
+        cc.set("enable.partition.eof", "true").set("auto.offset.reset", "error");
+        let consumer: BaseConsumer<EofAwareContext> = cc.create_with_context(EofAwareContext)?;
+        let partitions: Vec<i32> = end_offsets(cfg, topic)?.into_keys().collect();
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
         }
-        if let Some(at) = opts.crash_at
-            && crashes == 0
-            && fraction >= at
-            && !featurizers.is_empty()
-        {
-            tracing::warn!(
-                fraction,
-                "crashing featurizer 0 (fault injection) and starting a replacement"
-            );
-            featurizers[0].crash.cancel();
-            (&mut featurizers[0].handle)
-                .await
-                .context("crashed featurizer task")??;
-            featurizers[0] = start_featurizer(cfg, 0);
-            crashes += 1;
-        }
-        for (i, f) in featurizers.iter_mut().enumerate() {
-            if f.handle.is_finished() {
-                let why = match (&mut f.handle).await {
-                    Ok(Ok(stats)) => format!("it returned early ({stats:?})"),
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
-                };
-                bail!("featurizer {i} stopped before the input was processed: {why}");
-            }
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "featurizers processed {:.1}% of the input within {:?}",
-                fraction * 100.0,
-                opts.timeout
-            );
-        }
-        if last_logged.elapsed() > Duration::from_secs(5) {
-            tracing::info!(
-                progress = format!("{:.1}%", fraction * 100.0),
-                "waiting for the featurizers"
-            );
-            last_logged = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        consumer.assign(&tpl)?;
+        Ok(TopicReader {
+            topic: topic.to_owned(),
+            consumer,
+            next: partitions.iter().map(|&p| (p, 0)).collect(),
+            at_end: partitions.iter().map(|&p| (p, false)).collect(),
+        })
     }
-}
 
-/// Reads a topic from the beginning to its end (committed data only).
-fn read_topic<T>(
-    cfg: &Config,
-    topic: &str,
-    mut parse: impl FnMut(&[u8]) -> anyhow::Result<T>,
-) -> anyhow::Result<Vec<T>> {
-    let end = end_offsets(cfg, topic)?;
-    let mut cc = consumer_config(
-        &cfg.kafka,
-        &cfg.kafka.bootstrap,
-        "pipeline-reader",
-        "volspike-pipeline-reader",
-    );
-    cc.set("enable.partition.eof", "true");
-    let consumer: BaseConsumer = cc.create()?;
-    let mut tpl = TopicPartitionList::new();
-    for &p in end.keys() {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
-    let mut at_end: BTreeMap<i32, bool> = end.iter().map(|(&p, &high)| (p, high == 0)).collect();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + cfg.kafka.request_timeout * 4;
-    while at_end.values().any(|e| !e) {
-        match consumer.poll(Duration::from_millis(200)) {
+    /// Polls once; calls `f` with a message's payload.
+    fn poll(&mut self, wait: Duration, mut f: impl FnMut(&[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        match self.consumer.poll(wait) {
             Some(Ok(m)) => {
-                out.push(parse(m.payload().unwrap_or_default())?);
+                let expected = self.next[&m.partition()];
+                if m.offset() < expected {
+                    return Ok(()); // re-delivered after a seek
+                }
+                self.next.insert(m.partition(), m.offset() + 1);
+                self.at_end.insert(m.partition(), false);
+                f(m.payload().unwrap_or_default())
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p, true);
+                self.at_end.insert(p, true);
+                Ok(())
             }
-            Some(Err(e)) => tracing::warn!(error = %e, "reading {topic}"),
-            None if Instant::now() > deadline => bail!("timed out reading {topic} to its end"),
-            None => {}
+            Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::OffsetOutOfRange) => {
+                bail!("{}: output was dropped by the broker before it was read ({e})", self.topic)
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, topic = %self.topic, "reading output");
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
-    Ok(out)
+
+    /// Partitions still to read to their end; re-seeks them so that each
+    /// reports its end again (a trailing transaction marker leaves the
+    /// position one short of the high watermark).
+    fn start_finishing(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        for (&p, &next) in &self.next {
+            let (_, high) = self.consumer.fetch_watermarks(&self.topic, p, timeout)?;
+            if next >= high {
+                self.at_end.insert(p, true);
+            } else {
+                self.at_end.insert(p, false);
+                let offset = if next == 0 { Offset::Beginning } else { Offset::Offset(next) };
+                self.consumer.seek(&self.topic, p, offset, timeout)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn done(&self) -> bool {
+        self.at_end.values().all(|&e| e)
+    }
+}
+
+/// Collects `ticks.features` and `ticks.dlq` while the pipeline runs; once
+/// `finish` is set (all input committed, featurizers stopped) reads both to
+/// their end and returns the rows and the DLQ count.
+fn collect_output(cfg: &Config, finish: &AtomicBool, deadline: Instant) -> anyhow::Result<(Vec<FeatureRow>, u64)> {
+    let mut features = TopicReader::new(cfg, &cfg.topics.features)?;
+    let mut dlq = TopicReader::new(cfg, &cfg.topics.dlq)?;
+    let mut rows = Vec::new();
+    let mut dead_letters = 0u64;
+    let mut finishing = false;
+    loop {
+        features.poll(Duration::from_millis(20), |bytes| {
+            rows.push(serde_json::from_slice::<FeatureRow>(bytes).context("a ticks.features record is not a feature row")?);
+            Ok(())
+        })?;
+        dlq.poll(Duration::from_millis(1), |_| {
+            dead_letters += 1;
+            Ok(())
+        })?;
+        if !finishing && finish.load(Ordering::Relaxed) {
+            features.start_finishing(cfg.kafka.request_timeout)?;
+            dlq.start_finishing(cfg.kafka.request_timeout)?;
+            finishing = true;
+        }
+        if finishing && features.done() && dlq.done() {
+            return Ok((rows, dead_letters));
+        }
+        if Instant::now() > deadline + Duration::from_secs(60) {
+            bail!("timed out reading the output topics");
+        }
+    }
 }

@@ -21,7 +21,7 @@ async fn crash_and_restart_gives_the_uninterrupted_rows() {
 
     let opts = PipelineOptions {
         featurizers: 1,
-        crash_at: Some(0.5),
+        crash_after: Some(6_000),
         timeout: Duration::from_secs(300),
     };
     let got = pipeline::run(cfg, vec![input], opts).await.unwrap();

@@ -230,3 +230,18 @@ impl Broker {
         }
     }
 }
+
+/// A consumer context for readers that ask for end-of-partition events:
+/// librdkafka also reports those as global errors, which are not errors here.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EofAwareContext;
+
+impl rdkafka::ClientContext for EofAwareContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!(%error, reason, "librdkafka error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EofAwareContext {}
