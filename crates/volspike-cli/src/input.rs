@@ -41,6 +41,34 @@ pub fn expand_globs(patterns: &[String]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Orders files by the event time of their first tick (files without one
+/// keep their place at the end), so that recordings given in any order are
+/// replayed in time order: the engine skips a product's ticks that go back
+/// in time, which is right for one stream but would drop whole files here.
+/// Ties keep the given order. Only the first lines of each file are read.
+pub fn order_by_first_tick(files: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut keyed = Vec::with_capacity(files.len());
+    for (i, path) in files.into_iter().enumerate() {
+        let first = first_tick_time(&path)?;
+        keyed.push((first.unwrap_or(i64::MAX), i, path));
+    }
+    keyed.sort();
+    Ok(keyed.into_iter().map(|(_, _, p)| p).collect())
+}
+
+fn first_tick_time(path: &Path) -> anyhow::Result<Option<i64>> {
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(open(path)?);
+    let mut ticks = Vec::new();
+    for line in reader.split(b'\n').take(10_000) {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if decode_line(&line, &mut ticks).is_ok() && !ticks.is_empty() {
+            return Ok(ticks.iter().map(|t| t.event_time_ns).min());
+        }
+    }
+    Ok(None)
+}
+
 /// Opens a recording, decompressing `.gz` and `.zst` by extension.
 pub fn open(path: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;

@@ -159,7 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay { input } => {
             let cfg = load(loader)?;
-            let files = input::expand_globs(&input.raw)?;
+            let files = input::order_by_first_tick(input::expand_globs(&input.raw)?)?;
             let started = Instant::now();
             let engine_cfg = cfg.features.clone();
             let (mut rows, mut counts) =
@@ -177,7 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
         } => {
             let cfg = load(loader.set_opt("kafka.bootstrap", bootstrap))?;
-            let files = input::expand_globs(&input.raw)?;
+            let files = input::order_by_first_tick(input::expand_globs(&input.raw)?)?;
             let started = Instant::now();
             let opts = PipelineOptions {
                 featurizers,

@@ -118,7 +118,11 @@ const MAX_AHEAD_EMBEDDED: i64 = 4_000;
 const MAX_AHEAD_EXTERNAL: i64 = 200_000;
 
 /// Runs the pipeline. `cfg.kafka.bootstrap` empty means the embedded Kafka.
-pub async fn run(mut cfg: Config, files: Vec<PathBuf>, opts: PipelineOptions) -> anyhow::Result<PipelineOutput> {
+pub async fn run(
+    mut cfg: Config,
+    files: Vec<PathBuf>,
+    opts: PipelineOptions,
+) -> anyhow::Result<PipelineOutput> {
     let broker = Broker::external_or_embedded(&cfg.kafka.bootstrap)?;
     cfg.kafka.bootstrap = broker.bootstrap().to_owned();
     let embedded = matches!(broker, Broker::Embedded(_));
@@ -127,11 +131,16 @@ pub async fn run(mut cfg: Config, files: Vec<PathBuf>, opts: PipelineOptions) ->
         // here: no return within 100 s despite a 30 s timeout). Without
         // transactions the featurizer still commits offsets only after their
         // output is delivered, and exact re-emissions are dropped by row key.
-        tracing::info!("embedded Kafka: featurizer transactions off (the mock cluster cannot commit them)");
+        tracing::info!(
+            "embedded Kafka: featurizer transactions off (the mock cluster cannot commit them)"
+        );
         cfg.featurizer.transactions = false;
     }
     broker
-        .ensure_topics(&cfg, &[&cfg.topics.raw, &cfg.topics.features, &cfg.topics.dlq])
+        .ensure_topics(
+            &cfg,
+            &[&cfg.topics.raw, &cfg.topics.features, &cfg.topics.dlq],
+        )
         .await?;
     let input_end = blocking(&cfg, |cfg| end_offsets(cfg, &cfg.topics.raw)).await?;
     if input_end.values().any(|&o| o > 0) {
@@ -144,7 +153,9 @@ pub async fn run(mut cfg: Config, files: Vec<PathBuf>, opts: PipelineOptions) ->
     let partitions: Vec<i32> = input_end.keys().copied().collect();
     let deadline = Instant::now() + opts.timeout;
 
-    let mut featurizers: Vec<Featurizer> = (0..opts.featurizers).map(|i| start_featurizer(&cfg, i)).collect();
+    let mut featurizers: Vec<Featurizer> = (0..opts.featurizers)
+        .map(|i| start_featurizer(&cfg, i))
+        .collect();
     let finish = Arc::new(AtomicBool::new(false));
     let collector = {
         let (cfg, finish) = (cfg.clone(), Arc::clone(&finish));
@@ -152,8 +163,14 @@ pub async fn run(mut cfg: Config, files: Vec<PathBuf>, opts: PipelineOptions) ->
     };
     let mut producer = {
         let (cfg, parts) = (cfg.clone(), partitions.clone());
-        let max_ahead = if embedded { MAX_AHEAD_EMBEDDED } else { MAX_AHEAD_EXTERNAL };
-        Some(tokio::task::spawn_blocking(move || produce_input(&cfg, &files, &parts, max_ahead, deadline)))
+        let max_ahead = if embedded {
+            MAX_AHEAD_EMBEDDED
+        } else {
+            MAX_AHEAD_EXTERNAL
+        };
+        Some(tokio::task::spawn_blocking(move || {
+            produce_input(&cfg, &files, &parts, max_ahead, deadline)
+        }))
     };
 
     let progress = blocking(&cfg, {
@@ -177,10 +194,23 @@ pub async fn run(mut cfg: Config, files: Vec<PathBuf>, opts: PipelineOptions) ->
             break;
         }
         if producer.as_ref().is_some_and(JoinHandle::is_finished) {
-            let c = producer.take().expect("checked above").await.context("input producer task")??;
-            tracing::info!(lines = c.lines, ticks = c.ticks, "input sent; waiting for the featurizers");
+            let c = producer
+                .take()
+                .expect("checked above")
+                .await
+                .context("input producer task")??;
+            tracing::info!(
+                lines = c.lines,
+                ticks = c.ticks,
+                "input sent; waiting for the featurizers"
+            );
             counts = Some(c);
-            sent_total = Some(blocking(&cfg, |cfg| end_offsets(cfg, &cfg.topics.raw)).await?.values().sum::<i64>());
+            sent_total = Some(
+                blocking(&cfg, |cfg| end_offsets(cfg, &cfg.topics.raw))
+                    .await?
+                    .values()
+                    .sum::<i64>(),
+            );
             continue;
         }
         if let Some(n) = opts.crash_after
@@ -188,9 +218,14 @@ pub async fn run(mut cfg: Config, files: Vec<PathBuf>, opts: PipelineOptions) ->
             && committed >= n
             && !featurizers.is_empty()
         {
-            tracing::warn!(committed, "crashing featurizer 0 (fault injection) and starting a replacement");
+            tracing::warn!(
+                committed,
+                "crashing featurizer 0 (fault injection) and starting a replacement"
+            );
             featurizers[0].crash.cancel();
-            (&mut featurizers[0].handle).await.context("crashed featurizer task")??;
+            (&mut featurizers[0].handle)
+                .await
+                .context("crashed featurizer task")??;
             featurizers[0] = start_featurizer(&cfg, 0);
             crashes += 1;
         }
@@ -205,7 +240,10 @@ pub async fn run(mut cfg: Config, files: Vec<PathBuf>, opts: PipelineOptions) ->
             }
         }
         if Instant::now() > deadline {
-            bail!("featurizers committed {committed} input messages within {:?}, not all", opts.timeout);
+            bail!(
+                "featurizers committed {committed} input messages within {:?}, not all",
+                opts.timeout
+            );
         }
         if last_logged.elapsed() > Duration::from_secs(5) {
             tracing::info!(committed, "waiting for the featurizers");
@@ -227,7 +265,12 @@ pub async fn run(mut cfg: Config, files: Vec<PathBuf>, opts: PipelineOptions) ->
     counts.reemitted = volspike_runtime::parquet::canonicalize(&mut rows)? as u64;
     counts.rows = rows.len() as u64;
     drop(broker);
-    Ok(PipelineOutput { rows, counts, dlq, crashes })
+    Ok(PipelineOutput {
+        rows,
+        counts,
+        dlq,
+        crashes,
+    })
 }
 
 /// Runs a blocking Kafka call on the blocking pool.
@@ -248,18 +291,29 @@ struct Progress {
 
 impl Progress {
     fn new(cfg: &Config, partitions: &[i32]) -> anyhow::Result<Progress> {
-        let consumer: BaseConsumer =
-            consumer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline-progress", &cfg.featurizer.group_id).create()?;
+        let consumer: BaseConsumer = consumer_config(
+            &cfg.kafka,
+            &cfg.kafka.bootstrap,
+            "pipeline-progress",
+            &cfg.featurizer.group_id,
+        )
+        .create()?;
         let mut tpl = TopicPartitionList::new();
         for &p in partitions {
             tpl.add_partition(&cfg.topics.raw, p);
         }
-        Ok(Progress { consumer, tpl, timeout: cfg.kafka.request_timeout })
+        Ok(Progress {
+            consumer,
+            tpl,
+            timeout: cfg.kafka.request_timeout,
+        })
     }
 
     /// Sum of committed input offsets: messages whose output is confirmed.
     fn committed(&self) -> anyhow::Result<i64> {
-        let c = self.consumer.committed_offsets(self.tpl.clone(), self.timeout)?;
+        let c = self
+            .consumer
+            .committed_offsets(self.tpl.clone(), self.timeout)?;
         Ok(c.elements()
             .iter()
             .map(|e| match e.offset() {
@@ -279,11 +333,15 @@ fn produce_input(
     max_ahead: i64,
     deadline: Instant,
 ) -> anyhow::Result<Counts> {
-    let producer: ThreadedProducer<Deliveries> = producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline")
-        .create_with_context(Deliveries::default())
-        .context("creating the input producer")?;
+    let producer: ThreadedProducer<Deliveries> =
+        producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline")
+            .create_with_context(Deliveries::default())
+            .context("creating the input producer")?;
     let progress = Progress::new(cfg, partitions)?;
-    let mut counts = Counts { files: files.len(), ..Counts::default() };
+    let mut counts = Counts {
+        files: files.len(),
+        ..Counts::default()
+    };
     let mut sent = 0i64;
     decode_files(files, |chunk| {
         sent += send_chunk(&producer, cfg, files, &chunk, &mut counts)?;
@@ -295,10 +353,15 @@ fn produce_input(
         }
         Ok(())
     })?;
-    producer.flush(Duration::from_secs(120)).context("flushing input")?;
+    producer
+        .flush(Duration::from_secs(120))
+        .context("flushing input")?;
     let failed = producer.context().failed.load(Ordering::Relaxed);
     if failed > 0 {
-        bail!("{failed} input messages were not delivered to {}", cfg.topics.raw);
+        bail!(
+            "{failed} input messages were not delivered to {}",
+            cfg.topics.raw
+        );
     }
     Ok(counts)
 }
@@ -390,8 +453,6 @@ fn end_offsets(cfg: &Config, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> 
     Ok(out)
 }
 
-
-
 /// Reads one output topic as it fills, from its beginning.
 struct TopicReader {
     topic: String,
@@ -404,9 +465,15 @@ struct TopicReader {
 
 impl TopicReader {
     fn new(cfg: &Config, topic: &str) -> anyhow::Result<TopicReader> {
-        let mut cc = consumer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline-reader", "volspike-pipeline-reader");
+        let mut cc = consumer_config(
+            &cfg.kafka,
+            &cfg.kafka.bootstrap,
+            "pipeline-reader",
+            "volspike-pipeline-reader",
+        );
         // Falling behind the log start is an error, never a silent jump.
-        cc.set("enable.partition.eof", "true").set("auto.offset.reset", "error");
+        cc.set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "error");
         let consumer: BaseConsumer<EofAwareContext> = cc.create_with_context(EofAwareContext)?;
         let partitions: Vec<i32> = end_offsets(cfg, topic)?.into_keys().collect();
         let mut tpl = TopicPartitionList::new();
@@ -423,7 +490,11 @@ impl TopicReader {
     }
 
     /// Polls once; calls `f` with a message's payload.
-    fn poll(&mut self, wait: Duration, mut f: impl FnMut(&[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    fn poll(
+        &mut self,
+        wait: Duration,
+        mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         match self.consumer.poll(wait) {
             Some(Ok(m)) => {
                 let expected = self.next[&m.partition()];
@@ -438,8 +509,16 @@ impl TopicReader {
                 self.at_end.insert(p, true);
                 Ok(())
             }
-            Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::OffsetOutOfRange) => {
-                bail!("{}: output was dropped by the broker before it was read ({e})", self.topic)
+            Some(Err(e))
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::AutoOffsetReset)
+                ) =>
+            {
+                bail!(
+                    "{}: output was dropped by the broker before it was read ({e})",
+                    self.topic
+                )
             }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, topic = %self.topic, "reading output");
@@ -453,16 +532,20 @@ impl TopicReader {
     /// reports its end again (a trailing transaction marker leaves the
     /// position one short of the high watermark).
     fn start_finishing(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        // Re-assigning from the current positions restarts fetching, so every
+        // partition that is not provably read to its end reports EOF afresh.
+        let mut tpl = TopicPartitionList::new();
         for (&p, &next) in &self.next {
             let (_, high) = self.consumer.fetch_watermarks(&self.topic, p, timeout)?;
-            if next >= high {
-                self.at_end.insert(p, true);
+            self.at_end.insert(p, next >= high);
+            let offset = if next == 0 {
+                Offset::Beginning
             } else {
-                self.at_end.insert(p, false);
-                let offset = if next == 0 { Offset::Beginning } else { Offset::Offset(next) };
-                self.consumer.seek(&self.topic, p, offset, timeout)?;
-            }
+                Offset::Offset(next)
+            };
+            tpl.add_partition_offset(&self.topic, p, offset)?;
         }
+        self.consumer.assign(&tpl)?;
         Ok(())
     }
 
@@ -474,21 +557,40 @@ impl TopicReader {
 /// Collects `ticks.features` and `ticks.dlq` while the pipeline runs; once
 /// `finish` is set (all input committed, featurizers stopped) reads both to
 /// their end and returns the rows and the DLQ count.
-fn collect_output(cfg: &Config, finish: &AtomicBool, deadline: Instant) -> anyhow::Result<(Vec<FeatureRow>, u64)> {
+fn collect_output(
+    cfg: &Config,
+    finish: &AtomicBool,
+    deadline: Instant,
+) -> anyhow::Result<(Vec<FeatureRow>, u64)> {
     let mut features = TopicReader::new(cfg, &cfg.topics.features)?;
     let mut dlq = TopicReader::new(cfg, &cfg.topics.dlq)?;
     let mut rows = Vec::new();
     let mut dead_letters = 0u64;
     let mut finishing = false;
     loop {
-        features.poll(Duration::from_millis(20), |bytes| {
-            rows.push(serde_json::from_slice::<FeatureRow>(bytes).context("a ticks.features record is not a feature row")?);
-            Ok(())
-        })?;
-        dlq.poll(Duration::from_millis(1), |_| {
-            dead_letters += 1;
-            Ok(())
-        })?;
+        // Drain what is there without waiting, then wait briefly once.
+        let mut got = 0;
+        for _ in 0..10_000 {
+            let before = rows.len() as u64 + dead_letters;
+            features.poll(Duration::ZERO, |bytes| {
+                rows.push(
+                    serde_json::from_slice::<FeatureRow>(bytes)
+                        .context("a ticks.features record is not a feature row")?,
+                );
+                Ok(())
+            })?;
+            dlq.poll(Duration::ZERO, |_| {
+                dead_letters += 1;
+                Ok(())
+            })?;
+            if rows.len() as u64 + dead_letters == before {
+                break;
+            }
+            got += 1;
+        }
+        if got == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         if !finishing && finish.load(Ordering::Relaxed) {
             features.start_finishing(cfg.kafka.request_timeout)?;
             dlq.start_finishing(cfg.kafka.request_timeout)?;

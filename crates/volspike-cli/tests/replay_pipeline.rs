@@ -13,7 +13,7 @@ async fn pipeline_equals_replay_on_every_shared_recording() {
     let Some(dir) = common::shared_data() else {
         return;
     };
-    let files = common::shared_files(&dir);
+    let files = volspike_cli::input::order_by_first_tick(common::shared_files(&dir)).unwrap();
     assert!(
         files.len() >= 8,
         "expected the shared recordings, found {files:?}"
