@@ -28,10 +28,10 @@ trap cleanup EXIT
 log() { echo "e2e: $*"; }
 
 scripts/install-deps.sh
-if ! command -v tansu >/dev/null 2>&1; then
-  log "installing tansu 0.6.0 (about 15 minutes, once per machine)"
-  cargo install tansu --version 0.6.0 --locked
-fi
+# In-memory storage needs the dynostore feature. cargo install is a quick
+# no-op when this version with these features is installed already.
+log "ensuring tansu 0.6.0 with in-memory storage (a first install takes about 15 minutes)"
+cargo install tansu --version 0.6.0 --locked --features dynostore --quiet
 # The same command and features as the tests, so the release build is shared
 # with `cargo test --workspace --release` instead of compiled a second time.
 cargo test --workspace --release --no-run

@@ -56,12 +56,13 @@ fn label_segment(
     for i in begin..end {
         // Row i leaves the window's left edge (its return was r_{i}, which
         // belongs to row i-1's window only).
-        if i > begin && i < j {
-            if let Some(r) = s.log_return[i] {
-                let mut one = ReturnSums::default();
-                one.add_return(r);
-                sums.sub(&one);
-            }
+        if i > begin
+            && i < j
+            && let Some(r) = s.log_return[i]
+        {
+            let mut one = ReturnSums::default();
+            one.add_return(r);
+            sums.sub(&one);
         }
         if j < i + 1 {
             j = i + 1;
