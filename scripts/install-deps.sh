@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and the end-to-end tests need, skipping what is there:
-# a C toolchain for librdkafka (built from source by rdkafka-sys) and kcat.
+# a C toolchain for librdkafka (built from source by rdkafka-sys) and curl.
 set -euo pipefail
 need=()
 for tool in make gcc g++ perl python3; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
-command -v kcat >/dev/null 2>&1 || need+=(kcat)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ "${#need[@]}" -gt 0 ]; then
   pkgs=()
   for t in "${need[@]}"; do

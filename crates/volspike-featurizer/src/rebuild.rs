@@ -41,14 +41,17 @@ impl PartitionReader {
     /// A reader of `topic`.
     pub fn new(cfg: &Config, topic: &str) -> Result<Self> {
         let group = format!("{}-rebuild", cfg.featurizer.group_id);
-        let consumer: BaseConsumer = consumer_config(
+        let mut cc = consumer_config(
             &cfg.kafka,
             &cfg.kafka.bootstrap,
             "featurizer-rebuild",
             &group,
-        )
-        .create()
-        .map_err(Error::kafka("creating the rebuild reader"))?;
+        );
+        // Each probe of the search reads one message: answer at once.
+        cc.set("fetch.wait.max.ms", "10");
+        let consumer: BaseConsumer = cc
+            .create()
+            .map_err(Error::kafka("creating the rebuild reader"))?;
         Ok(PartitionReader {
             consumer,
             topic: topic.to_owned(),
