@@ -11,20 +11,23 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use volspike_core::{FeatureRow, LineKind, TICK_SCHEMA_VERSION};
-use volspike_runtime::kafka::{EofAwareContext, client_config, consumer_config, producer_config};
+use volspike_runtime::kafka::{
+    DeliveryCounter, EofAwareContext, client_config, consumer_config, producer_config,
+    send_with_backpressure,
+};
 use volspike_runtime::{Broker, Config};
 
 use crate::input::{DecodedChunk, decode_files};
@@ -66,23 +69,6 @@ pub struct PipelineOutput {
     pub dlq: u64,
     /// Featurizer instances crashed on purpose.
     pub crashes: u64,
-}
-
-#[derive(Default)]
-struct Deliveries {
-    failed: AtomicU64,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, "delivery to the input topic failed");
-        }
-    }
 }
 
 struct Featurizer {
@@ -333,9 +319,9 @@ fn produce_input(
     max_ahead: i64,
     deadline: Instant,
 ) -> anyhow::Result<Counts> {
-    let producer: ThreadedProducer<Deliveries> =
+    let producer: ThreadedProducer<DeliveryCounter> =
         producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline")
-            .create_with_context(Deliveries::default())
+            .create_with_context(DeliveryCounter::default())
             .context("creating the input producer")?;
     let progress = Progress::new(cfg, partitions)?;
     let mut counts = Counts {
@@ -356,7 +342,7 @@ fn produce_input(
     producer
         .flush(Duration::from_secs(120))
         .context("flushing input")?;
-    let failed = producer.context().failed.load(Ordering::Relaxed);
+    let failed = producer.context().failed();
     if failed > 0 {
         bail!(
             "{failed} input messages were not delivered to {}",
@@ -367,7 +353,7 @@ fn produce_input(
 }
 
 fn send_chunk(
-    producer: &ThreadedProducer<Deliveries>,
+    producer: &ThreadedProducer<DeliveryCounter>,
     cfg: &Config,
     files: &[PathBuf],
     chunk: &DecodedChunk,
@@ -416,23 +402,15 @@ fn send_chunk(
 }
 
 fn send<K, P>(
-    producer: &ThreadedProducer<Deliveries>,
-    mut record: BaseRecord<'_, K, P>,
+    producer: &ThreadedProducer<DeliveryCounter>,
+    record: BaseRecord<'_, K, P>,
 ) -> anyhow::Result<i64>
 where
     K: rdkafka::message::ToBytes + ?Sized,
     P: rdkafka::message::ToBytes + ?Sized,
 {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(1),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => bail!("producing input: {e}"),
-        }
-    }
+    send_with_backpressure(producer, record).context("producing input")?;
+    Ok(1)
 }
 
 /// Partition -> high watermark of a topic.
@@ -461,6 +439,8 @@ struct TopicReader {
     next: BTreeMap<i32, i64>,
     /// Partitions that reported their end since the last seek.
     at_end: BTreeMap<i32, bool>,
+    /// Partition -> high watermark once the output is complete.
+    high: BTreeMap<i32, i64>,
 }
 
 impl TopicReader {
@@ -486,6 +466,7 @@ impl TopicReader {
             consumer,
             next: partitions.iter().map(|&p| (p, 0)).collect(),
             at_end: partitions.iter().map(|&p| (p, false)).collect(),
+            high: BTreeMap::new(),
         })
     }
 
@@ -528,29 +509,25 @@ impl TopicReader {
         }
     }
 
-    /// Partitions still to read to their end; re-seeks them so that each
-    /// reports its end again (a trailing transaction marker leaves the
-    /// position one short of the high watermark).
+    /// Records each partition's high watermark once all output is written.
+    /// (Re-assigning the consumer here to force fresh end-of-partition events
+    /// tripped a librdkafka assertion, `rktp_started`, so it only reads.)
     fn start_finishing(&mut self, timeout: Duration) -> anyhow::Result<()> {
-        // Re-assigning from the current positions restarts fetching, so every
-        // partition that is not provably read to its end reports EOF afresh.
-        let mut tpl = TopicPartitionList::new();
-        for (&p, &next) in &self.next {
+        for &p in self.next.keys() {
             let (_, high) = self.consumer.fetch_watermarks(&self.topic, p, timeout)?;
-            self.at_end.insert(p, next >= high);
-            let offset = if next == 0 {
-                Offset::Beginning
-            } else {
-                Offset::Offset(next)
-            };
-            tpl.add_partition_offset(&self.topic, p, offset)?;
+            self.high.insert(p, high);
         }
-        self.consumer.assign(&tpl)?;
         Ok(())
     }
 
+    /// Every partition read to its recorded end. With transactions the last
+    /// offset may be a commit marker, which is never delivered: one short of
+    /// the end counts once the partition has reported its end.
     fn done(&self) -> bool {
-        self.at_end.values().all(|&e| e)
+        self.high.iter().all(|(p, &high)| {
+            let next = self.next[p];
+            next >= high || (next == high - 1 && self.at_end[p])
+        })
     }
 }
 

@@ -2,20 +2,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use volspike_core::{LineKind, Tick, decode_line};
 use volspike_features::{FeatureEngine, Outcome};
 use volspike_runtime::Config;
-use volspike_runtime::kafka::{consumer_config, producer_config};
+use volspike_runtime::kafka::{
+    DeliveryCounter, consumer_config, producer_config, send_with_backpressure,
+};
 
 use crate::metrics_names as m;
 use crate::rebuild::PartitionReader;
@@ -46,30 +46,12 @@ impl ConsumerContext for GroupContext {
     }
 }
 
-/// Counts deliveries that failed; a transaction containing one cannot commit.
-#[derive(Default)]
-struct DeliveryContext {
-    failed: AtomicU64,
-}
-
-impl ClientContext for DeliveryContext {}
-
-impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "delivery failed");
-        }
-    }
-}
-
 /// One featurizer instance: a group consumer, a (transactional) producer and
 /// an engine per owned partition.
 pub struct Worker {
     cfg: Config,
     consumer: BaseConsumer<GroupContext>,
-    producer: ThreadedProducer<DeliveryContext>,
+    producer: ThreadedProducer<DeliveryCounter>,
     reader: PartitionReader,
     engines: HashMap<i32, FeatureEngine>,
     stats: Stats,
@@ -129,8 +111,8 @@ impl Worker {
                 fc.transaction_timeout.as_millis().to_string(),
             );
         }
-        let producer: ThreadedProducer<DeliveryContext> = pc
-            .create_with_context(DeliveryContext::default())
+        let producer: ThreadedProducer<DeliveryCounter> = pc
+            .create_with_context(DeliveryCounter::default())
             .map_err(Error::kafka("creating the producer"))?;
         if fc.transactions {
             producer
@@ -246,7 +228,7 @@ impl Worker {
                 .begin_transaction()
                 .map_err(Error::kafka("beginning a transaction"))?;
         }
-        let failed_before = self.producer.context().failed.load(Ordering::Relaxed);
+        let failed_before = self.producer.context().failed();
         let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
         let mut delta = Stats::default();
         tracing::debug!(messages = batch.len(), "processing a batch");
@@ -281,7 +263,7 @@ impl Worker {
             self.producer
                 .flush(timeout)
                 .map_err(Error::kafka("flushing output"))?;
-            if self.producer.context().failed.load(Ordering::Relaxed) != failed_before {
+            if self.producer.context().failed() != failed_before {
                 return Err(Error::Worker("some output was not delivered".into()));
             }
             self.consumer
@@ -461,29 +443,14 @@ impl Worker {
     }
 }
 
-/// Sends one record; a full queue is backpressure (wait and retry), any
-/// other error stops the batch.
+/// Sends one record, waiting while the local queue is full.
 fn send<K, P>(
-    producer: &ThreadedProducer<DeliveryContext>,
-    mut record: BaseRecord<'_, K, P>,
+    producer: &ThreadedProducer<DeliveryCounter>,
+    record: BaseRecord<'_, K, P>,
 ) -> Result<()>
 where
     K: rdkafka::message::ToBytes + ?Sized,
     P: rdkafka::message::ToBytes + ?Sized,
 {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => {
-                return Err(Error::Kafka {
-                    context: "producing output",
-                    source: e,
-                });
-            }
-        }
-    }
+    send_with_backpressure(producer, record).map_err(Error::kafka("producing output"))
 }

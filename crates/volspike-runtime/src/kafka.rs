@@ -247,3 +247,55 @@ impl rdkafka::ClientContext for EofAwareContext {
 }
 
 impl rdkafka::consumer::ConsumerContext for EofAwareContext {}
+
+/// A producer context that counts failed deliveries, so a caller can check
+/// after a flush that everything it sent arrived.
+#[derive(Debug, Default)]
+pub struct DeliveryCounter {
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl DeliveryCounter {
+    /// Deliveries that failed so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl rdkafka::ClientContext for DeliveryCounter {}
+
+impl rdkafka::producer::ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        if let Err((e, m)) = result {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(error = %e, topic = rdkafka::Message::topic(m), "delivery failed");
+        }
+    }
+}
+
+/// Sends one record; a full local queue is backpressure (wait and retry),
+/// any other error is returned.
+pub fn send_with_backpressure<K, P>(
+    producer: &rdkafka::producer::ThreadedProducer<DeliveryCounter>,
+    mut record: rdkafka::producer::BaseRecord<'_, K, P>,
+) -> Result<(), rdkafka::error::KafkaError>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                r,
+            )) => {
+                record = r;
+                thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
