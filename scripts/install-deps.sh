@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and the end-to-end tests need, skipping what is there:
-# a C toolchain for librdkafka (built from source by rdkafka-sys) and curl.
+# a C toolchain for librdkafka (built from source by rdkafka-sys), curl and
+# patch (for the tansu broker, scripts/install-tansu.sh).
 set -euo pipefail
 need=()
 for tool in make gcc g++ perl python3; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
-command -v curl >/dev/null 2>&1 || need+=(curl)
+for tool in curl patch; do
+  command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
 if [ "${#need[@]}" -gt 0 ]; then
   pkgs=()
   for t in "${need[@]}"; do
