@@ -149,7 +149,6 @@ impl Worker {
                 tracing::warn!("crash requested: stopping without commit");
                 return Ok(self.stats.clone());
             }
-            self.drop_revoked();
             if !batch.is_empty() {
                 let started = Instant::now();
                 match self.process(&batch, crash) {
@@ -175,15 +174,20 @@ impl Worker {
         Ok(self.stats.clone())
     }
 
+    /// Collects up to a batch of messages. A rebalance during the wait drops
+    /// the revoked partitions' engines and their messages from the batch:
+    /// nothing of theirs was emitted or committed yet, and whoever owns them
+    /// next (possibly this instance again) starts from the committed offset.
     fn poll_batch(
-        &self,
+        &mut self,
         shutdown: &CancellationToken,
         crash: &CancellationToken,
     ) -> Vec<OwnedMessage> {
         let fc = &self.cfg.featurizer;
-        let mut batch = Vec::new();
+        let (max_messages, max_wait) = (fc.batch_max_messages, fc.batch_max_wait);
+        let mut batch: Vec<OwnedMessage> = Vec::new();
         let mut deadline: Option<Instant> = None;
-        while batch.len() < fc.batch_max_messages && !crash.is_cancelled() {
+        while batch.len() < max_messages && !crash.is_cancelled() {
             let wait = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(w) => w,
@@ -192,10 +196,15 @@ impl Worker {
                 None if shutdown.is_cancelled() => break,
                 None => Duration::from_millis(100),
             };
-            match self.consumer.poll(wait) {
+            let polled = self.consumer.poll(wait).map(|r| r.map(|m| m.detach()));
+            let revoked = self.drop_revoked();
+            if !revoked.is_empty() {
+                batch.retain(|m| !revoked.contains(&m.partition()));
+            }
+            match polled {
                 Some(Ok(msg)) => {
-                    deadline.get_or_insert_with(|| Instant::now() + fc.batch_max_wait);
-                    batch.push(msg.detach());
+                    deadline.get_or_insert_with(|| Instant::now() + max_wait);
+                    batch.push(msg);
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
@@ -206,7 +215,8 @@ impl Worker {
         batch
     }
 
-    fn drop_revoked(&mut self) {
+    /// Forgets the state of partitions revoked since the last call; returns them.
+    fn drop_revoked(&mut self) -> Vec<i32> {
         let revoked: Vec<i32> = std::mem::take(
             &mut *self
                 .consumer
@@ -215,9 +225,10 @@ impl Worker {
                 .lock()
                 .expect("revoked lock"),
         );
-        for p in revoked {
-            self.engines.remove(&p);
+        for p in &revoked {
+            self.engines.remove(p);
         }
+        revoked
     }
 
     /// Transforms one batch and commits it with its input offsets.
