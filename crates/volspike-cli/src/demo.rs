@@ -40,9 +40,9 @@ pub async fn run(mut cfg: Config, seconds: u64, out: Option<PathBuf>) -> anyhow:
 
     cfg.kafka.bootstrap = String::new(); // embedded Kafka
     println!("demo: embedded Kafka up; ticks.raw -> featurizer service -> ticks.features");
-    let mut result = pipeline::run(cfg, vec![recording], PipelineOptions::default()).await?;
+    let result = pipeline::run(cfg, vec![recording], PipelineOptions::default()).await?;
     let out = out.unwrap_or_else(|| dir.path().join("features.parquet"));
-    volspike_runtime::parquet::write_rows(&out, &mut result.rows)?;
+    volspike_runtime::parquet::write_rows(&out, &result.rows)?;
     println!(
         "demo: {}",
         result.counts.summary("pipeline", started.elapsed())

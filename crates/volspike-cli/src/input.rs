@@ -15,7 +15,8 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
 use volspike_core::{DecodeError, LineKind, Tick, decode_line};
 
 /// Expands glob patterns (or plain paths) into files, sorted within each
@@ -99,8 +100,8 @@ pub struct LineOutcome {
 /// A decoded chunk of input.
 #[derive(Debug)]
 pub struct DecodedChunk {
-    /// The raw bytes of the chunk.
-    pub bytes: Vec<u8>,
+    /// The raw bytes of the chunk (a slice of the mapped file, for plain files).
+    pub bytes: Bytes,
     /// Every line of the chunk, in order.
     pub lines: Vec<LineOutcome>,
     /// The ticks of all its lines, in order.
@@ -111,69 +112,113 @@ struct RawChunk {
     seq: u64,
     file: usize,
     first_line: u64,
-    bytes: Vec<u8>,
+    bytes: Bytes,
 }
 
 const CHUNK_BYTES: usize = 1 << 20;
 
+/// Cuts `files` into chunks of whole lines, in order. Plain files are
+/// memory-mapped and cut without copying; compressed ones are decompressed
+/// into fresh buffers.
 fn read_chunks(files: &[PathBuf], tx: std::sync::mpsc::SyncSender<anyhow::Result<RawChunk>>) {
     let mut seq = 0;
     for (file, path) in files.iter().enumerate() {
-        let mut reader = match open(path) {
-            Ok(r) => r,
+        let mut line = 1u64;
+        let mut emit = |bytes: Bytes| {
+            let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64
+                + u64::from(bytes.last() != Some(&b'\n'));
+            let chunk = RawChunk {
+                seq,
+                file,
+                first_line: line,
+                bytes,
+            };
+            seq += 1;
+            line += lines;
+            tx.send(Ok(chunk)).is_ok()
+        };
+        let result = if is_compressed(path) {
+            read_compressed(path, &mut emit)
+        } else {
+            read_mapped(path, &mut emit)
+        };
+        match result {
+            Ok(true) => {}
+            Ok(false) => return, // the receiver hung up
             Err(e) => {
                 let _ = tx.send(Err(e));
                 return;
             }
-        };
-        let mut carry: Vec<u8> = Vec::new();
-        let mut line = 1u64;
-        loop {
-            let mut buf = std::mem::take(&mut carry);
-            let start = buf.len();
-            buf.resize(start + CHUNK_BYTES, 0);
-            let n = match read_full(&mut reader, &mut buf[start..]) {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = tx.send(Err(
-                        anyhow!(e).context(format!("reading {}", path.display()))
-                    ));
-                    return;
-                }
+        }
+    }
+}
+
+fn is_compressed(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("gz" | "zst")
+    )
+}
+
+/// Passes whole-line slices of a mapped file to `emit`; false if it refused one.
+#[allow(unsafe_code)]
+fn read_mapped(path: &Path, emit: &mut impl FnMut(Bytes) -> bool) -> anyhow::Result<bool> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    if file.metadata()?.len() == 0 {
+        return Ok(true);
+    }
+    // SAFETY: recordings are not modified while they are replayed; a file
+    // truncated underneath the map would fault, as with any mmap reader.
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .with_context(|| format!("mapping {}", path.display()))?;
+    let all = Bytes::from_owner(map);
+    let mut start = 0;
+    while start < all.len() {
+        let mut end = (start + CHUNK_BYTES).min(all.len());
+        if end < all.len() {
+            end = match memchr::memchr(b'\n', &all[end..]) {
+                Some(p) => end + p + 1,
+                None => all.len(),
             };
-            buf.truncate(start + n);
-            let eof = n == 0;
-            if !eof {
-                // Keep the partial last line for the next chunk.
-                match buf.iter().rposition(|&b| b == b'\n') {
-                    Some(p) => carry = buf.split_off(p + 1),
-                    None => {
-                        carry = buf;
-                        continue;
-                    }
+        }
+        if !emit(all.slice(start..end)) {
+            return Ok(false);
+        }
+        start = end;
+    }
+    Ok(true)
+}
+
+/// Decompresses a file into whole-line chunks for `emit`; false if it refused one.
+fn read_compressed(path: &Path, emit: &mut impl FnMut(Bytes) -> bool) -> anyhow::Result<bool> {
+    let mut reader = open(path)?;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = std::mem::take(&mut carry);
+        let start = buf.len();
+        buf.resize(start + CHUNK_BYTES, 0);
+        let n = read_full(&mut reader, &mut buf[start..])
+            .with_context(|| format!("reading {}", path.display()))?;
+        buf.truncate(start + n);
+        let eof = n == 0;
+        if !eof {
+            // Keep the partial last line for the next chunk.
+            match memchr::memrchr(b'\n', &buf) {
+                Some(p) => carry = buf.split_off(p + 1),
+                None => {
+                    carry = buf;
+                    continue;
                 }
             }
-            if buf.is_empty() {
-                break;
-            }
-            let lines = buf.iter().filter(|&&b| b == b'\n').count() as u64
-                + u64::from(buf.last() != Some(&b'\n'));
-            if tx
-                .send(Ok(RawChunk {
-                    seq,
-                    file,
-                    first_line: line,
-                    bytes: buf,
-                }))
-                .is_err()
-            {
-                return;
-            }
-            seq += 1;
-            line += lines;
-            if eof {
-                break;
-            }
+        }
+        if buf.is_empty() {
+            return Ok(true);
+        }
+        if !emit(Bytes::from(buf)) {
+            return Ok(false);
+        }
+        if eof {
+            return Ok(true);
         }
     }
 }
@@ -192,16 +237,13 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// Decodes every line of a chunk.
-pub fn decode_chunk(bytes: Vec<u8>, file: usize, first_line: u64) -> DecodedChunk {
+pub fn decode_chunk(bytes: Bytes, file: usize, first_line: u64) -> DecodedChunk {
     let mut ticks = Vec::with_capacity(bytes.len() / 200);
     let mut lines = Vec::with_capacity(bytes.len() / 200);
     let mut start = 0;
     let mut line_no = first_line;
     while start < bytes.len() {
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |p| start + p);
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |p| start + p);
         let before = ticks.len();
         let result = decode_line(&bytes[start..end], &mut ticks).map(|k| (k, before..ticks.len()));
         lines.push(LineOutcome {

@@ -162,9 +162,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let files = input::order_by_first_tick(input::expand_globs(&input.raw)?)?;
             let started = Instant::now();
             let engine_cfg = cfg.features.clone();
-            let (mut rows, mut counts) =
+            let (rows, mut counts) =
                 tokio::task::spawn_blocking(move || replay::replay(&files, &engine_cfg)).await??;
-            let (written, _) = parquet::write_rows(&input.out, &mut rows)?;
+            tracing::debug!(elapsed = ?started.elapsed(), "features computed");
+            let (written, _) = parquet::write_rows(&input.out, &rows)?;
             counts.rows = written as u64;
             println!("{}", counts.summary("replay", started.elapsed()));
             Ok(())
@@ -184,8 +185,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 crash_after,
                 timeout,
             };
-            let mut out = pipeline::run(cfg, files, opts).await?;
-            parquet::write_rows(&input.out, &mut out.rows)?;
+            let out = pipeline::run(cfg, files, opts).await?;
+            parquet::write_rows(&input.out, &out.rows)?;
             println!(
                 "{} dlq={} crashes={}",
                 out.counts.summary("pipeline", started.elapsed()),

@@ -26,7 +26,7 @@ pub fn replay(
         }
         for tick in &chunk.ticks {
             match engine.push(tick) {
-                Outcome::Row(row) => rows.push(*row),
+                Outcome::Row(row) => rows.push(row),
                 other => counts.outcome(&other),
             }
         }

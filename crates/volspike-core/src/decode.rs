@@ -262,12 +262,11 @@ fn envelope_tickers(l: &Line<'_>, ctx: Context, out: &mut Vec<Tick>) -> Result<u
         feed: Some(Feed::AdvancedTrade),
         ..ctx
     };
-    let Some(events) = l.events else {
+    let Some(events) = &l.events else {
         return Err(DecodeError::MissingField("events"));
     };
-    let events: Vec<AtEvent<'_>> = serde_json::from_str(events.get()).map_err(json_error)?;
     let mut n = 0;
-    for event in &events {
+    for event in events {
         for ticker in &event.tickers {
             n += flat_ticker(ticker, ctx, out)?;
         }
@@ -332,7 +331,7 @@ fn flat_ticker(l: &Line<'_>, ctx: Context, out: &mut Vec<Tick>) -> Result<usize,
         });
     let num = |n: Option<Num>| n.and_then(|n| n.0);
     out.push(Tick {
-        product_id: product_id.to_owned(),
+        product_id: product_id.into(),
         event_time_ns,
         receive_time_ns,
         price,
@@ -356,8 +355,10 @@ fn flat_ticker(l: &Line<'_>, ctx: Context, out: &mut Vec<Tick>) -> Result<usize,
 struct Line<'a> {
     #[serde(borrow)]
     channel: Option<Cow<'a, str>>,
+    /// Parsed in the same pass as the envelope (not kept raw and parsed
+    /// again): non-ticker events simply have no `tickers`.
     #[serde(borrow)]
-    events: Option<&'a RawValue>,
+    events: Option<Vec<AtEvent<'a>>>,
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]

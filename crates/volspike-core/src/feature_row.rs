@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tick::Feed;
+use crate::tick::{Feed, ProductId};
 
 /// Version of the feature set and of the `ticks.features` record.
 pub const FEATURE_SCHEMA_VERSION: u32 = 1;
@@ -35,7 +35,7 @@ pub struct FeatureRow {
     /// [`FEATURE_SCHEMA_VERSION`].
     pub schema_version: u32,
     /// Product, e.g. `BTC-USD`.
-    pub product_id: String,
+    pub product_id: ProductId,
     /// Event time of the tick, ns since the epoch.
     pub event_time_ns: i64,
     /// Index of this tick among the product's ticks with the same event time

@@ -13,4 +13,4 @@ pub mod topics;
 
 pub use decode::{Control, DecodeError, LineKind, decode_line};
 pub use feature_row::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FeatureRow};
-pub use tick::{Feed, TICK_SCHEMA_VERSION, Tick};
+pub use tick::{Feed, ProductId, TICK_SCHEMA_VERSION, Tick};

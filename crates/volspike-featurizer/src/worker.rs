@@ -314,7 +314,7 @@ impl Worker {
                     delta.ticks += 1;
                     match engine.push(tick) {
                         Outcome::Row(row) => {
-                            let bytes = serde_json::to_vec(&*row).expect("feature rows serialize");
+                            let bytes = serde_json::to_vec(&row).expect("feature rows serialize");
                             let ts = row.event_time_ns.div_euclid(1_000_000);
                             let record = BaseRecord::to(&self.cfg.topics.features)
                                 .key(row.product_id.as_bytes())

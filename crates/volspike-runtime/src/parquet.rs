@@ -8,40 +8,97 @@
 //! different content mean the featurizer was not deterministic; that is an
 //! error, not something to paper over.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use polars::prelude::{
-    Column, DataFrame, ParquetCompression, ParquetReader, ParquetWriter, SerReader,
+    ChunkedBuilder, Column, DataFrame, Float64Type, IntoColumn, ParquetCompression, ParquetReader,
+    ParquetWriter, PrimitiveChunkedBuilder, SerReader,
 };
 use volspike_core::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FeatureRow, Feed};
 
 /// Sorts rows by key and removes exact duplicates. Returns how many were removed.
 pub fn canonicalize(rows: &mut Vec<FeatureRow>) -> anyhow::Result<usize> {
-    rows.sort_by(|a, b| a.key().cmp(&b.key()));
-    let before = rows.len();
+    let order = canonical_order(rows)?;
+    let dropped = rows.len() - order.len();
+    let mut slots: Vec<Option<FeatureRow>> = std::mem::take(rows).into_iter().map(Some).collect();
+    rows.extend(
+        order
+            .iter()
+            .map(|&i| slots[i as usize].take().expect("indices are distinct")),
+    );
+    Ok(dropped)
+}
+
+/// Indices of `rows` in canonical order (product, event time, tie), one per
+/// key. Rows sharing a key must be equal (a re-emission); otherwise the
+/// output was not deterministic and this is an error.
+///
+/// The engine emits each product's rows in key order, so the common case is
+/// a stable bucketing by product plus a check, with no comparison sort and
+/// no row moved; anything else (merged or re-emitted output) is sorted.
+pub fn canonical_order(rows: &[FeatureRow]) -> anyhow::Result<Vec<u32>> {
+    let n = u32::try_from(rows.len()).context("more than 2^32 feature rows in one file")?;
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut product: Vec<u32> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let next = ids.len() as u32;
+        product.push(*ids.entry(r.product_id.as_str()).or_insert(next));
+    }
+    // Product ids in name order, and each row's rank among them.
+    let mut names: Vec<(&str, u32)> = ids.into_iter().collect();
+    names.sort_unstable();
+    let mut rank = vec![0u32; names.len()];
+    for (r, &(_, id)) in names.iter().enumerate() {
+        rank[id as usize] = r as u32;
+    }
+    let mut counts = vec![0usize; names.len() + 1];
+    for p in &mut product {
+        *p = rank[*p as usize];
+        counts[*p as usize + 1] += 1;
+    }
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
+    let mut order = vec![0u32; rows.len()];
+    for (i, &p) in (0..n).zip(&product) {
+        order[counts[p as usize]] = i;
+        counts[p as usize] += 1;
+    }
+    let key = |i: u32| {
+        let r = &rows[i as usize];
+        (product[i as usize], r.event_time_ns, r.tie)
+    };
+    if order.windows(2).all(|w| key(w[0]) < key(w[1])) {
+        return Ok(order);
+    }
+    order.sort_by_key(|&i| key(i));
     let mut conflict = None;
-    rows.dedup_by(|later, kept| {
-        if later.key() != kept.key() {
+    order.dedup_by(|later, kept| {
+        if key(*later) != key(*kept) {
             return false;
         }
-        if later != kept && conflict.is_none() {
-            conflict = Some(format!("{:?}", kept.key()));
+        if rows[*later as usize] != rows[*kept as usize] && conflict.is_none() {
+            conflict = Some(format!("{:?}", rows[*kept as usize].key()));
         }
         true
     });
     if let Some(key) = conflict {
         bail!("two different feature rows share the key {key}: output was not deterministic");
     }
-    Ok(before - rows.len())
+    Ok(order)
 }
 
-/// Writes rows (canonicalized first) to a parquet file. Returns rows written
-/// and exact duplicates dropped.
-pub fn write_rows(path: &Path, rows: &mut Vec<FeatureRow>) -> anyhow::Result<(usize, usize)> {
-    let dropped = canonicalize(rows)?;
-    let mut df = to_frame(rows)?;
+/// Writes rows to a parquet file in canonical order without exact
+/// duplicates ([`canonical_order`]). Returns rows written and duplicates dropped.
+pub fn write_rows(path: &Path, rows: &[FeatureRow]) -> anyhow::Result<(usize, usize)> {
+    let started = std::time::Instant::now();
+    let order = canonical_order(rows)?;
+    let ordered = started.elapsed();
+    let mut df = to_frame(rows, &order)?;
+    let framed = started.elapsed();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -50,54 +107,55 @@ pub fn write_rows(path: &Path, rows: &mut Vec<FeatureRow>) -> anyhow::Result<(us
         .with_compression(ParquetCompression::Snappy)
         .finish(&mut df)
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok((rows.len(), dropped))
+    tracing::debug!(
+        rows = order.len(), ?ordered, ?framed, total = ?started.elapsed(), path = %path.display(),
+        "parquet written (elapsed since start: ordering, columns, total)"
+    );
+    Ok((order.len(), rows.len() - order.len()))
 }
 
-fn to_frame(rows: &[FeatureRow]) -> anyhow::Result<DataFrame> {
+/// The rows at `order`, as columns.
+fn to_frame(rows: &[FeatureRow], order: &[u32]) -> anyhow::Result<DataFrame> {
+    let at = || order.iter().map(|&i| &rows[i as usize]);
     let mut cols: Vec<Column> = vec![
         Column::new(
             "product_id".into(),
-            rows.iter()
-                .map(|r| r.product_id.as_str())
-                .collect::<Vec<_>>(),
+            at().map(|r| r.product_id.as_str()).collect::<Vec<_>>(),
         ),
         Column::new(
             "event_time_ns".into(),
-            rows.iter().map(|r| r.event_time_ns).collect::<Vec<_>>(),
+            at().map(|r| r.event_time_ns).collect::<Vec<_>>(),
         ),
-        Column::new("tie".into(), rows.iter().map(|r| r.tie).collect::<Vec<_>>()),
+        Column::new("tie".into(), at().map(|r| r.tie).collect::<Vec<_>>()),
         Column::new(
             "sequence".into(),
-            rows.iter().map(|r| r.sequence).collect::<Vec<_>>(),
+            at().map(|r| r.sequence).collect::<Vec<_>>(),
         ),
         Column::new(
             "trade_id".into(),
-            rows.iter().map(|r| r.trade_id).collect::<Vec<_>>(),
+            at().map(|r| r.trade_id).collect::<Vec<_>>(),
         ),
         Column::new(
             "feed".into(),
-            rows.iter().map(|r| r.feed.as_str()).collect::<Vec<_>>(),
+            at().map(|r| r.feed.as_str()).collect::<Vec<_>>(),
         ),
         Column::new(
             "segment_start".into(),
-            rows.iter().map(|r| r.segment_start).collect::<Vec<_>>(),
+            at().map(|r| r.segment_start).collect::<Vec<_>>(),
         ),
-        Column::new(
-            "warm".into(),
-            rows.iter().map(|r| r.warm).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "price".into(),
-            rows.iter().map(|r| r.price).collect::<Vec<_>>(),
-        ),
+        Column::new("warm".into(), at().map(|r| r.warm).collect::<Vec<_>>()),
+        Column::new("price".into(), at().map(|r| r.price).collect::<Vec<_>>()),
     ];
-    let values: Vec<_> = rows.iter().map(FeatureRow::values).collect();
-    for (i, name) in FEATURE_NAMES.iter().enumerate() {
-        cols.push(Column::new(
-            (*name).into(),
-            values.iter().map(|v| v[i]).collect::<Vec<Option<f64>>>(),
-        ));
+    let mut features: Vec<PrimitiveChunkedBuilder<Float64Type>> = FEATURE_NAMES
+        .iter()
+        .map(|name| PrimitiveChunkedBuilder::new((*name).into(), order.len()))
+        .collect();
+    for r in at() {
+        for (b, v) in features.iter_mut().zip(r.values()) {
+            b.append_option(v);
+        }
     }
+    cols.extend(features.into_iter().map(|b| b.finish().into_column()));
     DataFrame::new_infer_height(cols).context("building the feature frame")
 }
 
@@ -135,7 +193,7 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<FeatureRow>> {
         };
         rows.push(FeatureRow {
             schema_version: FEATURE_SCHEMA_VERSION,
-            product_id: product[i].context("null product_id")?.to_owned(),
+            product_id: product[i].context("null product_id")?.into(),
             event_time_ns: time[i].context("null event_time_ns")?,
             tie: tie[i].context("null tie")?,
             sequence: sequence[i],
@@ -162,4 +220,91 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<FeatureRow>> {
         });
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(product: &str, t: i64, tie: u32, price: f64) -> FeatureRow {
+        FeatureRow {
+            schema_version: FEATURE_SCHEMA_VERSION,
+            product_id: product.into(),
+            event_time_ns: t,
+            tie,
+            sequence: None,
+            trade_id: None,
+            feed: Feed::AdvancedTrade,
+            segment_start: false,
+            warm: false,
+            price,
+            log_return: None,
+            price_return_1min: None,
+            price_return_5min: None,
+            price_volatility_1min: None,
+            price_volatility_5min: None,
+            volatility_ratio: None,
+            bid_ask_spread: None,
+            bid_ask_spread_bps: None,
+            order_book_imbalance: None,
+            volume_24h_pct_change: None,
+            trade_intensity: None,
+            tick_count_5min: None,
+            high_low_range_5min: None,
+            time_since_prev_tick_s: None,
+            mid_price: None,
+        }
+    }
+
+    fn keys(rows: &[FeatureRow]) -> Vec<(String, i64, u32)> {
+        rows.iter()
+            .map(|r| (r.product_id.to_string(), r.event_time_ns, r.tie))
+            .collect()
+    }
+
+    #[test]
+    fn interleaved_products_in_emission_order_are_bucketed() {
+        let mut rows = vec![
+            row("ETH-USD", 5, 0, 1.0),
+            row("BTC-USD", 1, 0, 2.0),
+            row("ETH-USD", 5, 1, 3.0),
+            row("BTC-USD", 9, 0, 4.0),
+        ];
+        assert_eq!(canonicalize(&mut rows).unwrap(), 0);
+        assert_eq!(
+            keys(&rows),
+            vec![
+                ("BTC-USD".into(), 1, 0),
+                ("BTC-USD".into(), 9, 0),
+                ("ETH-USD".into(), 5, 0),
+                ("ETH-USD".into(), 5, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn merged_output_is_sorted_and_exact_copies_dropped() {
+        let mut rows = vec![
+            row("BTC-USD", 9, 0, 4.0),
+            row("BTC-USD", 1, 0, 2.0),
+            row("BTC-USD", 9, 0, 4.0),
+            row("ADA-USD", 3, 0, 1.0),
+        ];
+        assert_eq!(canonicalize(&mut rows).unwrap(), 1);
+        assert_eq!(
+            keys(&rows),
+            vec![
+                ("ADA-USD".into(), 3, 0),
+                ("BTC-USD".into(), 1, 0),
+                ("BTC-USD".into(), 9, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn one_key_with_two_contents_is_an_error() {
+        let rows = vec![row("BTC-USD", 9, 0, 4.0), row("BTC-USD", 9, 0, 5.0)];
+        let err = canonical_order(&rows).unwrap_err().to_string();
+        assert!(err.contains("not deterministic"), "{err}");
+    }
 }
