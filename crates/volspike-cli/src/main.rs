@@ -215,14 +215,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let stats = volspike_featurizer::run(cfg, shutdown::on_signals()).await?;
             println!(
-                "featurize: messages={} ticks={} rows={} dlq={} commits={} aborts={} rebuilds={}",
+                "featurize: messages={} ticks={} rows={} dlq={} commits={} aborts={} rebuilds={} offsets_skipped={}",
                 stats.messages,
                 stats.ticks,
                 stats.rows,
                 stats.dlq.values().sum::<u64>(),
                 stats.commits,
                 stats.aborts,
-                stats.rebuilds
+                stats.rebuilds,
+                stats.offsets_skipped
             );
             Ok(())
         }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -95,11 +95,13 @@ fn start_featurizer(cfg: &Config, instance: usize) -> Featurizer {
     }
 }
 
-/// Most input messages sent ahead of what the featurizers have committed.
+/// Most input messages sent ahead of what the featurizers have committed,
+/// and most output records written ahead of what the pipeline has read back.
 /// librdkafka's mock cluster keeps only about 5 MB per partition and drops
-/// the oldest data beyond that, so on the embedded Kafka the input must not
-/// run far ahead of the featurizers (and the output is read as it arrives).
-const MAX_AHEAD_EMBEDDED: i64 = 4_000;
+/// the oldest data beyond that (feature rows take about 160 bytes each
+/// compressed, so about 30,000 rows), so on the embedded Kafka neither side
+/// may run far ahead; a dropped record is reported as an error, never skipped.
+const MAX_AHEAD_EMBEDDED: i64 = 10_000;
 /// The same bound on a real broker, where it only limits the backlog.
 const MAX_AHEAD_EXTERNAL: i64 = 200_000;
 
@@ -112,6 +114,12 @@ pub async fn run(
     let broker = Broker::external_or_embedded(&cfg.kafka.bootstrap)?;
     cfg.kafka.bootstrap = broker.bootstrap().to_owned();
     let embedded = matches!(broker, Broker::Embedded(_));
+    if embedded {
+        // The mock cluster holds an empty fetch for the full wait even when
+        // data arrives meanwhile; at the default 500 ms that paced the whole
+        // pipeline (12k ticks/s with the CPU mostly idle).
+        cfg.kafka.fetch_max_wait = cfg.kafka.fetch_max_wait.min(Duration::from_millis(5));
+    }
     if embedded && cfg.featurizer.transactions {
         // librdkafka's mock cluster never completes commit_transaction (seen
         // here: no return within 100 s despite a 30 s timeout). Without
@@ -143,19 +151,22 @@ pub async fn run(
         .map(|i| start_featurizer(&cfg, i))
         .collect();
     let finish = Arc::new(AtomicBool::new(false));
+    // Records of ticks.features read back so far (sum of next offsets).
+    let output_read = Arc::new(AtomicI64::new(0));
     let collector = {
         let (cfg, finish) = (cfg.clone(), Arc::clone(&finish));
-        tokio::task::spawn_blocking(move || collect_output(&cfg, &finish, deadline))
+        let read = Arc::clone(&output_read);
+        tokio::task::spawn_blocking(move || collect_output(&cfg, &finish, &read, deadline))
     };
     let mut producer = {
-        let (cfg, parts) = (cfg.clone(), partitions.clone());
+        let (cfg, parts, read) = (cfg.clone(), partitions.clone(), Arc::clone(&output_read));
         let max_ahead = if embedded {
             MAX_AHEAD_EMBEDDED
         } else {
             MAX_AHEAD_EXTERNAL
         };
         Some(tokio::task::spawn_blocking(move || {
-            produce_input(&cfg, &files, &parts, max_ahead, deadline)
+            produce_input(&cfg, &files, &parts, &read, max_ahead, deadline)
         }))
     };
 
@@ -241,9 +252,16 @@ pub async fn run(
     for f in &featurizers {
         f.shutdown.cancel();
     }
+    let mut skipped = 0;
     for f in featurizers {
         let stats = f.handle.await.context("featurizer task")??;
         tracing::info!(?stats, "featurizer finished");
+        skipped += stats.offsets_skipped;
+    }
+    if skipped > 0 {
+        bail!(
+            "the featurizers jumped over {skipped} input offsets: the broker dropped input before it was read"
+        );
     }
     finish.store(true, Ordering::Relaxed);
     let (mut rows, dlq) = collector.await.context("output collector task")??;
@@ -272,6 +290,8 @@ async fn blocking<T: Send + 'static>(
 struct Progress {
     consumer: BaseConsumer,
     tpl: TopicPartitionList,
+    output_topic: String,
+    output_partitions: Vec<i32>,
     timeout: Duration,
 }
 
@@ -291,8 +311,24 @@ impl Progress {
         Ok(Progress {
             consumer,
             tpl,
+            output_topic: cfg.topics.features.clone(),
+            output_partitions: end_offsets(cfg, &cfg.topics.features)?
+                .into_keys()
+                .collect(),
             timeout: cfg.kafka.request_timeout,
         })
+    }
+
+    /// Records written to the output topic so far (sum of high watermarks).
+    fn output_written(&self) -> anyhow::Result<i64> {
+        let mut total = 0;
+        for &p in &self.output_partitions {
+            total += self
+                .consumer
+                .fetch_watermarks(&self.output_topic, p, self.timeout)?
+                .1;
+        }
+        Ok(total)
     }
 
     /// Sum of committed input offsets: messages whose output is confirmed.
@@ -311,11 +347,13 @@ impl Progress {
 }
 
 /// Sends every line of the recordings to the input topic, never more than
-/// `max_ahead` messages ahead of what the featurizers have committed.
+/// `max_ahead` messages ahead of what the featurizers have committed, and
+/// pausing while the output not yet read back exceeds the same bound.
 fn produce_input(
     cfg: &Config,
     files: &[PathBuf],
     partitions: &[i32],
+    output_read: &AtomicI64,
     max_ahead: i64,
     deadline: Instant,
 ) -> anyhow::Result<Counts> {
@@ -331,7 +369,9 @@ fn produce_input(
     let mut sent = 0i64;
     decode_files(files, |chunk| {
         sent += send_chunk(&producer, cfg, files, &chunk, &mut counts)?;
-        while sent - progress.committed()? > max_ahead {
+        while sent - progress.committed()? > max_ahead
+            || progress.output_written()? - output_read.load(Ordering::Relaxed) > max_ahead
+        {
             if Instant::now() > deadline {
                 bail!("the featurizers stopped making progress");
             }
@@ -339,8 +379,7 @@ fn produce_input(
         }
         Ok(())
     })?;
-    producer
-        .flush(Duration::from_secs(120))
+    volspike_runtime::kafka::flush(&producer, Duration::from_secs(120))
         .context("flushing input")?;
     let failed = producer.context().failed();
     if failed > 0 {
@@ -537,6 +576,7 @@ impl TopicReader {
 fn collect_output(
     cfg: &Config,
     finish: &AtomicBool,
+    read: &AtomicI64,
     deadline: Instant,
 ) -> anyhow::Result<(Vec<FeatureRow>, u64)> {
     let mut features = TopicReader::new(cfg, &cfg.topics.features)?;
@@ -565,6 +605,7 @@ fn collect_output(
             }
             got += 1;
         }
+        read.store(features.next.values().sum(), Ordering::Relaxed);
         if got == 0 {
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -48,6 +48,11 @@ pub struct Stats {
     pub aborts: u64,
     /// Partitions whose state was rebuilt from earlier input.
     pub rebuilds: u64,
+    /// Input offsets the consumer jumped over inside a partition it was
+    /// reading: records the broker no longer had (retention, or the embedded
+    /// Kafka's size limit) or transaction markers. Never expected with a
+    /// non-transactional input producer; logged as a warning.
+    pub offsets_skipped: u64,
 }
 
 /// Errors that stop the service.

@@ -14,7 +14,7 @@ use volspike_core::{LineKind, Tick, decode_line};
 use volspike_features::{FeatureEngine, Outcome};
 use volspike_runtime::Config;
 use volspike_runtime::kafka::{
-    DeliveryCounter, consumer_config, producer_config, send_with_backpressure,
+    DeliveryCounter, consumer_config, flush, producer_config, send_with_backpressure,
 };
 
 use crate::metrics_names as m;
@@ -54,6 +54,8 @@ pub struct Worker {
     producer: ThreadedProducer<DeliveryCounter>,
     reader: PartitionReader,
     engines: HashMap<i32, FeatureEngine>,
+    /// Next input offset expected per partition, to notice records skipped.
+    expected: HashMap<i32, i64>,
     stats: Stats,
     ticks: Vec<Tick>,
 }
@@ -130,6 +132,7 @@ impl Worker {
             producer,
             reader,
             engines: HashMap::new(),
+            expected: HashMap::new(),
             stats: Stats::default(),
             ticks: Vec::new(),
         })
@@ -168,7 +171,7 @@ impl Worker {
         }
         if self.cfg.featurizer.transactions {
             // Nothing is open between batches; this only flushes.
-            let _ = self.producer.flush(self.cfg.kafka.request_timeout);
+            let _ = flush(&self.producer, self.cfg.kafka.request_timeout);
         }
         tracing::info!(stats = ?self.stats, "featurizer stopped");
         Ok(self.stats.clone())
@@ -188,11 +191,11 @@ impl Worker {
         let mut batch: Vec<OwnedMessage> = Vec::new();
         let mut deadline: Option<Instant> = None;
         while batch.len() < max_messages && !crash.is_cancelled() {
+            // Once a batch has started it takes only what is already fetched:
+            // batches grow with the backlog and never wait on a quiet input.
             let wait = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(w) => w,
-                    None => break,
-                },
+                Some(d) if Instant::now() >= d => break,
+                Some(_) => Duration::ZERO,
                 None if shutdown.is_cancelled() => break,
                 None => Duration::from_millis(100),
             };
@@ -227,6 +230,7 @@ impl Worker {
         );
         for p in &revoked {
             self.engines.remove(p);
+            self.expected.remove(p);
         }
         revoked
     }
@@ -248,6 +252,17 @@ impl Worker {
                 return Err(Error::Worker("crashed".into()));
             }
             self.ensure_engine(msg.partition(), msg.offset(), &mut delta)?;
+            if let Some(expected) = self.expected.insert(msg.partition(), msg.offset() + 1)
+                && msg.offset() > expected
+            {
+                tracing::warn!(
+                    partition = msg.partition(),
+                    from = expected,
+                    to = msg.offset(),
+                    "input offsets skipped: records the broker no longer has (retention) or transaction markers"
+                );
+                delta.offsets_skipped += (msg.offset() - expected) as u64;
+            }
             self.transform(msg, &mut delta)?;
             next_offsets.insert(msg.partition(), msg.offset() + 1);
         }
@@ -271,9 +286,7 @@ impl Worker {
                 .commit_transaction(timeout)
                 .map_err(Error::kafka("committing the transaction"))?;
         } else {
-            self.producer
-                .flush(timeout)
-                .map_err(Error::kafka("flushing output"))?;
+            flush(&self.producer, timeout).map_err(Error::kafka("flushing output"))?;
             if self.producer.context().failed() != failed_before {
                 return Err(Error::Worker("some output was not delivered".into()));
             }
@@ -289,6 +302,26 @@ impl Worker {
     fn ensure_engine(&mut self, partition: i32, offset: i64, delta: &mut Stats) -> Result<()> {
         if self.engines.contains_key(&partition) {
             return Ok(());
+        }
+        // A partition picked up from a committed offset must resume exactly
+        // there; a later first offset means the broker dropped the records in
+        // between (retention) and the consumer's offset reset jumped them.
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.cfg.topics.raw, partition);
+        let committed = self
+            .consumer
+            .committed_offsets(tpl, self.cfg.kafka.request_timeout)
+            .map_err(Error::kafka("reading the committed offset"))?;
+        if let Some(Offset::Offset(c)) = committed.elements().first().map(|e| e.offset())
+            && offset > c
+        {
+            tracing::warn!(
+                partition,
+                committed = c,
+                first = offset,
+                "input offsets skipped: the broker no longer has the records after the committed offset (retention)"
+            );
+            delta.offsets_skipped += (offset - c) as u64;
         }
         let started = Instant::now();
         let (engine, reread) = self.reader.rebuild(&self.cfg.features, partition, offset)?;
@@ -389,6 +422,7 @@ impl Worker {
         self.stats.aborts += 1;
         metrics::counter!(m::ABORTS).increment(1);
         self.engines.clear();
+        self.expected.clear();
         let assignment = self
             .consumer
             .assignment()
@@ -415,12 +449,14 @@ impl Worker {
         metrics::counter!(m::ROWS_OUT).increment(d.rows);
         metrics::counter!(m::COMMITS).increment(d.commits);
         metrics::counter!(m::REBUILDS).increment(d.rebuilds);
+        metrics::counter!(m::OFFSETS_SKIPPED).increment(d.offsets_skipped);
         let s = &mut self.stats;
         s.messages += d.messages;
         s.ticks += d.ticks;
         s.rows += d.rows;
         s.commits += d.commits;
         s.rebuilds += d.rebuilds;
+        s.offsets_skipped += d.offsets_skipped;
         for (k, v) in d.engine_skipped {
             metrics::counter!(m::SKIPPED, "reason" => k).increment(v);
             *s.engine_skipped.entry(k).or_default() += v;

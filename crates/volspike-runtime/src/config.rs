@@ -60,6 +60,12 @@ pub struct KafkaConfig {
     /// Timeout of requests to the broker (metadata, commits, transactions).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// How long a broker may hold a fetch that finds no new data
+    /// (`fetch.wait.max.ms`). Kafka answers as soon as data arrives, so this
+    /// only bounds idle polls; the embedded Kafka holds the fetch for the whole
+    /// time, so commands that run it lower this to a few milliseconds.
+    #[serde(with = "humantime_serde")]
+    pub fetch_max_wait: Duration,
     /// Extra librdkafka properties, passed through as they are
     /// (e.g. `"socket.keepalive.enable" = "true"`).
     #[serde(default)]
@@ -99,7 +105,9 @@ pub struct FeaturizerConfig {
     pub transactions: bool,
     /// Most input messages per transaction.
     pub batch_max_messages: usize,
-    /// Longest wait for a batch to fill.
+    /// Longest time spent collecting one batch. A batch takes what has been
+    /// fetched already and closes as soon as nothing more is waiting, so
+    /// this only bounds collection under a sustained backlog.
     #[serde(with = "humantime_serde")]
     pub batch_max_wait: Duration,
     /// Consumer group session timeout.

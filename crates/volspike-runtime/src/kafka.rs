@@ -11,13 +11,17 @@ use anyhow::{Context as _, anyhow};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::{Config, KafkaConfig};
 
 /// Base client configuration: bootstrap, client id, security and
 /// pass-through properties. Secrets go to librdkafka only.
+///
+/// The pass-through properties are applied here and again by
+/// [`producer_config`] and [`consumer_config`] after their own defaults, so
+/// a property the user set always wins.
 pub fn client_config(kafka: &KafkaConfig, bootstrap: &str, role: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
@@ -36,9 +40,7 @@ pub fn client_config(kafka: &KafkaConfig, bootstrap: &str, role: &str) -> Client
     if let Some(p) = &kafka.sasl_password {
         c.set("sasl.password", p.expose());
     }
-    for (k, v) in &kafka.properties {
-        c.set(k, v);
-    }
+    apply_properties(&mut c, kafka);
     c
 }
 
@@ -53,7 +55,14 @@ pub fn producer_config(kafka: &KafkaConfig, bootstrap: &str, role: &str) -> Clie
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "200000")
         .set("message.timeout.ms", "120000");
+    apply_properties(&mut c, kafka);
     c
+}
+
+fn apply_properties(c: &mut ClientConfig, kafka: &KafkaConfig) {
+    for (k, v) in &kafka.properties {
+        c.set(k, v);
+    }
 }
 
 /// A consumer configuration that never commits on its own and reads only
@@ -69,7 +78,12 @@ pub fn consumer_config(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed");
+        .set("isolation.level", "read_committed")
+        .set(
+            "fetch.wait.max.ms",
+            kafka.fetch_max_wait.as_millis().max(1).to_string(),
+        );
+    apply_properties(&mut c, kafka);
     c
 }
 
@@ -128,8 +142,21 @@ impl EmbeddedKafka {
         let thread = thread::Builder::new()
             .name("embedded-kafka".into())
             .spawn(move || {
-                let cluster = match MockCluster::new(brokers) {
-                    Ok(c) => c,
+                // The cluster belongs to this client (`test.mock.num.brokers`),
+                // which keeps it alive for as long as the thread runs.
+                let holder: Result<BaseProducer, _> = ClientConfig::new()
+                    .set("test.mock.num.brokers", brokers.to_string())
+                    .create();
+                let cluster = match holder.as_ref().map(|h| (h.client().mock_cluster(), h)) {
+                    Ok((Some(c), h)) => {
+                        no_initial_rebalance_delay(h.client());
+                        c
+                    }
+                    Ok((None, _)) => {
+                        let _ = boot_tx
+                            .send(Err(anyhow!("starting the embedded Kafka: no mock cluster")));
+                        return;
+                    }
                     Err(e) => {
                         let _ = boot_tx.send(Err(anyhow!("starting the embedded Kafka: {e}")));
                         return;
@@ -180,6 +207,25 @@ impl EmbeddedKafka {
             .map_err(|_| anyhow!("embedded Kafka thread is gone"))?;
         rx.recv_timeout(Duration::from_secs(10))
             .context("embedded Kafka did not answer")?
+    }
+}
+
+/// The mock cluster, like a Kafka broker, waits 3 s after a group's first
+/// member joins before assigning partitions (`group.initial.rebalance.delay.ms`),
+/// which cost every embedded run 3 s. librdkafka can turn that off only
+/// through its C API.
+#[allow(unsafe_code)]
+fn no_initial_rebalance_delay<C: rdkafka::ClientContext>(client: &rdkafka::client::Client<C>) {
+    use rdkafka::bindings::{
+        rd_kafka_handle_mock_cluster, rd_kafka_mock_group_initial_rebalance_delay_ms,
+    };
+    // SAFETY: `client` is a live handle for the duration of both calls, and
+    // the mock cluster pointer it returns (checked for null) is owned by it.
+    unsafe {
+        let mock = rd_kafka_handle_mock_cluster(client.native_ptr());
+        if !mock.is_null() {
+            rd_kafka_mock_group_initial_rebalance_delay_ms(mock, 0);
+        }
     }
 }
 
@@ -296,6 +342,31 @@ where
                 thread::sleep(Duration::from_millis(1));
             }
             Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// Waits until every message sent so far is delivered (or failed; see
+/// [`DeliveryCounter::failed`]), at most `timeout`.
+///
+/// rdkafka's `ThreadedProducer::flush` waits on the producer's event queue
+/// in steps of up to 100 ms, but the producer's own thread serves that queue,
+/// so every flush took at least 100 ms (measured: it paced the featurizer at
+/// one batch per 110 ms). This asks librdkafka to send at once and then polls
+/// the in-flight count every millisecond.
+pub fn flush(
+    producer: &rdkafka::producer::ThreadedProducer<DeliveryCounter>,
+    timeout: Duration,
+) -> Result<(), rdkafka::error::KafkaError> {
+    use rdkafka::producer::Producer as _;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        // A zero-timeout flush sends lingering batches now and reports
+        // whether anything is still in flight.
+        match producer.flush(Duration::ZERO) {
+            Ok(()) => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => thread::sleep(Duration::from_millis(1)),
         }
     }
 }

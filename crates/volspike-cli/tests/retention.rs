@@ -1,0 +1,120 @@
+//! A featurizer that finds its committed offset gone (the broker dropped
+//! the records after it) counts and reports the records it jumped over
+//! instead of carrying on silently.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use rand::{RngCore, SeedableRng};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use volspike_runtime::Config;
+use volspike_runtime::kafka::{
+    Broker, DeliveryCounter, consumer_config, flush, producer_config, send_with_backpressure,
+};
+
+/// Runs one featurizer until the group has committed `until` on partition 0.
+async fn featurize_until(cfg: &Config, until: i64) -> volspike_featurizer::Stats {
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(volspike_featurizer::run_until(
+        cfg.clone(),
+        shutdown.clone(),
+        CancellationToken::new(),
+    ));
+    let progress: BaseConsumer = consumer_config(
+        &cfg.kafka,
+        &cfg.kafka.bootstrap,
+        "test-progress",
+        &cfg.featurizer.group_id,
+    )
+    .create()
+    .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&cfg.topics.raw, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = progress
+            .committed_offsets(tpl.clone(), Duration::from_secs(5))
+            .unwrap();
+        if c.elements()[0].offset() == Offset::Offset(until) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "featurizer did not commit {until}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_dropped_after_the_committed_offset_are_counted() {
+    let mut cfg = common::test_config(1_000);
+    cfg.topics.partitions = 1;
+    let broker = Broker::external_or_embedded("").unwrap();
+    cfg.kafka.bootstrap = broker.bootstrap().to_owned();
+    cfg.kafka.fetch_max_wait = Duration::from_millis(5);
+    cfg.featurizer.transactions = false;
+    broker
+        .ensure_topics(
+            &cfg,
+            &[&cfg.topics.raw, &cfg.topics.features, &cfg.topics.dlq],
+        )
+        .await
+        .unwrap();
+    let producer: ThreadedProducer<DeliveryCounter> =
+        producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "test")
+            .create_with_context(DeliveryCounter::default())
+            .unwrap();
+    let send = |payload: &[u8]| {
+        send_with_backpressure(
+            &producer,
+            BaseRecord::<[u8], [u8]>::to(&cfg.topics.raw)
+                .partition(0)
+                .payload(payload),
+        )
+        .unwrap();
+    };
+
+    for i in 0..10 {
+        let line = format!(
+            r#"{{"product_id": "BTC-USD", "price": "{}", "timestamp": "2026-01-01T00:00:{i:02}Z"}}"#,
+            67_000 + i
+        );
+        send(line.as_bytes());
+    }
+    flush(&producer, Duration::from_secs(10)).unwrap();
+    let first = featurize_until(&cfg, 10).await;
+    assert_eq!((first.rows, first.offsets_skipped), (10, 0));
+
+    // 7 MiB of incompressible records while no featurizer runs: the embedded
+    // Kafka keeps about 5 MB per partition, so the oldest are dropped,
+    // including those right after the committed offset 10.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut junk = vec![0u8; 1024];
+    for _ in 0..7_000 {
+        rng.fill_bytes(&mut junk);
+        send(&junk);
+    }
+    flush(&producer, Duration::from_secs(30)).unwrap();
+    let (low, high) = {
+        let c: BaseConsumer = consumer_config(&cfg.kafka, &cfg.kafka.bootstrap, "test-wm", "wm")
+            .create()
+            .unwrap();
+        c.fetch_watermarks(&cfg.topics.raw, 0, Duration::from_secs(5))
+            .unwrap()
+    };
+    assert!(
+        low > 10,
+        "the broker dropped records after offset 10 (log start {low})"
+    );
+
+    let second = featurize_until(&cfg, high).await;
+    assert_eq!(second.offsets_skipped, (low - 10) as u64);
+    assert_eq!(second.messages, (high - low) as u64);
+}
