@@ -57,8 +57,11 @@ pub async fn run(mut cfg: Config, seconds: u64, out: Option<PathBuf>) -> anyhow:
 fn print_product(product: &str, rows: &[FeatureRow]) {
     let rows: Vec<&FeatureRow> = rows.iter().filter(|r| r.product_id == product).collect();
     let warm = rows.iter().filter(|r| r.warm).count();
+    // Only warm rows: early in a segment a window of a few ticks gives
+    // noisy, meaningless volatility.
     let peak = rows
         .iter()
+        .filter(|r| r.warm)
         .filter_map(|r| r.price_volatility_1min.map(|v| (v, r)))
         .max_by(|a, b| a.0.total_cmp(&b.0));
     let (first, last) = match (rows.first(), rows.last()) {
@@ -78,7 +81,7 @@ fn print_product(product: &str, rows: &[FeatureRow]) {
     );
     if let Some((v, r)) = peak {
         println!(
-            "demo: {product}: highest 1-min volatility {:.3e} (per tick) at {}, {:.1}x its 5-min level",
+            "demo: {product}: highest warm 1-min volatility {:.3e} (per tick) at {}, {:.1}x its 5-min level",
             v,
             format_timestamp(r.event_time_ns),
             r.volatility_ratio.unwrap_or(f64::NAN)
