@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use volspike_cli::compare::first_difference;
 use volspike_cli::pipeline::{self, PipelineOptions};
 use volspike_cli::replay::replay;
 use volspike_runtime::parquet::canonicalize;
@@ -27,7 +28,6 @@ async fn crash_and_restart_gives_the_uninterrupted_rows() {
     let got = pipeline::run(cfg, vec![input], opts).await.unwrap();
     assert_eq!(got.crashes, 1, "the fault was injected");
     assert_eq!(got.rows.len(), want.len(), "no missing and no extra rows");
-    for (g, w) in got.rows.iter().zip(&want) {
-        assert_eq!(g, w);
-    }
+    // Every float compared by its bits (== would take -0.0 for 0.0).
+    assert_eq!(first_difference(&got.rows, &want), None);
 }

@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use volspike_cli::compare::first_difference;
 use volspike_cli::pipeline::{self, PipelineOptions};
 use volspike_cli::replay::replay;
 use volspike_runtime::parquet::{canonicalize, read_rows, write_rows};
@@ -38,10 +39,8 @@ async fn pipeline_equals_replay_on_every_shared_recording() {
     assert_eq!(got.counts.ticks, counts.ticks);
     assert_eq!(got.dlq, 0);
     assert_eq!(got.rows.len(), want.len());
-    // FeatureRow's PartialEq compares every f64 with ==: bit-identical values.
-    for (g, w) in got.rows.iter().zip(&want) {
-        assert_eq!(g, w);
-    }
+    // Every float compared by its bits (== would take -0.0 for 0.0).
+    assert_eq!(first_difference(&got.rows, &want), None);
 }
 
 #[test]
