@@ -3,12 +3,14 @@
 //! `main.rs` parses arguments and calls into these modules: [`replay`]
 //! (recordings -> features, no Kafka), [`pipeline`] (recordings -> Kafka ->
 //! featurizer service -> Kafka -> features), [`simulate`] (synthetic feed),
-//! [`demo`] (all of it on the embedded Kafka) and [`bench_input`]. [`input`]
+//! [`demo`] (all of it on the embedded Kafka), [`exchange_sim`] (a local
+//! Coinbase WebSocket server with fault injection) and [`bench_input`]. [`input`]
 //! reads and decodes recordings in parallel; [`summary`] counts and prints.
 
 pub mod bench_input;
 pub mod compare;
 pub mod demo;
+pub mod exchange_sim;
 pub mod input;
 pub mod pipeline;
 pub mod replay;

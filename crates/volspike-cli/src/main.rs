@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use volspike_cli::pipeline::PipelineOptions;
 use volspike_cli::simulate::{SimConfig, simulate};
-use volspike_cli::{bench_input, compare, demo, input, pipeline, replay};
+use volspike_cli::{bench_input, compare, demo, exchange_sim, input, pipeline, replay, simulate};
 use volspike_core::time::parse_timestamp;
 use volspike_runtime::{Config, ConfigLoader, parquet, shutdown, telemetry};
 
@@ -97,6 +97,53 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// A local WebSocket server speaking Coinbase's protocol, replaying
+    /// recordings (or simulated ticks) with injectable faults.
+    ExchangeSim {
+        /// Recordings to serve (globs; anything `replay` reads). Without it,
+        /// `--simulate-minutes` of synthetic market are served.
+        #[arg(long, num_args = 1..)]
+        replay: Vec<String>,
+        /// Minutes of synthetic market when no recording is given.
+        #[arg(long, default_value_t = 10)]
+        simulate_minutes: u64,
+        /// Protocol: `advanced-trade` or `exchange`.
+        #[arg(long, default_value = "advanced-trade", value_parser = parse_feed)]
+        feed: volspike_core::Feed,
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Recorded time divided by this factor, or `max` for no waiting.
+        #[arg(long, default_value = "1")]
+        speed: exchange_sim::Speed,
+        /// Exit once every message was sent and the last client left.
+        #[arg(long)]
+        exit_when_done: bool,
+        /// Fault: close each connection after this many ticker messages ...
+        #[arg(long)]
+        disconnect_every: Option<u64>,
+        /// ... at most this many times.
+        #[arg(long, default_value_t = u64::MAX)]
+        max_disconnects: u64,
+        /// Fault: the first connection goes silent after this many ticker messages.
+        #[arg(long)]
+        silent_after: Option<u64>,
+        /// Fault: the first connection sends only heartbeats after this many ticker messages.
+        #[arg(long)]
+        heartbeats_only_after: Option<u64>,
+        /// Fault: a malformed frame after every this many ticker messages.
+        #[arg(long)]
+        malformed_every: Option<u64>,
+        /// Fault: an error frame after every this many ticker messages.
+        #[arg(long)]
+        error_every: Option<u64>,
+        /// Fault: refuse these products in subscriptions (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        reject: Vec<String>,
+        /// Fault: delay each subscription acknowledgement, e.g. `3s`.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        ack_delay: Duration,
+    },
     /// Checks that two feature parquet files hold the same rows, bit for bit.
     CompareFeatures {
         /// Expected (e.g. `volspike replay` output).
@@ -133,6 +180,16 @@ struct InputArgs {
     /// Output parquet file.
     #[arg(long)]
     out: PathBuf,
+}
+
+fn parse_feed(s: &str) -> Result<volspike_core::Feed, String> {
+    match s {
+        "advanced-trade" | "advanced_trade" => Ok(volspike_core::Feed::AdvancedTrade),
+        "exchange" => Ok(volspike_core::Feed::Exchange),
+        _ => Err(format!(
+            "feed must be `advanced-trade` or `exchange`, not `{s}`"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -225,6 +282,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 stats.rebuilds,
                 stats.offsets_skipped
             );
+            Ok(())
+        }
+        Command::ExchangeSim {
+            replay,
+            simulate_minutes,
+            feed,
+            listen,
+            speed,
+            exit_when_done,
+            disconnect_every,
+            max_disconnects,
+            silent_after,
+            heartbeats_only_after,
+            malformed_every,
+            error_every,
+            reject,
+            ack_delay,
+        } => {
+            let _cfg = load(loader)?;
+            let ticks = if replay.is_empty() {
+                let dir = tempfile::tempdir()?;
+                let path = dir.path().join("sim.ndjson");
+                let sim = simulate::SimConfig {
+                    products: vec!["BTC-USD".into(), "ETH-USD".into()],
+                    start_ns: volspike_core::time::parse_timestamp("2026-01-01T00:00:00Z")?,
+                    seconds: simulate_minutes * 60,
+                    seed: 42,
+                };
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                simulate::simulate(&sim, &mut w)?;
+                std::io::Write::flush(&mut w)?;
+                drop(w);
+                exchange_sim::load_ticks(&[path])?
+            } else {
+                let files = input::order_by_first_tick(input::expand_globs(&replay)?)?;
+                exchange_sim::load_ticks(&files)?
+            };
+            let settings = exchange_sim::SimSettings {
+                feed,
+                speed,
+                faults: exchange_sim::Faults {
+                    disconnect_every,
+                    max_disconnects,
+                    silent_after,
+                    heartbeats_only_after,
+                    malformed_every,
+                    error_every,
+                    reject_products: reject,
+                    ack_delay,
+                },
+                ..exchange_sim::SimSettings::default()
+            };
+            let sim = exchange_sim::ExchangeSim::start(listen, ticks, settings).await?;
+            println!(
+                "exchange-sim: serving {} messages on {} ({})",
+                sim.messages().len(),
+                sim.url(),
+                feed.as_str()
+            );
+            let stop = shutdown::on_signals();
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+                if exit_when_done
+                    && sim.exhausted()
+                    && sim.reports().iter().all(|r| !r.end.is_empty())
+                {
+                    break;
+                }
+            }
+            for r in sim.stop().await {
+                println!(
+                    "exchange-sim: connection {}: subscribed={:?} rejected={:?} messages={} ticks={} heartbeats={} malformed={} errors={} end={}",
+                    r.id,
+                    r.subscribed,
+                    r.rejected,
+                    r.messages.len(),
+                    r.ticks,
+                    r.heartbeats,
+                    r.malformed,
+                    r.errors,
+                    r.end
+                );
+            }
             Ok(())
         }
         Command::Simulate {
