@@ -509,7 +509,10 @@ async fn serve_inner(
             r.ticks += ticks.len() as u64;
         });
 
-        if faults.malformed_every.is_some_and(|n| sent.is_multiple_of(n)) {
+        if faults
+            .malformed_every
+            .is_some_and(|n| sent.is_multiple_of(n))
+        {
             tx.send(Message::text(
                 "{\"channel\": \"ticker\", \"events\": [{\"tick",
             ))
@@ -529,7 +532,10 @@ async fn serve_inner(
         if first_connection && faults.heartbeats_only_after == Some(sent) {
             tickers_stopped = true;
         }
-        if faults.disconnect_every.is_some_and(|n| sent.is_multiple_of(n)) {
+        if faults
+            .disconnect_every
+            .is_some_and(|n| sent.is_multiple_of(n))
+        {
             let mut done = shared.disconnects.lock().expect("disconnects lock");
             if *done < faults.max_disconnects {
                 *done += 1;
