@@ -13,7 +13,7 @@ use volspike_core::time::{NANOS_PER_SEC, format_timestamp, parse_timestamp};
 use volspike_runtime::Config;
 
 use crate::pipeline::{self, PipelineOptions};
-use crate::simulate::{SimConfig, simulate};
+use crate::simulate::{self, SimConfig};
 
 /// Runs the demo; `out` is the parquet file to write (a temporary one if `None`).
 pub async fn run(mut cfg: Config, seconds: u64, out: Option<PathBuf>) -> anyhow::Result<()> {
@@ -27,12 +27,8 @@ pub async fn run(mut cfg: Config, seconds: u64, out: Option<PathBuf>) -> anyhow:
         seconds,
         seed: 42,
     };
-    let (lines, ticks) = {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&recording)?);
-        let n = simulate(&sim, &mut w)?;
-        std::io::Write::flush(&mut w)?;
-        n
-    };
+    let (lines, ticks) = simulate::write_file(&sim, &recording)
+        .with_context(|| format!("writing {}", recording.display()))?;
     println!(
         "demo: simulated {seconds} s of {} -> {lines} messages, {ticks} ticks",
         products.join(", ")

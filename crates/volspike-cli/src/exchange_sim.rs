@@ -563,6 +563,48 @@ fn num(x: f64) -> String {
     format!("{x}")
 }
 
+/// Field names of price, 24h volume, low, high, best bid, best ask, bid
+/// quantity and ask quantity in each protocol.
+const AT_NAMES: [&str; 8] = [
+    "price",
+    "volume_24_h",
+    "low_24_h",
+    "high_24_h",
+    "best_bid",
+    "best_ask",
+    "best_bid_quantity",
+    "best_ask_quantity",
+];
+const EXCHANGE_NAMES: [&str; 8] = [
+    "price",
+    "volume_24h",
+    "low_24h",
+    "high_24h",
+    "best_bid",
+    "best_ask",
+    "best_bid_size",
+    "best_ask_size",
+];
+
+/// Adds a tick's numbers under `names`, leaving out the ones it lacks.
+fn insert_numbers(o: &mut serde_json::Map<String, Value>, t: &Tick, names: &[&str; 8]) {
+    let values = [
+        Some(t.price),
+        t.volume_24h,
+        t.low_24h,
+        t.high_24h,
+        t.best_bid,
+        t.best_ask,
+        t.best_bid_qty,
+        t.best_ask_qty,
+    ];
+    for (name, v) in names.iter().zip(values) {
+        if let Some(v) = v {
+            o.insert((*name).into(), json!(num(v)));
+        }
+    }
+}
+
 fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut u64) -> Vec<Message> {
     match feed {
         Feed::AdvancedTrade => {
@@ -572,19 +614,7 @@ fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut u64) -> Vec
                     let mut o = serde_json::Map::new();
                     o.insert("type".into(), json!("ticker"));
                     o.insert("product_id".into(), json!(t.product_id.as_str()));
-                    o.insert("price".into(), json!(num(t.price)));
-                    let mut opt = |k: &str, v: Option<f64>| {
-                        if let Some(v) = v {
-                            o.insert(k.into(), json!(num(v)));
-                        }
-                    };
-                    opt("volume_24_h", t.volume_24h);
-                    opt("low_24_h", t.low_24h);
-                    opt("high_24_h", t.high_24h);
-                    opt("best_bid", t.best_bid);
-                    opt("best_ask", t.best_ask);
-                    opt("best_bid_quantity", t.best_bid_qty);
-                    opt("best_ask_quantity", t.best_ask_qty);
+                    insert_numbers(&mut o, t, &AT_NAMES);
                     Value::Object(o)
                 })
                 .collect();
@@ -608,19 +638,7 @@ fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut u64) -> Vec
                 *seq += 1;
                 o.insert("sequence".into(), json!(n));
                 o.insert("product_id".into(), json!(t.product_id.as_str()));
-                o.insert("price".into(), json!(num(t.price)));
-                let mut opt = |k: &str, v: Option<f64>| {
-                    if let Some(v) = v {
-                        o.insert(k.into(), json!(num(v)));
-                    }
-                };
-                opt("volume_24h", t.volume_24h);
-                opt("low_24h", t.low_24h);
-                opt("high_24h", t.high_24h);
-                opt("best_bid", t.best_bid);
-                opt("best_bid_size", t.best_bid_qty);
-                opt("best_ask", t.best_ask);
-                opt("best_ask_size", t.best_ask_qty);
+                insert_numbers(&mut o, t, &EXCHANGE_NAMES);
                 o.insert("time".into(), json!(format_timestamp(t.event_time_ns)));
                 if let Some(id) = t.trade_id {
                     o.insert("trade_id".into(), json!(id));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use volspike_cli::pipeline::PipelineOptions;
-use volspike_cli::simulate::{SimConfig, simulate};
+use volspike_cli::simulate::SimConfig;
 use volspike_cli::{bench_input, compare, demo, exchange_sim, input, pipeline, replay, simulate};
 use volspike_core::time::parse_timestamp;
 use volspike_runtime::{Config, ConfigLoader, parquet, shutdown, telemetry};
@@ -310,10 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     seconds: simulate_minutes * 60,
                     seed: 42,
                 };
-                let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
-                simulate::simulate(&sim, &mut w)?;
-                std::io::Write::flush(&mut w)?;
-                drop(w);
+                simulate::write_file(&sim, &path)?;
                 exchange_sim::load_ticks(&[path])?
             } else {
                 let files = input::order_by_first_tick(input::expand_globs(&replay)?)?;
@@ -385,11 +382,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
             };
             let started = Instant::now();
-            let file = std::fs::File::create(&out)
-                .with_context(|| format!("creating {}", out.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            let (lines, ticks) = simulate(&cfg, &mut w)?;
-            std::io::Write::flush(&mut w)?;
+            let (lines, ticks) = simulate::write_file(&cfg, &out)
+                .with_context(|| format!("writing {}", out.display()))?;
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "simulate: lines={lines} ticks={ticks} out={} elapsed={secs:.3}s rate={:.0} ticks/s",

@@ -85,6 +85,14 @@ const VOL_OF_VOL: f64 = 0.05;
 /// Volatility spikes per second (one every ~8 minutes on average).
 const SPIKE_RATE: f64 = 1.0 / 480.0;
 
+/// Writes the simulated feed to a new NDJSON file; returns (lines, ticks).
+pub fn write_file(cfg: &SimConfig, path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let n = simulate(cfg, &mut w)?;
+    w.flush()?;
+    Ok(n)
+}
+
 /// Writes the simulated feed as NDJSON lines; returns (lines, ticks).
 pub fn simulate(cfg: &SimConfig, out: &mut impl Write) -> std::io::Result<(u64, u64)> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use volspike_cli::simulate::{SimConfig, simulate};
+use volspike_cli::simulate::{SimConfig, write_file};
 use volspike_runtime::{Config, ConfigLoader};
 
 /// `../shared/data/coinbase` beside the checkout, if present.
@@ -40,9 +40,7 @@ pub fn simulated(dir: &Path, seconds: u64, seed: u64) -> PathBuf {
         seconds,
         seed,
     };
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    simulate(&cfg, &mut f).unwrap();
-    std::io::Write::flush(&mut f).unwrap();
+    write_file(&cfg, &path).unwrap();
     path
 }
 
