@@ -53,28 +53,52 @@ impl std::str::FromStr for Speed {
     }
 }
 
-/// Faults to inject. Counts are ticker messages sent on one connection.
-#[derive(Debug, Clone, Default)]
+/// Faults to inject (also the `exchange-sim` fault options). Counts are
+/// ticker messages sent on one connection.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Faults {
     /// Close each connection after this many ticker messages ...
+    #[arg(long)]
     pub disconnect_every: Option<u64>,
     /// ... at most this many times in total (then behave).
+    #[arg(long, default_value_t = u64::MAX)]
     pub max_disconnects: u64,
     /// Go silent (socket open, nothing sent) after this many ticker messages,
     /// on the first connection only.
+    #[arg(long)]
     pub silent_after: Option<u64>,
     /// Keep sending heartbeats but no tickers after this many ticker
     /// messages, on the first connection only.
+    #[arg(long)]
     pub heartbeats_only_after: Option<u64>,
     /// Send a malformed frame after every this many ticker messages.
+    #[arg(long)]
     pub malformed_every: Option<u64>,
     /// Send an error frame after every this many ticker messages.
+    #[arg(long)]
     pub error_every: Option<u64>,
     /// Products refused in subscriptions (left out of the acknowledgement
-    /// and answered with an error frame).
+    /// and answered with an error frame), comma-separated.
+    #[arg(long = "reject", value_delimiter = ',')]
     pub reject_products: Vec<String>,
-    /// Wait this long before acknowledging a subscription.
+    /// Wait this long before acknowledging a subscription, e.g. `3s`.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     pub ack_delay: Duration,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            disconnect_every: None,
+            max_disconnects: u64::MAX,
+            silent_after: None,
+            heartbeats_only_after: None,
+            malformed_every: None,
+            error_every: None,
+            reject_products: Vec::new(),
+            ack_delay: Duration::ZERO,
+        }
+    }
 }
 
 /// Simulator settings.

@@ -119,30 +119,8 @@ enum Command {
         /// Exit once every message was sent and the last client left.
         #[arg(long)]
         exit_when_done: bool,
-        /// Fault: close each connection after this many ticker messages ...
-        #[arg(long)]
-        disconnect_every: Option<u64>,
-        /// ... at most this many times.
-        #[arg(long, default_value_t = u64::MAX)]
-        max_disconnects: u64,
-        /// Fault: the first connection goes silent after this many ticker messages.
-        #[arg(long)]
-        silent_after: Option<u64>,
-        /// Fault: the first connection sends only heartbeats after this many ticker messages.
-        #[arg(long)]
-        heartbeats_only_after: Option<u64>,
-        /// Fault: a malformed frame after every this many ticker messages.
-        #[arg(long)]
-        malformed_every: Option<u64>,
-        /// Fault: an error frame after every this many ticker messages.
-        #[arg(long)]
-        error_every: Option<u64>,
-        /// Fault: refuse these products in subscriptions (comma-separated).
-        #[arg(long, value_delimiter = ',')]
-        reject: Vec<String>,
-        /// Fault: delay each subscription acknowledgement, e.g. `3s`.
-        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
-        ack_delay: Duration,
+        #[command(flatten)]
+        faults: exchange_sim::Faults,
     },
     /// Checks that two feature parquet files hold the same rows, bit for bit.
     CompareFeatures {
@@ -291,14 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             speed,
             exit_when_done,
-            disconnect_every,
-            max_disconnects,
-            silent_after,
-            heartbeats_only_after,
-            malformed_every,
-            error_every,
-            reject,
-            ack_delay,
+            faults,
         } => {
             let _cfg = load(loader)?;
             let ticks = if replay.is_empty() {
@@ -319,16 +290,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = exchange_sim::SimSettings {
                 feed,
                 speed,
-                faults: exchange_sim::Faults {
-                    disconnect_every,
-                    max_disconnects,
-                    silent_after,
-                    heartbeats_only_after,
-                    malformed_every,
-                    error_every,
-                    reject_products: reject,
-                    ack_delay,
-                },
+                faults,
                 ..exchange_sim::SimSettings::default()
             };
             let sim = exchange_sim::ExchangeSim::start(listen, ticks, settings).await?;
