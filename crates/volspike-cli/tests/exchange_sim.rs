@@ -221,6 +221,22 @@ async fn a_rejected_product_gets_an_error_and_is_missing_from_the_acknowledgemen
     assert_eq!(reports[0].rejected, vec!["ETH-USD".to_string()]);
 }
 
+/// A simulator speaking Advanced Trade with `faults`.
+async fn start_at(ticks: &[Tick], faults: Faults) -> ExchangeSim {
+    start(ticks.to_vec(), settings(Feed::AdvancedTrade, faults)).await
+}
+
+/// [`read`] of both products over Advanced Trade.
+async fn read_at(sim: &ExchangeSim, quiet_ms: u64) -> Seen {
+    read(
+        &sim.url(),
+        Feed::AdvancedTrade,
+        &["BTC-USD", "ETH-USD"],
+        Duration::from_millis(quiet_ms),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_heartbeat_only_and_malformed_faults() {
     let tmp = tempfile::tempdir().unwrap();
@@ -228,24 +244,12 @@ async fn silence_heartbeat_only_and_malformed_faults() {
     let products = ["BTC-USD", "ETH-USD"];
 
     // Silent: after 10 messages nothing at all, socket open.
-    let sim = start(
-        ticks.clone(),
-        settings(
-            Feed::AdvancedTrade,
-            Faults {
-                silent_after: Some(10),
-                ..Faults::default()
-            },
-        ),
-    )
-    .await;
-    let seen = read(
-        &sim.url(),
-        Feed::AdvancedTrade,
-        &products,
-        Duration::from_millis(600),
-    )
-    .await;
+    let faults = Faults {
+        silent_after: Some(10),
+        ..Faults::default()
+    };
+    let sim = start_at(&ticks, faults).await;
+    let seen = read_at(&sim, 600).await;
     assert!(!seen.dropped, "the socket stays open");
     assert_eq!(seen.ticker_times.len(), 10);
     let last_ticker = *seen.ticker_times.last().unwrap();
@@ -253,17 +257,11 @@ async fn silence_heartbeat_only_and_malformed_faults() {
     drop(sim);
 
     // Heartbeats only: tickers stop, heartbeats go on.
-    let sim = start(
-        ticks.clone(),
-        settings(
-            Feed::AdvancedTrade,
-            Faults {
-                heartbeats_only_after: Some(10),
-                ..Faults::default()
-            },
-        ),
-    )
-    .await;
+    let faults = Faults {
+        heartbeats_only_after: Some(10),
+        ..Faults::default()
+    };
+    let sim = start_at(&ticks, faults).await;
     let mut ws = subscribe(&sim.url(), Feed::AdvancedTrade, &products).await;
     let (mut tickers, mut beats_after) = (0, 0);
     let until = Instant::now() + Duration::from_millis(800);
@@ -282,25 +280,13 @@ async fn silence_heartbeat_only_and_malformed_faults() {
     drop(sim);
 
     // Malformed frames: one after every 7 messages, the rest still decodes.
-    let sim = start(
-        ticks.clone(),
-        settings(
-            Feed::AdvancedTrade,
-            Faults {
-                malformed_every: Some(7),
-                error_every: Some(50),
-                ..Faults::default()
-            },
-        ),
-    )
-    .await;
-    let seen = read(
-        &sim.url(),
-        Feed::AdvancedTrade,
-        &products,
-        Duration::from_millis(500),
-    )
-    .await;
+    let faults = Faults {
+        malformed_every: Some(7),
+        error_every: Some(50),
+        ..Faults::default()
+    };
+    let sim = start_at(&ticks, faults).await;
+    let seen = read_at(&sim, 500).await;
     let messages = sim_messages(&ticks) as u64;
     assert_eq!(seen.malformed, messages / 7);
     assert_eq!(seen.errors, messages / 50);

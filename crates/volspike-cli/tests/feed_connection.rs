@@ -120,40 +120,34 @@ async fn every_tick_arrives_once_across_100_forced_disconnects() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_socket_is_dropped_by_the_silence_watchdog() {
-    let (sim, want) = start_sim(
-        60,
-        Faults {
-            silent_after: Some(10),
-            ..Faults::default()
-        },
-    )
-    .await;
+/// One connection is dropped by a watchdog (reason starting with
+/// `reason`); the next one carries on and every tick arrives.
+async fn one_watchdog_trip(faults: Faults, reason: &str) {
+    let (sim, want) = start_sim(60, faults).await;
     let (got, result) = ingest(feed_config(sim.url()), want.len()).await;
     result.unwrap();
     let reasons = reasons(&got);
     assert_eq!(reasons.len(), 1, "{reasons:?}");
-    assert!(reasons[0].starts_with("silence"), "{reasons:?}");
+    assert!(reasons[0].starts_with(reason), "{reasons:?}");
     assert!(got.ticks == want, "the next connection carries on");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_socket_is_dropped_by_the_silence_watchdog() {
+    let faults = Faults {
+        silent_after: Some(10),
+        ..Faults::default()
+    };
+    one_watchdog_trip(faults, "silence").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_without_tickers_trip_the_stale_watchdog() {
-    let (sim, want) = start_sim(
-        60,
-        Faults {
-            heartbeats_only_after: Some(10),
-            ..Faults::default()
-        },
-    )
-    .await;
-    let (got, result) = ingest(feed_config(sim.url()), want.len()).await;
-    result.unwrap();
-    let reasons = reasons(&got);
-    assert_eq!(reasons.len(), 1, "{reasons:?}");
-    assert!(reasons[0].starts_with("stale"), "{reasons:?}");
-    assert!(got.ticks == want);
+    let faults = Faults {
+        heartbeats_only_after: Some(10),
+        ..Faults::default()
+    };
+    one_watchdog_trip(faults, "stale").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
