@@ -9,6 +9,7 @@
 
 pub mod bench_input;
 pub mod compare;
+pub mod consume_check;
 pub mod demo;
 pub mod exchange_sim;
 pub mod input;

@@ -122,6 +122,21 @@ enum Command {
         #[command(flatten)]
         faults: exchange_sim::Faults,
     },
+    /// Checks that a topic holds at least N readable (JSON) messages.
+    ConsumeCheck {
+        /// Kafka bootstrap servers.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        /// Topic to read from its start.
+        #[arg(long)]
+        topic: String,
+        /// Fewest readable messages that pass.
+        #[arg(long)]
+        min: u64,
+        /// Longest time to read the topic.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
     /// Checks that two feature parquet files hold the same rows, bit for bit.
     CompareFeatures {
         /// Expected (e.g. `volspike replay` output).
@@ -352,6 +367,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display(),
                 ticks as f64 / secs.max(1e-9)
             );
+            Ok(())
+        }
+        Command::ConsumeCheck {
+            bootstrap,
+            topic,
+            min,
+            timeout,
+        } => {
+            let cfg = load(loader.set_opt("kafka.bootstrap", bootstrap))?;
+            if cfg.kafka.bootstrap.is_empty() {
+                bail!("consume-check needs a broker: --bootstrap HOST:PORT or kafka.bootstrap");
+            }
+            let c = tokio::task::spawn_blocking(move || {
+                volspike_cli::consume_check::count(&cfg, &topic, timeout).map(|c| (c, topic))
+            })
+            .await??;
+            let (c, topic) = c;
+            println!(
+                "consume-check: topic={topic} messages={} readable={} unreadable={}",
+                c.messages,
+                c.readable,
+                c.messages - c.readable
+            );
+            if c.readable < min {
+                bail!(
+                    "{topic} holds {} readable messages, fewer than {min}",
+                    c.readable
+                );
+            }
             Ok(())
         }
         Command::CompareFeatures { left, right } => {
