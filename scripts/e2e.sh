@@ -29,8 +29,8 @@ trap cleanup EXIT
 log() { echo "e2e: $*"; }
 
 scripts/install-deps.sh
-# tansu 0.6.0 (in-memory storage) with a fix for fetches that start inside a
-# record batch; see scripts/install-tansu.sh.
+# tansu 0.6.0 (in-memory storage) with fixes for fetches that start inside a
+# record batch and for the reported end of the log; see scripts/install-tansu.sh.
 TANSU=$(scripts/install-tansu.sh)
 # The same command and features as the tests, so the release build is shared
 # with `cargo test --workspace --release` instead of compiled a second time.
@@ -119,7 +119,10 @@ fi
 cat "$WORK/pipeline.out"
 
 "$BIN" replay --raw "${FILES[@]}" --out "$WORK/replay.parquet"
-"$BIN" compare-features "$WORK/replay.parquet" "$WORK/pipeline.parquet"
+"$BIN" compare-features "$WORK/replay.parquet" "$WORK/pipeline.parquet" | tee "$WORK/compare.out"
+# Every row is on ticks.features as readable JSON (re-emissions add more).
+rows=$(sed -n 's/.*identical rows=\([0-9]*\).*/\1/p' "$WORK/compare.out")
+"$BIN" consume-check --bootstrap "$BOOT" --topic ticks.features --min "$rows"
 
 # kcat from Debian (librdkafka 2.0.2) cannot talk to tansu 0.6.0 here
 # ("ApiVersionRequest failed: Local: Read underflow"), so the DLQ is counted

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Builds the tansu broker (0.6.0, in-memory storage) with one fix and prints
-# the binary's path. Reuses an earlier build on this machine.
+# Builds the tansu broker (0.6.0, in-memory storage) with two fixes and
+# prints the binary's path. Reuses an earlier build on this machine.
 #
-# The fix (scripts/tansu-dynostore-fetch.patch): tansu 0.6.0's in-memory
-# storage answers a fetch at an offset inside a record batch with the batches
-# that start after it, so a consumer resuming from a committed offset (or
-# seeking) in the middle of a producer batch silently skips the rest of that
-# batch. Measured with confluent-kafka: 30 of 30 random seeks into 5,000-record
-# batches came back at the next batch boundary. Kafka returns the batch that
-# holds the offset and clients drop the records below it; the patch does that.
+# The fixes (scripts/tansu-dynostore.patch), both in the in-memory storage:
+# - A fetch at an offset inside a record batch was answered with the batches
+#   that start after it, so a consumer resuming from a committed offset (or
+#   seeking) in the middle of a producer batch silently skipped the rest of
+#   that batch. Measured with confluent-kafka: 30 of 30 random seeks into
+#   5,000-record batches came back at the next batch boundary. Kafka returns
+#   the batch that holds the offset and clients drop the records below it.
+# - The end of the log (ListOffsets latest, the high watermark clients see)
+#   was the newest batch's base offset plus one, short by the rest of that
+#   batch: 10 batches of 100 records reported 901, not 1000. It is now the
+#   stored watermark that produce assigns offsets from.
 set -euo pipefail
 cd "$(dirname "$0")"
 VERSION=0.6.0
-PATCH="$(pwd)/tansu-dynostore-fetch.patch"
+PATCH="$(pwd)/tansu-dynostore.patch"
 hash=$(sha256sum "$PATCH" | cut -c1-12)
 ROOT="$HOME/.cache/volspike/tansu-$VERSION-$hash"
 BIN="$ROOT/bin/tansu"
@@ -31,7 +35,7 @@ cat >>"$src/tansu-$VERSION/Cargo.toml" <<EOF
 [patch.crates-io]
 tansu-storage = { path = "../tansu-storage-$VERSION" }
 EOF
-echo "building tansu $VERSION with the fetch fix (about 15 minutes once per machine)" >&2
+echo "building tansu $VERSION with its fixes (about 10 minutes once per machine)" >&2
 # `cargo build` in the package keeps its Cargo.lock (which pins every other
 # dependency, as `cargo install --locked` would) and only points the
 # tansu-storage entry at the patched copy.
