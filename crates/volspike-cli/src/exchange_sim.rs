@@ -84,6 +84,11 @@ pub struct Faults {
     /// Wait this long before acknowledging a subscription, e.g. `3s`.
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     pub ack_delay: Duration,
+    /// Drop a connection whose client has not taken a ticker frame within
+    /// this long (its socket buffers are full), as Coinbase drops slow
+    /// consumers, e.g. `2s`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub drop_slow_after: Option<Duration>,
 }
 
 impl Default for Faults {
@@ -97,6 +102,7 @@ impl Default for Faults {
             error_every: None,
             reject_products: Vec::new(),
             ack_delay: Duration::ZERO,
+            drop_slow_after: None,
         }
     }
 }
@@ -525,7 +531,13 @@ async fn serve_inner(
             .filter(|t| wanted.contains(t.product_id.as_str()))
             .collect();
         for frame in ticker_frames(feed, &ticks, sent == 0, &mut seq) {
-            tx.send(frame).await?;
+            match faults.drop_slow_after {
+                Some(limit) => match tokio::time::timeout(limit, tx.send(frame)).await {
+                    Ok(sent) => sent?,
+                    Err(_) => return Ok("fault: slow consumer dropped".into()),
+                },
+                None => tx.send(frame).await?,
+            }
         }
         sent += 1;
         update(shared, id, |r| {

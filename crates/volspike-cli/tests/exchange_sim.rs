@@ -292,3 +292,25 @@ async fn silence_heartbeat_only_and_malformed_faults() {
     assert_eq!(seen.errors, messages / 50);
     assert!(seen.ticks == ticks);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An hour of market: far more than the sockets' buffers hold.
+    let ticks = recording(tmp.path(), 3600);
+    let faults = Faults {
+        drop_slow_after: Some(Duration::from_millis(300)),
+        ..Faults::default()
+    };
+    let sim = start_at(&ticks, faults).await;
+    let mut ws = subscribe(&sim.url(), Feed::AdvancedTrade, &["BTC-USD", "ETH-USD"]).await;
+    // Take the acknowledgement, then stop reading for a while.
+    let _ = ws.next().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reports = sim.stop().await;
+    assert_eq!(
+        reports[0].end, "fault: slow consumer dropped",
+        "{reports:?}"
+    );
+    assert!((reports[0].messages.len()) < sim_messages(&ticks));
+}
