@@ -15,6 +15,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -164,7 +165,7 @@ struct Shared {
     /// Next message to send, over all connections.
     cursor: Mutex<usize>,
     reports: Mutex<Vec<ConnectionReport>>,
-    disconnects: Mutex<u64>,
+    disconnects: AtomicU64,
 }
 
 /// A running simulator; stops when dropped or [`ExchangeSim::stop`]ped.
@@ -231,7 +232,7 @@ impl ExchangeSim {
             products,
             cursor: Mutex::new(0),
             reports: Mutex::new(Vec::new()),
-            disconnects: Mutex::new(0),
+            disconnects: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop.clone()));
@@ -572,10 +573,13 @@ async fn serve_inner(
             .disconnect_every
             .is_some_and(|n| sent.is_multiple_of(n))
         {
-            let mut done = shared.disconnects.lock().expect("disconnects lock");
-            if *done < faults.max_disconnects {
-                *done += 1;
-                drop(done);
+            let counted =
+                shared
+                    .disconnects
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |done| {
+                        (done < faults.max_disconnects).then_some(done + 1)
+                    });
+            if counted.is_ok() {
                 // An abrupt end, as a dropped connection: no close frame.
                 return Ok("fault: disconnect".into());
             }

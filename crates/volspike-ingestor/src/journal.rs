@@ -53,15 +53,6 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-/// `secs.nanos` with exactly nine decimals: exact, unlike an f64.
-fn unix_seconds(ns: i64) -> String {
-    format!(
-        "{}.{:09}",
-        ns.div_euclid(1_000_000_000),
-        ns.rem_euclid(1_000_000_000)
-    )
-}
-
 impl Journal {
     /// A journal writing into `cfg.dir`; the first file opens with the first frame.
     pub fn open(cfg: JournalConfig) -> io::Result<Journal> {
@@ -88,12 +79,13 @@ impl Journal {
     /// Appends one frame received at `receive_time_ns` on connection `conn`.
     pub fn append(&mut self, receive_time_ns: i64, conn: u64, frame: &str) -> io::Result<()> {
         self.line.clear();
-        self.line.extend_from_slice(b"{\"ts\":");
-        self.line
-            .extend_from_slice(unix_seconds(receive_time_ns).as_bytes());
-        self.line.extend_from_slice(b",\"conn\":");
-        self.line.extend_from_slice(conn.to_string().as_bytes());
-        self.line.extend_from_slice(b",\"raw\":");
+        // `ts` is seconds with exactly nine decimals: exact, unlike an f64.
+        write!(
+            self.line,
+            "{{\"ts\":{}.{:09},\"conn\":{conn},\"raw\":",
+            receive_time_ns.div_euclid(1_000_000_000),
+            receive_time_ns.rem_euclid(1_000_000_000)
+        )?;
         // A frame is embedded as is only when it is one JSON value without
         // line breaks (NDJSON); anything else becomes a JSON string.
         let verbatim = !frame.contains('\n')
