@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use volspike_core::time::format_timestamp;
 use volspike_core::{Feed, Tick};
+use volspike_ingestor::sequence::SequenceTracker;
 
 use crate::input::decode_files;
 
@@ -151,6 +152,10 @@ pub struct ConnectionReport {
     pub malformed: u64,
     /// Error frames sent.
     pub errors: u64,
+    /// Sequence breaks in what was sent on this connection, as the
+    /// ingestor's [`SequenceTracker`] classifies them (recorded sequences
+    /// carry the recording's own gaps and repeats).
+    pub sequence_breaks: u64,
     /// Why the connection ended (`client closed`, `fault: disconnect`, ...).
     pub end: String,
 }
@@ -419,7 +424,9 @@ async fn serve_inner(
         })))
         .await?;
     }
-    let mut seq = 0u64;
+    // Advanced Trade numbers each channel on its own (as recordings of the
+    // ticker channel show); tickers carry their recorded number.
+    let mut seq = Numbering::default();
     let ack = match feed {
         Feed::AdvancedTrade => {
             let mut subs = serde_json::Map::new();
@@ -430,7 +437,7 @@ async fn serve_inner(
             json!({
                 "channel": "subscriptions",
                 "timestamp": format_timestamp(now_ns()),
-                "sequence_num": seq,
+                "sequence_num": seq.observe(&["subscriptions", "0"], 0),
                 "events": [{"subscriptions": subs}],
             })
         }
@@ -442,7 +449,6 @@ async fn serve_inner(
             json!({"type": "subscriptions", "channels": channels})
         }
     };
-    seq += 1;
     tx.send(text(ack)).await?;
 
     let wanted: BTreeSet<&str> = subscribed.iter().map(String::as_str).collect();
@@ -479,10 +485,13 @@ async fn serve_inner(
         if req.heartbeats && Instant::now() >= next_heartbeat {
             next_heartbeat += settings.heartbeat_interval;
             heartbeat_counter += 1;
-            for frame in heartbeat_frames(feed, &subscribed, heartbeat_counter, &mut seq) {
+            let frames = heartbeat_frames(feed, &subscribed, heartbeat_counter, &mut seq);
+            let breaks = std::mem::take(&mut seq.breaks);
+            for frame in frames {
                 tx.send(frame).await?;
                 update(shared, id, |r| r.heartbeats += 1);
             }
+            update(shared, id, |r| r.sequence_breaks += breaks);
         }
         if tickers_stopped {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -531,7 +540,9 @@ async fn serve_inner(
             .iter()
             .filter(|t| wanted.contains(t.product_id.as_str()))
             .collect();
-        for frame in ticker_frames(feed, &ticks, sent == 0, &mut seq) {
+        let frames = ticker_frames(feed, &ticks, sent == 0, &mut seq);
+        let breaks = std::mem::take(&mut seq.breaks);
+        for frame in frames {
             match faults.drop_slow_after {
                 Some(limit) => match tokio::time::timeout(limit, tx.send(frame)).await {
                     Ok(sent) => sent?,
@@ -544,6 +555,7 @@ async fn serve_inner(
         update(shared, id, |r| {
             r.messages.push(index);
             r.ticks += ticks.len() as u64;
+            r.sequence_breaks += breaks;
         });
 
         if faults
@@ -645,7 +657,31 @@ fn insert_numbers(o: &mut serde_json::Map<String, Value>, t: &Tick, names: &[&st
     }
 }
 
-fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut u64) -> Vec<Message> {
+/// A connection's sequence numbers, and the breaks in what it sent.
+#[derive(Default)]
+struct Numbering {
+    ticker: u64,
+    heartbeats: u64,
+    tracker: SequenceTracker,
+    breaks: u64,
+}
+
+impl Numbering {
+    /// Records that `n` is sent on `stream` (`[channel]`, `["exchange",
+    /// product]`, or `["subscriptions", _]` / `["heartbeat_counter"]`); returns `n`.
+    fn observe(&mut self, stream: &[&str], n: u64) -> u64 {
+        let brk = match stream {
+            ["exchange", product] => self.tracker.exchange(product, n),
+            ["heartbeat_counter"] => self.tracker.heartbeat_counter(n),
+            [channel, ..] => self.tracker.advanced_trade(channel, n),
+            [] => None,
+        };
+        self.breaks += u64::from(brk.is_some());
+        n
+    }
+}
+
+fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut Numbering) -> Vec<Message> {
     match feed {
         Feed::AdvancedTrade => {
             let tickers: Vec<Value> = ticks
@@ -659,9 +695,10 @@ fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut u64) -> Vec
                 })
                 .collect();
             // The recorded sequence where there is one, so the stream decodes
-            // to the recorded ticks; else the connection's own count.
-            let n = ticks[0].sequence.unwrap_or(*seq);
-            *seq += 1;
+            // to the recorded ticks; else the channel's own count.
+            let own = seq.ticker;
+            seq.ticker += 1;
+            let n = seq.observe(&["ticker"], ticks[0].sequence.unwrap_or(own));
             vec![text(json!({
                 "channel": "ticker",
                 "timestamp": format_timestamp(ticks[0].event_time_ns),
@@ -674,8 +711,9 @@ fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut u64) -> Vec
             .map(|t| {
                 let mut o = serde_json::Map::new();
                 o.insert("type".into(), json!("ticker"));
-                let n = t.sequence.unwrap_or(*seq);
-                *seq += 1;
+                let own = seq.ticker;
+                seq.ticker += 1;
+                let n = seq.observe(&["exchange", &t.product_id], t.sequence.unwrap_or(own));
                 o.insert("sequence".into(), json!(n));
                 o.insert("product_id".into(), json!(t.product_id.as_str()));
                 insert_numbers(&mut o, t, &EXCHANGE_NAMES);
@@ -689,12 +727,18 @@ fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut u64) -> Vec
     }
 }
 
-fn heartbeat_frames(feed: Feed, products: &[String], counter: u64, seq: &mut u64) -> Vec<Message> {
+fn heartbeat_frames(
+    feed: Feed,
+    products: &[String],
+    counter: u64,
+    seq: &mut Numbering,
+) -> Vec<Message> {
     let now = format_timestamp(now_ns());
     match feed {
         Feed::AdvancedTrade => {
-            let n = *seq;
-            *seq += 1;
+            let n = seq.observe(&["heartbeats"], seq.heartbeats);
+            seq.heartbeats += 1;
+            seq.observe(&["heartbeat_counter"], counter);
             vec![text(json!({
                 "channel": "heartbeats",
                 "timestamp": now,

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use volspike_cli::exchange_sim::{ExchangeSim, Faults, SimSettings, Speed, load_ticks};
-use volspike_core::{Feed, Tick, decode_line};
-use volspike_ingestor::connection::{FeedConfig, FeedError, FeedEvent, FrameSink, run};
+use volspike_core::{Feed, Tick};
+use volspike_ingestor::connection::{FeedConfig, FeedError, FeedEvent, Frame, FrameSink, run};
 
 #[derive(Default)]
 struct Collected {
@@ -22,12 +22,18 @@ struct Collected {
 struct Collector(Arc<Mutex<Collected>>);
 
 impl FrameSink for Collector {
-    fn frame(&mut self, _conn: u64, _receive_time_ns: i64, text: &str) {
+    fn frame(&mut self, f: &Frame<'_>) -> anyhow::Result<()> {
         let mut c = self.0.lock().unwrap();
-        let _ = decode_line(text.as_bytes(), &mut c.ticks);
+        // The simulator's recording has no receive times; compare without them.
+        c.ticks.extend(f.ticks.iter().map(|t| Tick {
+            receive_time_ns: None,
+            ..t.clone()
+        }));
+        Ok(())
     }
-    fn event(&mut self, event: FeedEvent) {
+    fn event(&mut self, event: FeedEvent) -> anyhow::Result<()> {
         self.0.lock().unwrap().events.push((Instant::now(), event));
+        Ok(())
     }
 }
 
@@ -41,6 +47,9 @@ fn feed_config(url: String) -> FeedConfig {
         handshake_timeout: Duration::from_secs(2),
         backoff_base: Duration::from_millis(10),
         backoff_cap: Duration::from_millis(100),
+        first_conn: 1,
+        connects_per_second: 1000,
+        messages_per_second: 1000,
     }
 }
 
@@ -164,7 +173,10 @@ async fn a_refused_product_stops_with_a_clear_error() {
     let err = result.unwrap_err();
     let FeedError::Rejected {
         rejected, detail, ..
-    } = &err;
+    } = &err
+    else {
+        panic!("{err}")
+    };
     assert_eq!(rejected, &vec!["ETH-USD".to_string()]);
     assert!(detail.contains("not a valid product"), "{err}");
 }

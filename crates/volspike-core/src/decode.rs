@@ -131,6 +131,35 @@ pub fn decode_line(line: &[u8], out: &mut Vec<Tick>) -> Result<LineKind, DecodeE
     parsed
 }
 
+/// Decodes one live WebSocket frame received at `receive_time_ns`,
+/// appending its ticks to `out`.
+///
+/// Exactly what [`decode_line`] gives for the journal line
+/// `{"ts": <receive time>, "raw": <frame>}`: the receive time is recorded and
+/// stands in for the event time only where the frame has none. That is why
+/// features computed live equal those replayed from the journal.
+pub fn decode_frame(
+    frame: &[u8],
+    receive_time_ns: i64,
+    out: &mut Vec<Tick>,
+) -> Result<LineKind, DecodeError> {
+    let trimmed = frame.trim_ascii();
+    if trimmed.is_empty() {
+        return Ok(LineKind::Control(Control::Blank));
+    }
+    let ctx = Context {
+        receive_time_ns: Some(receive_time_ns),
+        event_time_ns: Some(receive_time_ns),
+        ..Context::default()
+    };
+    let start = out.len();
+    let parsed = parse_object(trimmed).and_then(|l| decode(&l, ctx, out, 1));
+    if parsed.is_err() {
+        out.truncate(start);
+    }
+    parsed
+}
+
 /// Parses a JSON object into [`Line`]. Anything but an object is refused here
 /// because serde would otherwise read a JSON array as a struct's fields in order.
 fn parse_object(bytes: &[u8]) -> Result<Line<'_>, DecodeError> {

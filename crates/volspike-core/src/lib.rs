@@ -11,6 +11,6 @@ pub mod tick;
 pub mod time;
 pub mod topics;
 
-pub use decode::{Control, DecodeError, LineKind, decode_line};
+pub use decode::{Control, DecodeError, LineKind, decode_frame, decode_line};
 pub use feature_row::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FeatureRow};
-pub use tick::{Feed, ProductId, TICK_SCHEMA_VERSION, Tick};
+pub use tick::{Feed, ProductId, TICK_SCHEMA_VERSION, Tick, TickSource, write_tick_record};

@@ -9,14 +9,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
-use volspike_core::Feed;
+use volspike_core::{Control, DecodeError, Feed, LineKind, Tick, decode_frame};
 
 use crate::backoff::Backoff;
+use crate::sequence::{SequenceBreak, SequenceTracker};
 
 /// Where and what to subscribe, and the watchdogs' limits.
 #[derive(Debug, Clone)]
@@ -38,6 +39,29 @@ pub struct FeedConfig {
     pub backoff_base: Duration,
     /// Largest reconnect delay.
     pub backoff_cap: Duration,
+    /// Id of the first connection; later ones count up from it. The
+    /// ingestor continues its journal's numbering so ids stay unique.
+    pub first_conn: u64,
+    /// Most connection attempts per second (Coinbase allows 8 per IP).
+    pub connects_per_second: u32,
+    /// Most messages sent per second (Coinbase: 8 unauthenticated on
+    /// Advanced Trade, 100 on Exchange).
+    pub messages_per_second: u32,
+}
+
+/// One received frame, decoded once for everybody.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// Connection id.
+    pub conn: u64,
+    /// Receive time, ns since the epoch.
+    pub receive_time_ns: i64,
+    /// The frame's text as received.
+    pub text: &'a str,
+    /// What the decoder made of it.
+    pub decoded: &'a Result<LineKind, DecodeError>,
+    /// Its ticks (empty unless `decoded` is a ticker).
+    pub ticks: &'a [Tick],
 }
 
 /// Something that happened to a connection.
@@ -45,7 +69,7 @@ pub struct FeedConfig {
 pub enum FeedEvent {
     /// Connection `conn` is subscribed to these products.
     Subscribed {
-        /// Connection id (1, 2, ...).
+        /// Connection id.
         conn: u64,
         /// Products acknowledged for the ticker channel.
         products: Vec<String>,
@@ -54,19 +78,41 @@ pub enum FeedEvent {
     Disconnected {
         /// Connection id.
         conn: u64,
-        /// Why (`closed by server`, `silence: no frame for 5s`, ...).
+        /// Low-cardinality cause, for metrics: `closed`, `silence`, `stale`,
+        /// `read_error`, `connect_failed`, `handshake_timeout`, `subscribe_failed`.
+        kind: &'static str,
+        /// Why, in words (`silence: no frame for 5s`, ...).
         reason: String,
         /// Wait before the next attempt.
         delay: Duration,
+    },
+    /// A sequence on connection `conn` skipped or repeated numbers.
+    SequenceBreak {
+        /// Connection id.
+        conn: u64,
+        /// What broke.
+        brk: SequenceBreak,
+    },
+    /// The exchange sent an error frame.
+    ExchangeError {
+        /// Connection id.
+        conn: u64,
+        /// Its `message` and `reason`.
+        message: String,
     },
 }
 
 /// Receives frames and events, in order.
 pub trait FrameSink {
-    /// A text frame received on `conn` at `receive_time_ns` (ns since the epoch).
-    fn frame(&mut self, conn: u64, receive_time_ns: i64, text: &str);
+    /// A frame received and decoded.
+    fn frame(&mut self, frame: &Frame<'_>) -> anyhow::Result<()>;
     /// A connection event.
-    fn event(&mut self, event: FeedEvent);
+    fn event(&mut self, event: FeedEvent) -> anyhow::Result<()>;
+    /// Nothing more is waiting on the socket (or a batch is full): write out
+    /// what is buffered. Frames come in batches between calls.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// Why the loop stopped.
@@ -82,22 +128,39 @@ pub enum FeedError {
         /// The exchange's error message, if it sent one.
         detail: String,
     },
+    /// The sink (journal, Kafka) failed.
+    #[error("output failed: {0:#}")]
+    Sink(anyhow::Error),
 }
 
 /// How one session ended.
 enum End {
     /// Reconnect; `healthy` when it had been acknowledged and sent data.
-    Retry { reason: String, healthy: bool },
+    Retry {
+        kind: &'static str,
+        reason: String,
+        healthy: bool,
+    },
     /// Give up with this error.
     Fatal(FeedError),
     /// Shutdown requested.
     Shutdown,
 }
 
+/// Frames handled between two [`FrameSink::flush`] calls at most.
+const FLUSH_EVERY: usize = 1024;
+
 fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
+}
+
+type Limiter = governor::DefaultDirectRateLimiter;
+
+fn limiter(per_second: u32) -> Limiter {
+    let n = std::num::NonZeroU32::new(per_second.max(1)).expect("at least 1");
+    governor::RateLimiter::direct(governor::Quota::per_second(n))
 }
 
 /// The subscribe messages for `cfg`.
@@ -144,26 +207,8 @@ fn acknowledged(feed: Feed, v: &Value) -> Option<BTreeSet<String>> {
     }
 }
 
-/// Products a ticker frame carries (empty for other frames).
-fn ticker_products(feed: Feed, v: &Value) -> Vec<String> {
-    match feed {
-        Feed::AdvancedTrade if v["channel"] == "ticker" => v["events"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|e| e["tickers"].as_array().into_iter().flatten())
-            .filter_map(|t| t["product_id"].as_str().map(str::to_owned))
-            .collect(),
-        Feed::Exchange if v["type"] == "ticker" => v["product_id"]
-            .as_str()
-            .map(|p| vec![p.to_owned()])
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    }
-}
-
 /// Runs connections until `shutdown`; returns an error only for what a
-/// reconnect cannot fix (a refused product).
+/// reconnect cannot fix (a refused product, a failing sink).
 pub async fn run(
     cfg: &FeedConfig,
     sink: &mut impl FrameSink,
@@ -171,24 +216,43 @@ pub async fn run(
 ) -> Result<(), FeedError> {
     let mut backoff = Backoff::new(cfg.backoff_base, cfg.backoff_cap);
     let mut rng = rand::rngs::StdRng::from_os_rng();
-    let mut conn = 0;
+    let limits = (
+        limiter(cfg.connects_per_second),
+        limiter(cfg.messages_per_second),
+    );
+    let mut conn = cfg.first_conn;
     loop {
-        conn += 1;
-        let (reason, healthy) = match session(cfg, conn, sink, shutdown).await {
-            End::Shutdown => return Ok(()),
-            End::Fatal(e) => return Err(e),
-            End::Retry { reason, healthy } => (reason, healthy),
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = limits.0.until_ready() => {}
+        }
+        let (kind, reason, healthy) = match session(cfg, conn, &limits.1, sink, shutdown).await {
+            End::Shutdown => return sink.flush().map_err(FeedError::Sink),
+            End::Fatal(e) => {
+                let _ = sink.flush();
+                return Err(e);
+            }
+            End::Retry {
+                kind,
+                reason,
+                healthy,
+            } => (kind, reason, healthy),
         };
         if healthy {
             backoff.reset();
         }
         let delay = backoff.next_delay(&mut rng);
         tracing::warn!(conn, %reason, ?delay, "feed connection ended; reconnecting");
-        sink.event(FeedEvent::Disconnected {
+        let event = FeedEvent::Disconnected {
             conn,
+            kind,
             reason,
             delay,
-        });
+        };
+        if let Err(e) = sink.event(event).and_then(|()| sink.flush()) {
+            return Err(FeedError::Sink(e));
+        }
+        conn += 1;
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(delay) => {}
@@ -196,13 +260,26 @@ pub async fn run(
     }
 }
 
+/// State of one connection after the handshake.
+struct Session {
+    conn: u64,
+    acked: bool,
+    error_detail: String,
+    last_frame: Instant,
+    last_ticker: BTreeMap<String, Instant>,
+    got_data: bool,
+    sequences: SequenceTracker,
+}
+
 async fn session(
     cfg: &FeedConfig,
     conn: u64,
+    messages: &Limiter,
     sink: &mut impl FrameSink,
     shutdown: &CancellationToken,
 ) -> End {
-    let retry = |reason: String| End::Retry {
+    let retry = |kind, reason: String| End::Retry {
+        kind,
         reason,
         healthy: false,
     };
@@ -213,114 +290,236 @@ async fn session(
     let mut ws = tokio::select! {
         _ = shutdown.cancelled() => return End::Shutdown,
         r = connect => match r {
-            Err(_) => return retry("connect timed out".into()),
-            Ok(Err(e)) => return retry(format!("connect failed: {e}")),
+            Err(_) => return retry("connect_failed", "connect timed out".into()),
+            Ok(Err(e)) => return retry("connect_failed", format!("connect failed: {e}")),
             Ok(Ok((ws, _))) => ws,
         },
     };
     for m in subscribe_messages(cfg) {
+        messages.until_ready().await;
         if let Err(e) = ws.send(Message::text(m)).await {
-            return retry(format!("subscribe failed: {e}"));
+            return retry("subscribe_failed", format!("subscribe failed: {e}"));
         }
     }
-    let requested: BTreeSet<String> = cfg.products.iter().cloned().collect();
-    let mut acked: Option<BTreeSet<String>> = None;
-    let mut error_detail = String::new();
     let handshake_deadline = Instant::now() + cfg.handshake_timeout;
-    let mut last_frame = Instant::now();
-    let mut last_ticker: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut got_data = false;
+    let mut s = Session {
+        conn,
+        acked: false,
+        error_detail: String::new(),
+        last_frame: Instant::now(),
+        last_ticker: BTreeMap::new(),
+        got_data: false,
+        sequences: SequenceTracker::default(),
+    };
+    let mut ticks = Vec::new();
+    let mut since_flush = 0;
     loop {
-        let deadline = if acked.is_none() {
-            handshake_deadline
+        if shutdown.is_cancelled() {
+            let _ = ws.close(None).await;
+            return End::Shutdown;
+        }
+        let deadline = if s.acked {
+            s.last_frame + cfg.silence_timeout
         } else {
-            last_frame + cfg.silence_timeout
+            handshake_deadline
         };
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => {
-                let _ = ws.close(None).await;
-                return End::Shutdown;
+        // Take what is already received without waiting; before waiting (or
+        // after a full batch) let the sink write its batch out.
+        let ready = ws.next().now_or_never();
+        if ready.is_none() || since_flush >= FLUSH_EVERY {
+            if let Err(e) = sink.flush() {
+                return End::Fatal(FeedError::Sink(e));
             }
-            r = tokio::time::timeout_at(deadline.into(), ws.next()) => r,
+            since_flush = 0;
+        }
+        let next = match ready {
+            Some(r) => Ok(r),
+            None => tokio::select! {
+                _ = shutdown.cancelled() => {
+                    // A normal close (1000), as Coinbase expects.
+                    let _ = ws.close(None).await;
+                    return End::Shutdown;
+                }
+                r = tokio::time::timeout_at(deadline.into(), ws.next()) => r,
+            },
         };
-        let healthy = acked.is_some() && got_data;
+        let healthy = s.acked && s.got_data;
         let frame = match next {
-            Err(_) if acked.is_none() => {
-                return retry(format!(
-                    "no subscription acknowledgement within {:?}",
-                    cfg.handshake_timeout
-                ));
+            Err(_) if !s.acked => {
+                return retry(
+                    "handshake_timeout",
+                    format!(
+                        "no subscription acknowledgement within {:?}",
+                        cfg.handshake_timeout
+                    ),
+                );
             }
             Err(_) => {
                 return End::Retry {
+                    kind: "silence",
                     reason: format!("silence: no frame for {:?}", cfg.silence_timeout),
                     healthy,
                 };
             }
             Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
                 return End::Retry {
+                    kind: "closed",
                     reason: "closed by server".into(),
                     healthy,
                 };
             }
             Ok(Some(Err(e))) => {
                 return End::Retry {
+                    kind: "read_error",
                     reason: format!("read failed: {e}"),
                     healthy,
                 };
             }
             Ok(Some(Ok(f))) => f,
         };
-        let now = Instant::now();
-        last_frame = now;
-        let text = match &frame {
-            Message::Text(t) => t.as_str(),
+        let text: std::borrow::Cow<'_, str> = match &frame {
+            Message::Text(t) => t.as_str().into(),
+            // Coinbase sends text; anything else is kept (and will not decode).
+            Message::Binary(b) => String::from_utf8_lossy(b),
             _ => continue,
         };
-        sink.frame(conn, now_ns(), text);
-        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        if v["type"] == "error" {
-            error_detail = format!(
-                ": {} {}",
-                v["message"].as_str().unwrap_or(""),
-                v["reason"].as_str().unwrap_or("")
-            );
-            continue;
+        since_flush += 1;
+        let now = Instant::now();
+        s.last_frame = now;
+        ticks.clear();
+        let receive_time_ns = now_ns();
+        let decoded = decode_frame(text.as_bytes(), receive_time_ns, &mut ticks);
+        let f = Frame {
+            conn,
+            receive_time_ns,
+            text: &text,
+            decoded: &decoded,
+            ticks: &ticks,
+        };
+        if let Err(e) = sink.frame(&f) {
+            return End::Fatal(FeedError::Sink(e));
         }
-        if acked.is_none() {
-            if let Some(products) = acknowledged(cfg.feed, &v) {
-                let rejected: Vec<String> = requested.difference(&products).cloned().collect();
-                if !rejected.is_empty() {
-                    return End::Fatal(FeedError::Rejected {
-                        rejected,
-                        acknowledged: products.into_iter().collect(),
-                        detail: error_detail,
-                    });
+        match s.observe(cfg, &f, now, sink) {
+            Ok(None) => {}
+            Ok(Some(end)) => return end,
+            Err(e) => return End::Fatal(FeedError::Sink(e)),
+        }
+    }
+}
+
+impl Session {
+    /// Updates the connection state with one frame: acknowledgement,
+    /// sequences, watchdogs. `Some` ends the session.
+    fn observe(
+        &mut self,
+        cfg: &FeedConfig,
+        f: &Frame<'_>,
+        now: Instant,
+        sink: &mut impl FrameSink,
+    ) -> anyhow::Result<Option<End>> {
+        let conn = self.conn;
+        let mut breaks = Vec::new();
+        match f.decoded {
+            Ok(LineKind::Ticker(_)) => {
+                self.got_data = true;
+                for t in f.ticks {
+                    if let Some(last) = self.last_ticker.get_mut(t.product_id.as_str()) {
+                        *last = now;
+                    }
+                    if let (Feed::Exchange, Some(n)) = (cfg.feed, t.sequence) {
+                        breaks.extend(self.sequences.exchange(&t.product_id, n));
+                    }
                 }
-                sink.event(FeedEvent::Subscribed {
-                    conn,
-                    products: products.iter().cloned().collect(),
-                });
-                last_ticker = products.into_iter().map(|p| (p, now)).collect();
-                acked = Some(requested.clone());
+                if let (Feed::AdvancedTrade, Some(n)) =
+                    (cfg.feed, f.ticks.first().and_then(|t| t.sequence))
+                {
+                    breaks.extend(self.sequences.advanced_trade("ticker", n));
+                }
             }
-            continue;
+            Ok(LineKind::Control(c)) => {
+                let v: Value = serde_json::from_str(f.text).unwrap_or(Value::Null);
+                if cfg.feed == Feed::AdvancedTrade
+                    && let (Some(ch), Some(n)) = (v["channel"].as_str(), as_u64(&v["sequence_num"]))
+                {
+                    breaks.extend(self.sequences.advanced_trade(ch, n));
+                }
+                match c {
+                    Control::Heartbeat => {
+                        if let Some(n) = as_u64(&v["events"][0]["heartbeat_counter"]) {
+                            breaks.extend(self.sequences.heartbeat_counter(n));
+                        }
+                    }
+                    Control::ErrorMessage => {
+                        let message = format!(
+                            "{} {}",
+                            v["message"].as_str().unwrap_or(""),
+                            v["reason"].as_str().unwrap_or("")
+                        );
+                        tracing::warn!(conn, %message, "error frame from the exchange");
+                        self.error_detail = format!(": {message}");
+                        sink.event(FeedEvent::ExchangeError { conn, message })?;
+                    }
+                    Control::Subscriptions if !self.acked => {
+                        if let Some(end) = self.acknowledge(cfg, &v, now, sink)? {
+                            return Ok(Some(end));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Err(_) => {}
         }
-        for p in ticker_products(cfg.feed, &v) {
-            got_data = true;
-            last_ticker.insert(p, now);
+        for brk in breaks {
+            tracing::debug!(conn, ?brk, "sequence break");
+            sink.event(FeedEvent::SequenceBreak { conn, brk })?;
         }
-        if let Some((p, _)) = last_ticker
+        if let Some((p, _)) = self
+            .last_ticker
             .iter()
             .find(|(_, t)| now.duration_since(**t) > cfg.stale_timeout)
         {
-            return End::Retry {
+            return Ok(Some(End::Retry {
+                kind: "stale",
                 reason: format!(
                     "stale: no {p} ticker for {:?} while other frames arrive",
                     cfg.stale_timeout
                 ),
-                healthy: acked.is_some() && got_data,
-            };
+                healthy: self.acked && self.got_data,
+            }));
         }
+        Ok(None)
     }
+
+    fn acknowledge(
+        &mut self,
+        cfg: &FeedConfig,
+        v: &Value,
+        now: Instant,
+        sink: &mut impl FrameSink,
+    ) -> anyhow::Result<Option<End>> {
+        let Some(products) = acknowledged(cfg.feed, v) else {
+            return Ok(None);
+        };
+        let requested: BTreeSet<String> = cfg.products.iter().cloned().collect();
+        let rejected: Vec<String> = requested.difference(&products).cloned().collect();
+        if !rejected.is_empty() {
+            return Ok(Some(End::Fatal(FeedError::Rejected {
+                rejected,
+                acknowledged: products.into_iter().collect(),
+                detail: std::mem::take(&mut self.error_detail),
+            })));
+        }
+        sink.event(FeedEvent::Subscribed {
+            conn: self.conn,
+            products: products.iter().cloned().collect(),
+        })?;
+        self.last_ticker = requested.into_iter().map(|p| (p, now)).collect();
+        self.acked = true;
+        Ok(None)
+    }
+}
+
+/// An integer written as a number or a string (`heartbeat_counter` is both).
+fn as_u64(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
 }

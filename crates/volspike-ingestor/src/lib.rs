@@ -1,10 +1,375 @@
 //! The ingestor service: Coinbase WebSocket -> `ticks.raw` + NDJSON journal.
 //!
-//! Built so far: the [`journal`], the reconnect [`backoff`] and the
-//! [`connection`] loop (subscribe, check the acknowledgement, watchdogs,
-//! reconnect forever). Not yet: Kafka output, sequence-gap events,
-//! rate limits, metrics and the `volspike ingest` command.
+//! [`connection::run`] keeps a subscribed connection alive (acknowledgement
+//! check, two watchdogs, reconnect forever with [`backoff`], rate limits,
+//! [`sequence`] tracking) and hands every frame, decoded once, to a
+//! [`connection::FrameSink`]. [`IngestSink`] is the real one: it appends the
+//! frame to the [`journal`] and builds its Kafka records ([`output`]); at
+//! each batch boundary it hands the journal's lines to the OS and only then
+//! the records to Kafka, so a crash never leaves Kafka with a tick the
+//! journal lacks and a restart finishes delivery from the journal
+//! ([`recover`]).
+//!
+//! Start reading at [`run`].
 
 pub mod backoff;
 pub mod connection;
 pub mod journal;
+mod metrics_names;
+pub mod output;
+pub mod recover;
+pub mod sequence;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::producer::ThreadedProducer;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use volspike_core::ProductId;
+use volspike_core::time::format_timestamp;
+use volspike_runtime::Config;
+use volspike_runtime::admin::{self, Health};
+
+use crate::connection::{FeedConfig, FeedEvent, Frame, FrameSink};
+use crate::journal::{Journal, JournalConfig};
+use crate::metrics_names as m;
+use crate::output::{Output, Topics, Tracker, Undelivered};
+
+/// What a run of the ingestor did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Frames received (and journaled, with a journal).
+    pub frames: u64,
+    /// Ticks decoded and sent to `ticks.raw`.
+    pub ticks: u64,
+    /// Frames sent to `ticks.dlq`, by reason.
+    pub dlq: BTreeMap<&'static str, u64>,
+    /// Connections ended, by kind (`closed`, `silence`, `stale`, ...).
+    pub disconnects: BTreeMap<&'static str, u64>,
+    /// Subscriptions acknowledged (one per successful connection).
+    pub subscriptions: u64,
+    /// Sequence breaks, by stream.
+    pub sequence_breaks: BTreeMap<String, u64>,
+    /// Error frames from the exchange.
+    pub exchange_errors: u64,
+    /// Frames (inclusive ranges) whose records Kafka did not get.
+    pub undelivered: Undelivered,
+    /// Records re-sent from the journal at start.
+    pub recovered_records: u64,
+    /// Journal files written in this run.
+    pub journal_files: Vec<PathBuf>,
+    /// First and last frame numbers of this run (`None` when none came).
+    pub frame_range: Option<(u64, u64)>,
+}
+
+/// The sink of the real service: journal first, then Kafka.
+#[derive(Debug)]
+pub struct IngestSink {
+    journal: Option<Journal>,
+    output: Output,
+    next_frame: u64,
+    first_frame: Option<u64>,
+    report: Report,
+    last_tick: BTreeMap<ProductId, Instant>,
+}
+
+impl IngestSink {
+    /// A sink writing to `journal` (if any) and `output`; frames are
+    /// numbered from the journal's next number (or 0).
+    pub fn new(journal: Option<Journal>, output: Output) -> Self {
+        let next_frame = journal.as_ref().map_or(0, Journal::next_frame);
+        IngestSink {
+            journal,
+            output,
+            next_frame,
+            first_frame: None,
+            report: Report::default(),
+            last_tick: BTreeMap::new(),
+        }
+    }
+
+    /// The report so far.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// Waits for Kafka (at most `timeout`), closes the journal (flush and
+    /// fsync) and returns the final report. Undelivered frames are in the
+    /// report, not an error: the journal has them.
+    pub fn finish(mut self, timeout: Duration) -> anyhow::Result<Report> {
+        self.flush()?;
+        if let Err(e) = volspike_runtime::kafka::flush(self.output.producer(), timeout) {
+            tracing::error!(error = %e, "Kafka did not take every record before shutdown");
+        }
+        self.report.undelivered = self.output.undelivered();
+        if let Some(j) = self.journal.take() {
+            self.report.journal_files = j.close().context("closing the journal")?;
+        }
+        self.report.frame_range = self.first_frame.map(|f| (f, self.next_frame - 1));
+        Ok(self.report)
+    }
+}
+
+impl FrameSink for IngestSink {
+    fn frame(&mut self, f: &Frame<'_>) -> anyhow::Result<()> {
+        let number = match self.journal.as_mut() {
+            Some(j) => {
+                let n = j
+                    .append(f.receive_time_ns, f.conn, f.text)
+                    .context("writing the journal")?;
+                metrics::counter!(m::JOURNAL_FRAMES).increment(1);
+                n
+            }
+            None => self.next_frame,
+        };
+        self.next_frame = number + 1;
+        self.first_frame.get_or_insert(number);
+        self.report.frames += 1;
+        metrics::counter!(m::FRAMES).increment(1);
+        let now = Instant::now();
+        for t in f.ticks {
+            metrics::counter!(m::TICKS, "product" => t.product_id.to_string()).increment(1);
+            let latency = (f.receive_time_ns - t.event_time_ns) as f64 / 1e9;
+            metrics::histogram!(m::LATENCY).record(latency);
+            match self.last_tick.get_mut(&t.product_id) {
+                Some(last) => *last = now,
+                None => {
+                    self.last_tick.insert(t.product_id.clone(), now);
+                }
+            }
+        }
+        self.report.ticks += f.ticks.len() as u64;
+        if let Err(e) = f.decoded {
+            *self.report.dlq.entry(e.reason()).or_default() += 1;
+        }
+        self.output.add_frame(number, f)?;
+        Ok(())
+    }
+
+    fn event(&mut self, event: FeedEvent) -> anyhow::Result<()> {
+        let time = format_timestamp(connection_now_ns());
+        let (conn, body) = match &event {
+            FeedEvent::Subscribed { conn, products } => {
+                self.report.subscriptions += 1;
+                (
+                    *conn,
+                    json!({"type": "subscribed", "conn": conn, "products": products, "time": time}),
+                )
+            }
+            FeedEvent::Disconnected {
+                conn,
+                kind,
+                reason,
+                delay,
+            } => {
+                *self.report.disconnects.entry(kind).or_default() += 1;
+                metrics::counter!(m::RECONNECTS, "reason" => *kind).increment(1);
+                if matches!(*kind, "silence" | "stale") {
+                    metrics::counter!(m::WATCHDOG_TRIPS, "kind" => *kind).increment(1);
+                }
+                (
+                    *conn,
+                    json!({"type": "disconnected", "conn": conn, "kind": kind, "reason": reason,
+                           "reconnect_in_ms": delay.as_millis() as u64, "time": time}),
+                )
+            }
+            FeedEvent::SequenceBreak { conn, brk } => {
+                *self
+                    .report
+                    .sequence_breaks
+                    .entry(brk.stream.clone())
+                    .or_default() += 1;
+                metrics::counter!(m::SEQUENCE_BREAKS, "stream" => brk.stream.clone()).increment(1);
+                metrics::counter!(m::MISSING).increment(brk.missing());
+                (
+                    *conn,
+                    json!({"type": "sequence_break", "conn": conn, "stream": brk.stream,
+                           "expected": brk.expected, "got": brk.got, "missing": brk.missing(),
+                           "frame": self.next_frame.saturating_sub(1), "time": time}),
+                )
+            }
+            FeedEvent::ExchangeError { conn, message } => {
+                self.report.exchange_errors += 1;
+                (
+                    *conn,
+                    json!({"type": "exchange_error", "conn": conn, "message": message, "time": time}),
+                )
+            }
+        };
+        self.output.send_event(&conn.to_string(), &body);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        // The journal first: Kafka must never hold a frame the journal lacks.
+        if let Some(j) = self.journal.as_mut() {
+            j.flush().context("writing the journal")?;
+        }
+        self.output.send_pending();
+        let now = Instant::now();
+        for (p, t) in &self.last_tick {
+            metrics::gauge!(m::STALENESS, "product" => p.to_string())
+                .set(now.duration_since(*t).as_secs_f64());
+        }
+        Ok(())
+    }
+}
+
+fn connection_now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// How to run: the parts of a run that are not in [`Config`].
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Journal directory (`--save-disk`); `None`: no journal.
+    pub journal_dir: Option<PathBuf>,
+    /// Stop after this long (`--minutes`).
+    pub duration: Option<Duration>,
+}
+
+/// The Kafka output for `cfg`, with topics created and partitions known.
+pub async fn make_output(cfg: &Config, bootstrap: &str) -> anyhow::Result<Output> {
+    let t = &cfg.topics;
+    volspike_runtime::kafka::ensure_topics(cfg, bootstrap, &[&t.raw, &t.dlq, &t.events]).await?;
+    let mut pc = volspike_runtime::kafka::producer_config(&cfg.kafka, bootstrap, "ingestor");
+    pc.set(
+        "queue.buffering.max.messages",
+        cfg.ingestor.max_pending.to_string(),
+    )
+    .set(
+        "message.timeout.ms",
+        cfg.ingestor.delivery_timeout.as_millis().to_string(),
+    );
+    for (k, v) in &cfg.kafka.properties {
+        pc.set(k, v);
+    }
+    let producer: ThreadedProducer<Tracker> = pc
+        .create_with_context(Tracker::default())
+        .context("creating the Kafka producer")?;
+    let meta_consumer: BaseConsumer =
+        volspike_runtime::kafka::client_config(&cfg.kafka, bootstrap, "ingestor-meta").create()?;
+    let meta = meta_consumer
+        .fetch_metadata(Some(&t.raw), cfg.kafka.request_timeout)
+        .context("fetching metadata")?;
+    let partitions = meta
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
+    anyhow::ensure!(partitions > 0, "topic {} has no partitions", t.raw);
+    Ok(Output::new(
+        producer,
+        Topics {
+            raw: t.raw.clone(),
+            dlq: t.dlq.clone(),
+            events: t.events.clone(),
+        },
+        partitions,
+    ))
+}
+
+/// The feed settings of `cfg`.
+pub fn feed_config(cfg: &Config, first_conn: u64) -> FeedConfig {
+    let i = &cfg.ingestor;
+    FeedConfig {
+        url: i.url().to_owned(),
+        feed: i.feed,
+        products: i.products.clone(),
+        silence_timeout: i.silence_timeout,
+        stale_timeout: i.stale_timeout,
+        handshake_timeout: i.handshake_timeout,
+        backoff_base: i.backoff_base,
+        backoff_cap: i.backoff_cap,
+        first_conn,
+        connects_per_second: i.connects_per_second,
+        messages_per_second: i.messages_per_second,
+    }
+}
+
+/// Runs the ingestor until `shutdown` (or `opts.duration`) on Kafka at
+/// `bootstrap`: finishes any delivery a previous run left undone, then
+/// reads the feed. Serves `/metrics` and `/healthz` when configured.
+pub async fn run(
+    cfg: &Config,
+    bootstrap: &str,
+    opts: RunOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Report> {
+    let health = Health::default();
+    if let Some(addr) = cfg.admin.addr()? {
+        admin::serve(addr, health.clone(), shutdown.clone()).await?;
+    }
+    let journal = match &opts.journal_dir {
+        Some(dir) => {
+            let (j, resume) = Journal::open(JournalConfig {
+                dir: dir.clone(),
+                max_bytes: cfg.ingestor.journal_max_bytes,
+                max_age: cfg.ingestor.journal_max_age,
+            })
+            .with_context(|| format!("opening the journal in {}", dir.display()))?;
+            tracing::info!(dir = %dir.display(), ?resume, "journal open");
+            Some((j, resume))
+        }
+        None => None,
+    };
+    let mut output = make_output(cfg, bootstrap).await?;
+    let mut recovered = 0;
+    let first_conn = match &journal {
+        Some((j, resume)) => {
+            let dir = opts.journal_dir.clone().expect("journal has a dir");
+            let next = j.next_frame();
+            let cfg2 = cfg.clone();
+            let bootstrap2 = bootstrap.to_owned();
+            let (o, r) = tokio::task::spawn_blocking(move || {
+                let r = recover::resend_journal_tail(&cfg2, &bootstrap2, &dir, next, &mut output);
+                (output, r)
+            })
+            .await?;
+            output = o;
+            recovered = r
+                .context("re-sending the journal's undelivered tail")?
+                .records;
+            resume.last_conn + 1
+        }
+        None => 1,
+    };
+    let mut sink = IngestSink::new(journal.map(|(j, _)| j), output);
+    sink.report.recovered_records = recovered;
+    let stop = shutdown.child_token();
+    if let Some(d) = opts.duration {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            stop.cancel();
+        });
+    }
+    health.set_ready(true);
+    let feed = feed_config(cfg, first_conn);
+    tracing::info!(url = %feed.url, products = ?feed.products, feed = ?feed.feed, "ingesting");
+    let result = connection::run(&feed, &mut sink, &stop).await;
+    health.set_ready(false);
+    let report = sink.finish(cfg.kafka.request_timeout)?;
+    result?;
+    if !report.undelivered.is_empty() {
+        let dir = opts
+            .journal_dir
+            .as_ref()
+            .map_or("<no journal: not recoverable>".into(), |d| {
+                d.display().to_string()
+            });
+        for (from, to) in report.undelivered.ranges() {
+            tracing::error!(
+                from,
+                to,
+                "frames not delivered to Kafka; backfill with: volspike backfill --journal {dir} --from-frame {from} --to-frame {to}"
+            );
+        }
+    }
+    Ok(report)
+}

@@ -31,6 +31,8 @@ pub struct Config {
     pub features: EngineConfig,
     /// The featurizer service.
     pub featurizer: FeaturizerConfig,
+    /// The ingestor service.
+    pub ingestor: IngestorConfig,
     /// The admin HTTP server (`/metrics`, `/healthz`).
     pub admin: AdminConfig,
     /// Logging.
@@ -82,6 +84,8 @@ pub struct TopicsConfig {
     pub features: String,
     /// Undecodable input with its reason and source.
     pub dlq: String,
+    /// The ingestor's connection lifecycle and sequence-break events.
+    pub events: String,
     /// Partitions for topics volspike creates.
     pub partitions: i32,
     /// Replication factor for topics volspike creates.
@@ -119,6 +123,65 @@ pub struct FeaturizerConfig {
     /// Broker-side timeout of one transaction.
     #[serde(with = "humantime_serde")]
     pub transaction_timeout: Duration,
+}
+
+/// The ingestor service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IngestorConfig {
+    /// `advanced_trade` or `exchange`.
+    pub feed: volspike_core::Feed,
+    /// WebSocket URL; empty means the feed's public Coinbase URL.
+    pub url: String,
+    /// Products to subscribe to.
+    pub products: Vec<String>,
+    /// Reconnect when no frame at all arrives for this long.
+    #[serde(with = "humantime_serde")]
+    pub silence_timeout: Duration,
+    /// Reconnect when a product has had no ticker for this long while
+    /// heartbeats keep coming.
+    #[serde(with = "humantime_serde")]
+    pub stale_timeout: Duration,
+    /// Longest wait to connect and to get the subscription acknowledgement.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Reconnect delay: full jitter up to base * 2^attempt ...
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// ... capped here.
+    #[serde(with = "humantime_serde")]
+    pub backoff_cap: Duration,
+    /// Most connection attempts per second (Coinbase: 8 per IP).
+    pub connects_per_second: u32,
+    /// Most messages sent per second (Coinbase: 8 unauthenticated on
+    /// Advanced Trade, 100 on Exchange).
+    pub messages_per_second: u32,
+    /// Journal directory when `--save-disk` is given without one.
+    pub journal_dir: PathBuf,
+    /// Start a new journal file after this many bytes.
+    pub journal_max_bytes: u64,
+    /// Start a new journal file after this long.
+    #[serde(with = "humantime_serde")]
+    pub journal_max_age: Duration,
+    /// Records the producer may hold while the broker is slow or away
+    /// (`queue.buffering.max.messages`); past it, frames are listed as
+    /// undelivered (the journal keeps them for backfill).
+    pub max_pending: u32,
+    /// How long a record may wait for the broker before it counts as
+    /// undelivered (`message.timeout.ms`).
+    #[serde(with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+}
+
+impl IngestorConfig {
+    /// The URL to connect to.
+    pub fn url(&self) -> &str {
+        match (self.url.is_empty(), self.feed) {
+            (false, _) => &self.url,
+            (true, volspike_core::Feed::AdvancedTrade) => "wss://advanced-trade-ws.coinbase.com",
+            (true, volspike_core::Feed::Exchange) => "wss://ws-feed.exchange.coinbase.com",
+        }
+    }
 }
 
 /// The admin HTTP server.
@@ -272,7 +335,12 @@ impl Config {
         if self.topics.replication_factor < 1 {
             errors.push("topics.replication-factor must be at least 1".into());
         }
-        let names = [&self.topics.raw, &self.topics.features, &self.topics.dlq];
+        let names = [
+            &self.topics.raw,
+            &self.topics.features,
+            &self.topics.dlq,
+            &self.topics.events,
+        ];
         if names.iter().any(|n| n.is_empty()) {
             errors.push("topic names must not be empty".into());
         }
@@ -301,6 +369,17 @@ impl Config {
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             errors.push("log.format must be `text` or `json`".into());
+        }
+        if self.ingestor.products.is_empty() {
+            errors.push("ingestor.products must name at least one product".into());
+        }
+        if self.ingestor.max_pending == 0 || self.ingestor.connects_per_second == 0 {
+            errors.push(
+                "ingestor.max-pending and ingestor.connects-per-second must be at least 1".into(),
+            );
+        }
+        if self.ingestor.backoff_cap < self.ingestor.backoff_base {
+            errors.push("ingestor.backoff-cap must not be below ingestor.backoff-base".into());
         }
         if let Err(e) = self.admin.addr() {
             errors.extend(e.0);

@@ -323,13 +323,14 @@ impl rdkafka::producer::ProducerContext for DeliveryCounter {
 
 /// Sends one record; a full local queue is backpressure (wait and retry),
 /// any other error is returned.
-pub fn send_with_backpressure<K, P>(
-    producer: &rdkafka::producer::ThreadedProducer<DeliveryCounter>,
-    mut record: rdkafka::producer::BaseRecord<'_, K, P>,
+pub fn send_with_backpressure<'a, K, P, C>(
+    producer: &rdkafka::producer::ThreadedProducer<C>,
+    mut record: rdkafka::producer::BaseRecord<'a, K, P, C::DeliveryOpaque>,
 ) -> Result<(), rdkafka::error::KafkaError>
 where
     K: rdkafka::message::ToBytes + ?Sized,
     P: rdkafka::message::ToBytes + ?Sized,
+    C: rdkafka::producer::ProducerContext + 'static,
 {
     loop {
         match producer.send(record) {
@@ -354,8 +355,8 @@ where
 /// so every flush took at least 100 ms (measured: it paced the featurizer at
 /// one batch per 110 ms). This asks librdkafka to send at once and then polls
 /// the in-flight count every millisecond.
-pub fn flush(
-    producer: &rdkafka::producer::ThreadedProducer<DeliveryCounter>,
+pub fn flush<C: rdkafka::producer::ProducerContext + 'static>(
+    producer: &rdkafka::producer::ThreadedProducer<C>,
     timeout: Duration,
 ) -> Result<(), rdkafka::error::KafkaError> {
     use rdkafka::producer::Producer as _;
@@ -369,4 +370,85 @@ pub fn flush(
             Err(_) => thread::sleep(Duration::from_millis(1)),
         }
     }
+}
+
+/// Reads every partition of `topic` from the offset `start(partition, low,
+/// high)` up to the high watermark seen when the read begins, calling `f`
+/// with each message. Returns the partition ids.
+pub fn read_partitions(
+    cfg: &Config,
+    bootstrap: &str,
+    topic: &str,
+    start: impl Fn(i32, i64, i64) -> i64,
+    timeout: Duration,
+    mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> anyhow::Result<Vec<i32>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::Message as _;
+    use rdkafka::{Offset, TopicPartitionList};
+    use std::collections::BTreeMap;
+
+    let mut cc = consumer_config(&cfg.kafka, bootstrap, "reader", "volspike-reader");
+    cc.set("enable.partition.eof", "true")
+        .set("isolation.level", "read_uncommitted");
+    let consumer: BaseConsumer<EofAwareContext> = cc
+        .create_with_context(EofAwareContext)
+        .context("creating the consumer")?;
+    let meta = consumer
+        .fetch_metadata(Some(topic), cfg.kafka.request_timeout)
+        .context("fetching metadata")?;
+    let partitions: Vec<i32> = meta
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        anyhow::bail!("topic {topic} does not exist");
+    }
+    // Partition -> (next offset to read, end).
+    let mut todo: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for &p in &partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, cfg.kafka.request_timeout)?;
+        let from = start(p, low, high).clamp(low, high);
+        if high > from {
+            todo.insert(p, (from, high));
+            tpl.add_partition_offset(topic, p, Offset::Offset(from))?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let deadline = std::time::Instant::now() + timeout;
+    while todo.values().any(|(next, end)| next < end) {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("{topic}: not read to the end within {timeout:?}");
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                if let Some((next, end)) = todo.get_mut(&m.partition())
+                    && m.offset() < *end
+                {
+                    *next = m.offset() + 1;
+                    f(&m);
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                // Transaction markers are never delivered: a partition whose
+                // last offsets are markers ends when the consumer's position
+                // passes `end`, not with a message. (An end-of-partition event
+                // alone is not proof: some brokers send it early.)
+                let position = consumer.position()?;
+                if let Some(el) = position.find_partition(topic, p)
+                    && let Offset::Offset(pos) = el.offset()
+                    && let Some((next, end)) = todo.get_mut(&p)
+                    && pos >= *end
+                {
+                    *next = *end;
+                }
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, topic, "reading partitions"),
+            None => {}
+        }
+    }
+    Ok(partitions)
 }
