@@ -399,9 +399,11 @@ async fn serve_inner(
         Some(Ok(other)) => anyhow::bail!("unexpected first frame {other:?}"),
         Some(Err(e)) => return Err(e.into()),
     }
+    // (Both channels asked for: no need to wait for more.)
     if feed == Feed::AdvancedTrade {
-        while let Ok(Some(Ok(Message::Text(t)))) =
-            tokio::time::timeout(Duration::from_millis(200), rx.next()).await
+        while !(req.heartbeats && !req.ticker.is_empty())
+            && let Ok(Some(Ok(Message::Text(t)))) =
+                tokio::time::timeout(Duration::from_millis(200), rx.next()).await
         {
             parse_subscribe(feed, &t, &mut req)?;
         }
@@ -660,7 +662,6 @@ fn insert_numbers(o: &mut serde_json::Map<String, Value>, t: &Tick, names: &[&st
 /// A connection's sequence numbers, and the breaks in what it sent.
 #[derive(Default)]
 struct Numbering {
-    ticker: u64,
     heartbeats: u64,
     tracker: SequenceTracker,
     breaks: u64,
@@ -694,27 +695,33 @@ fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut Numbering) 
                     Value::Object(o)
                 })
                 .collect();
-            // The recorded sequence where there is one, so the stream decodes
-            // to the recorded ticks; else the channel's own count.
-            let own = seq.ticker;
-            seq.ticker += 1;
-            let n = seq.observe(&["ticker"], ticks[0].sequence.unwrap_or(own));
-            vec![text(json!({
-                "channel": "ticker",
-                "timestamp": format_timestamp(ticks[0].event_time_ns),
-                "sequence_num": n,
-                "events": [{"type": if first { "snapshot" } else { "update" }, "tickers": tickers}],
-            }))]
+            // The recorded sequence, so the stream decodes to the recorded
+            // ticks; a recording without one gets none (an invented number
+            // would change the ticks and their feature rows).
+            let mut envelope = serde_json::Map::new();
+            envelope.insert("channel".into(), json!("ticker"));
+            envelope.insert(
+                "timestamp".into(),
+                json!(format_timestamp(ticks[0].event_time_ns)),
+            );
+            if let Some(n) = ticks[0].sequence {
+                envelope.insert("sequence_num".into(), json!(seq.observe(&["ticker"], n)));
+            }
+            envelope.insert(
+                "events".into(),
+                json!([{"type": if first { "snapshot" } else { "update" }, "tickers": tickers}]),
+            );
+            vec![text(Value::Object(envelope))]
         }
         Feed::Exchange => ticks
             .iter()
             .map(|t| {
                 let mut o = serde_json::Map::new();
                 o.insert("type".into(), json!("ticker"));
-                let own = seq.ticker;
-                seq.ticker += 1;
-                let n = seq.observe(&["exchange", &t.product_id], t.sequence.unwrap_or(own));
-                o.insert("sequence".into(), json!(n));
+                if let Some(n) = t.sequence {
+                    let n = seq.observe(&["exchange", &t.product_id], n);
+                    o.insert("sequence".into(), json!(n));
+                }
                 o.insert("product_id".into(), json!(t.product_id.as_str()));
                 insert_numbers(&mut o, t, &EXCHANGE_NAMES);
                 o.insert("time".into(), json!(format_timestamp(t.event_time_ns)));

@@ -122,6 +122,24 @@ enum Command {
         #[command(flatten)]
         faults: exchange_sim::Faults,
     },
+    /// The ingestor service: Coinbase WebSocket -> ticks.raw (+ NDJSON journal).
+    Ingest(volspike_ingestor::cli::IngestArgs),
+    /// Sends journal frames to Kafka: a range the ingestor reported as
+    /// undelivered.
+    Backfill {
+        /// The ingestor's journal directory.
+        #[arg(long)]
+        journal: PathBuf,
+        /// First frame number to send.
+        #[arg(long)]
+        from_frame: u64,
+        /// Last frame number to send (inclusive).
+        #[arg(long)]
+        to_frame: u64,
+        /// Kafka bootstrap servers.
+        #[arg(long)]
+        bootstrap: Option<String>,
+    },
     /// Checks that a topic holds at least N readable (JSON) messages.
     ConsumeCheck {
         /// Kafka bootstrap servers.
@@ -175,15 +193,7 @@ struct InputArgs {
     out: PathBuf,
 }
 
-fn parse_feed(s: &str) -> Result<volspike_core::Feed, String> {
-    match s {
-        "advanced-trade" | "advanced_trade" => Ok(volspike_core::Feed::AdvancedTrade),
-        "exchange" => Ok(volspike_core::Feed::Exchange),
-        _ => Err(format!(
-            "feed must be `advanced-trade` or `exchange`, not `{s}`"
-        )),
-    }
-}
+use volspike_ingestor::cli::parse_feed;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -366,6 +376,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "simulate: lines={lines} ticks={ticks} out={} elapsed={secs:.3}s rate={:.0} ticks/s",
                 out.display(),
                 ticks as f64 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+        Command::Ingest(args) => {
+            let cfg = load(args.apply(loader))?;
+            if cfg.kafka.bootstrap.is_empty() {
+                bail!("ingest needs a broker: --bootstrap HOST:PORT or kafka.bootstrap");
+            }
+            let opts = args.options(&cfg);
+            let broker = volspike_runtime::kafka::Broker::External(cfg.kafka.bootstrap.clone());
+            let report =
+                volspike_ingestor::run(&cfg, &broker, opts, shutdown::on_signals()).await?;
+            println!("{}", volspike_ingestor::cli::summary(&report));
+            Ok(())
+        }
+        Command::Backfill {
+            journal,
+            from_frame,
+            to_frame,
+            bootstrap,
+        } => {
+            let cfg = load(loader.set_opt("kafka.bootstrap", bootstrap))?;
+            if cfg.kafka.bootstrap.is_empty() {
+                bail!("backfill needs a broker: --bootstrap HOST:PORT or kafka.bootstrap");
+            }
+            let broker = volspike_runtime::kafka::Broker::External(cfg.kafka.bootstrap.clone());
+            let mut output = volspike_ingestor::make_output(&cfg, &broker).await?;
+            let resent = tokio::task::spawn_blocking(move || {
+                volspike_ingestor::recover::backfill(
+                    &cfg,
+                    &journal,
+                    from_frame,
+                    to_frame,
+                    &mut output,
+                )
+            })
+            .await??;
+            println!(
+                "backfill: frames={} records={}",
+                resent.frames_read, resent.records
             );
             Ok(())
         }

@@ -13,6 +13,7 @@
 //! Start reading at [`run`].
 
 pub mod backoff;
+pub mod cli;
 pub mod connection;
 pub mod journal;
 mod metrics_names;
@@ -33,6 +34,7 @@ use volspike_core::ProductId;
 use volspike_core::time::format_timestamp;
 use volspike_runtime::Config;
 use volspike_runtime::admin::{self, Health};
+use volspike_runtime::kafka::Broker;
 
 use crate::connection::{FeedConfig, FeedEvent, Frame, FrameSink};
 use crate::journal::{Journal, JournalConfig};
@@ -75,6 +77,7 @@ pub struct IngestSink {
     first_frame: Option<u64>,
     report: Report,
     last_tick: BTreeMap<ProductId, Instant>,
+    stop_after: Option<(u64, CancellationToken)>,
 }
 
 impl IngestSink {
@@ -89,6 +92,7 @@ impl IngestSink {
             first_frame: None,
             report: Report::default(),
             last_tick: BTreeMap::new(),
+            stop_after: None,
         }
     }
 
@@ -143,6 +147,11 @@ impl FrameSink for IngestSink {
             }
         }
         self.report.ticks += f.ticks.len() as u64;
+        if let Some((limit, stop)) = &self.stop_after
+            && self.report.ticks >= *limit
+        {
+            stop.cancel();
+        }
         if let Err(e) = f.decoded {
             *self.report.dlq.entry(e.reason()).or_default() += 1;
         }
@@ -232,12 +241,17 @@ pub struct RunOptions {
     pub journal_dir: Option<PathBuf>,
     /// Stop after this long (`--minutes`).
     pub duration: Option<Duration>,
+    /// Stop once this many ticks were received (tests and benchmarks).
+    pub stop_after_ticks: Option<u64>,
 }
 
 /// The Kafka output for `cfg`, with topics created and partitions known.
-pub async fn make_output(cfg: &Config, bootstrap: &str) -> anyhow::Result<Output> {
+pub async fn make_output(cfg: &Config, broker: &Broker) -> anyhow::Result<Output> {
     let t = &cfg.topics;
-    volspike_runtime::kafka::ensure_topics(cfg, bootstrap, &[&t.raw, &t.dlq, &t.events]).await?;
+    broker
+        .ensure_topics(cfg, &[&t.raw, &t.dlq, &t.events])
+        .await?;
+    let bootstrap = broker.bootstrap();
     let mut pc = volspike_runtime::kafka::producer_config(&cfg.kafka, bootstrap, "ingestor");
     pc.set(
         "queue.buffering.max.messages",
@@ -292,12 +306,12 @@ pub fn feed_config(cfg: &Config, first_conn: u64) -> FeedConfig {
     }
 }
 
-/// Runs the ingestor until `shutdown` (or `opts.duration`) on Kafka at
-/// `bootstrap`: finishes any delivery a previous run left undone, then
+/// Runs the ingestor until `shutdown` (or `opts.duration`) on `broker`:
+/// finishes any delivery a previous run left undone, then
 /// reads the feed. Serves `/metrics` and `/healthz` when configured.
 pub async fn run(
     cfg: &Config,
-    bootstrap: &str,
+    broker: &Broker,
     opts: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Report> {
@@ -318,7 +332,8 @@ pub async fn run(
         }
         None => None,
     };
-    let mut output = make_output(cfg, bootstrap).await?;
+    let mut output = make_output(cfg, broker).await?;
+    let bootstrap = broker.bootstrap();
     let mut recovered = 0;
     let first_conn = match &journal {
         Some((j, resume)) => {
@@ -342,6 +357,7 @@ pub async fn run(
     let mut sink = IngestSink::new(journal.map(|(j, _)| j), output);
     sink.report.recovered_records = recovered;
     let stop = shutdown.child_token();
+    sink.stop_after = opts.stop_after_ticks.map(|n| (n, stop.clone()));
     if let Some(d) = opts.duration {
         let stop = stop.clone();
         tokio::spawn(async move {
