@@ -401,7 +401,7 @@ async fn serve_inner(
     }
     // (Both channels asked for: no need to wait for more.)
     if feed == Feed::AdvancedTrade {
-        while !(req.heartbeats && !req.ticker.is_empty())
+        while (!req.heartbeats || req.ticker.is_empty())
             && let Ok(Some(Ok(Message::Text(t)))) =
                 tokio::time::timeout(Duration::from_millis(200), rx.next()).await
         {

@@ -107,7 +107,14 @@ impl IngestSink {
     pub fn finish(mut self, timeout: Duration) -> anyhow::Result<Report> {
         self.flush()?;
         if let Err(e) = volspike_runtime::kafka::flush(self.output.producer(), timeout) {
+            // Purged records get a failed delivery report, so they are
+            // listed as undelivered instead of vanishing with the producer.
             tracing::error!(error = %e, "Kafka did not take every record before shutdown");
+            use rdkafka::producer::{Producer as _, PurgeConfig};
+            self.output
+                .producer()
+                .purge(PurgeConfig::default().queue().inflight());
+            let _ = volspike_runtime::kafka::flush(self.output.producer(), Duration::from_secs(5));
         }
         self.report.undelivered = self.output.undelivered();
         if let Some(j) = self.journal.take() {

@@ -122,6 +122,10 @@ enum Command {
         partitions: i32,
         reply: mpsc::Sender<anyhow::Result<()>>,
     },
+    SetBrokersUp {
+        up: bool,
+        reply: mpsc::Sender<anyhow::Result<()>>,
+    },
 }
 
 /// librdkafka's in-process mock cluster, serving the Kafka protocol on
@@ -171,10 +175,27 @@ impl EmbeddedKafka {
                             partitions,
                             reply,
                         } => {
-                            let r = cluster.create_topic(&name, partitions, 1).map_err(|e| {
-                                anyhow!("creating topic {name} on the embedded Kafka: {e}")
-                            });
+                            // Like `ensure_topics`: an existing topic is fine.
+                            let r = match cluster.create_topic(&name, partitions, 1) {
+                                Ok(())
+                                | Err(rdkafka::error::KafkaError::MockCluster(
+                                    RDKafkaErrorCode::TopicAlreadyExists,
+                                )) => Ok(()),
+                                Err(e) => {
+                                    Err(anyhow!("creating topic {name} on the embedded Kafka: {e}"))
+                                }
+                            };
                             let _ = reply.send(r);
+                        }
+                        Command::SetBrokersUp { up, reply } => {
+                            let r = (1..=brokers).try_for_each(|id| {
+                                if up {
+                                    cluster.broker_up(id)
+                                } else {
+                                    cluster.broker_down(id)
+                                }
+                            });
+                            let _ = reply.send(r.map_err(|e| anyhow!("embedded Kafka: {e}")));
                         }
                     }
                 }
@@ -193,7 +214,7 @@ impl EmbeddedKafka {
         &self.bootstrap
     }
 
-    /// Creates a topic (the mock broker has no CreateTopics API).
+    /// Creates a topic unless it exists (the mock broker has no CreateTopics API).
     pub fn create_topic(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
         let (reply, rx) = mpsc::channel();
         self.commands
@@ -204,6 +225,19 @@ impl EmbeddedKafka {
                 partitions,
                 reply,
             })
+            .map_err(|_| anyhow!("embedded Kafka thread is gone"))?;
+        rx.recv_timeout(Duration::from_secs(10))
+            .context("embedded Kafka did not answer")?
+    }
+
+    /// Takes every broker down (connections dropped, new ones refused) or
+    /// brings them back: a broker outage, for tests.
+    pub fn set_brokers_up(&self, up: bool) -> anyhow::Result<()> {
+        let (reply, rx) = mpsc::channel();
+        self.commands
+            .as_ref()
+            .expect("commands live until drop")
+            .send(Command::SetBrokersUp { up, reply })
             .map_err(|_| anyhow!("embedded Kafka thread is gone"))?;
         rx.recv_timeout(Duration::from_secs(10))
             .context("embedded Kafka did not answer")?
@@ -395,9 +429,18 @@ pub fn read_partitions(
     let consumer: BaseConsumer<EofAwareContext> = cc
         .create_with_context(EofAwareContext)
         .context("creating the consumer")?;
-    let meta = consumer
-        .fetch_metadata(Some(topic), cfg.kafka.request_timeout)
-        .context("fetching metadata")?;
+    let deadline = std::time::Instant::now() + timeout;
+    // A broker that just came back may refuse the first connection: retry.
+    let meta = loop {
+        match consumer.fetch_metadata(Some(topic), cfg.kafka.request_timeout) {
+            Ok(m) => break m,
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, topic, "metadata not available yet; retrying");
+                thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e).context("fetching metadata"),
+        }
+    };
     let partitions: Vec<i32> = meta
         .topics()
         .iter()
@@ -418,7 +461,6 @@ pub fn read_partitions(
         }
     }
     consumer.assign(&tpl)?;
-    let deadline = std::time::Instant::now() + timeout;
     while todo.values().any(|(next, end)| next < end) {
         if std::time::Instant::now() > deadline {
             anyhow::bail!("{topic}: not read to the end within {timeout:?}");
