@@ -82,8 +82,11 @@ async fn ingest(
     (cfg, Ingested { report, sim })
 }
 
+/// A record's payload and key.
+type Record = (Vec<u8>, Option<String>);
+
 /// Every record of `topic`, per partition in offset order.
-fn read_topic(cfg: &Config, topic: &str) -> BTreeMap<i32, Vec<(Vec<u8>, Option<String>)>> {
+fn read_topic(cfg: &Config, topic: &str) -> BTreeMap<i32, Vec<Record>> {
     let mut out: BTreeMap<i32, Vec<_>> = BTreeMap::new();
     let mut first_offsets = BTreeMap::new();
     read_partitions(
