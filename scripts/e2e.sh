@@ -89,6 +89,7 @@ metric() { # admin-port name
   curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' | head -n1
 }
 
+if [ "${E2E_STAGES:-all}" != ingest ]; then
 log "pipeline feeding ${#FILES[@]} files"
 "$BIN" pipeline --bootstrap "$BOOT" --featurizers 0 --timeout 10m --raw "${FILES[@]}" --out "$WORK/pipeline.parquet" \
   >"$WORK/pipeline.out" 2>"$WORK/pipeline.log" &
@@ -129,5 +130,64 @@ rows=$(sed -n 's/.*identical rows=\([0-9]*\).*/\1/p' "$WORK/compare.out")
 # by the pipeline's own reader of ticks.dlq.
 grep -q ' dlq=4 ' "$WORK/pipeline.out" || { log "expected the 4 malformed lines on ticks.dlq"; exit 1; }
 grep -q 'invalid=4' "$WORK/pipeline.out" || { log "pipeline summary should count 4 invalid lines"; exit 1; }
+fi  # E2E_STAGES=ingest skips the pipeline stage (for development)
+
+# --- Ingestion: exchange-sim -> ingestor (killed with SIGKILL, restarted)
+# -> featurizer, all separate processes on tansu, on their own topics.
+if [ -d "$DATA" ]; then
+  REC="$DATA/at-flat-multi/BTC-ETH_20260404_031918_2h.ndjson"; SPEED=240   # 2 h in 30 s
+else
+  REC="$WORK/sim.ndjson"; SPEED=60                                        # 30 min in 30 s
+fi
+S2=(env VOLSPIKE__TOPICS__RAW=ingest.raw VOLSPIKE__TOPICS__FEATURES=ingest.features
+    VOLSPIKE__TOPICS__DLQ=ingest.dlq VOLSPIKE__TOPICS__EVENTS=ingest.events
+    VOLSPIKE__FEATURIZER__GROUP_ID=e2e-ingest VOLSPIKE__FEATURIZER__TRANSACTIONAL_ID=e2e-ingest)
+simport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" exchange-sim --replay "$REC" --speed "$SPEED" --listen "127.0.0.1:$simport" --exit-when-done \
+  >"$WORK/sim.out" 2>"$WORK/sim.log" &
+SIM=$!; PIDS+=($SIM)
+start_ingestor() {
+  "${S2[@]}" "$BIN" ingest --bootstrap "$BOOT" --url "ws://127.0.0.1:$simport" --pair BTC-USD --pair ETH-USD \
+    --save-disk "$WORK/journal" --admin-listen 127.0.0.1:19470 >>"$WORK/ingest.out" 2>>"$WORK/ingest.log" &
+  ING=$!; PIDS+=($ING)   # (not in $(...): the shell must be its parent to wait for it)
+}
+ticks_in() { curl -fsS http://127.0.0.1:19470/metrics 2>/dev/null \
+  | awk '$1 ~ /^volspike_ingestor_ticks_total/ { s += $2 } END { print s + 0 }'; }
+"${S2[@]}" "$BIN" featurize --bootstrap "$BOOT" --instance-id i --admin-listen 127.0.0.1:19466 \
+  >>"$WORK/featurizer-i.log" 2>&1 &
+PIDS+=($!)
+start_ingestor
+for _ in $(seq 1 300); do [ "$(ticks_in)" -ge 3000 ] && break; sleep 0.1; done
+log "kill -9 the ingestor after $(ticks_in) ticks; restarting it"
+kill -9 "$ING" || true
+wait "$ING" 2>/dev/null || true
+start_ingestor
+# Done when no tick has come for 3 s (the recording has no gap that long at this speed).
+last=-1; still=0
+for _ in $(seq 1 600); do
+  now=$(ticks_in)
+  if [ "$now" = "$last" ] && [ "$now" -gt 0 ]; then still=$((still + 1)); else still=0; fi
+  [ "$still" -ge 30 ] && break
+  last=$now; sleep 0.1
+done
+kill -TERM "$ING"; wait "$ING" || { log "ingestor failed"; tail -n 30 "$WORK/ingest.log"; exit 1; }
+wait "$SIM" || true
+cat "$WORK/ingest.out"; grep 'total' "$WORK/sim.out"
+grep -q 'recovered_records=' "$WORK/ingest.out"
+# ticks.raw holds each journaled tick exactly once, across the SIGKILL.
+"${S2[@]}" "$BIN" ingest-check --bootstrap "$BOOT" --journal "$WORK/journal"
+sent=$(sed -n 's/.*total connections=[0-9]* ticks=\([0-9]*\).*/\1/p' "$WORK/sim.out")
+"$BIN" replay --raw "$WORK/journal/journal-*.ndjson" --out "$WORK/journal.parquet" | tee "$WORK/journal-replay.out"
+journaled=$(sed -n 's/.* ticks=\([0-9]*\).*/\1/p' "$WORK/journal-replay.out" | head -n1)
+# Frames the simulator had written to the socket when the ingestor was
+# killed, but the ingestor had not yet read, are lost with it (the feed has
+# no replay); that is the only loss allowed, and it is reported.
+log "simulator sent $sent ticks; the journal holds $journaled (lost in the SIGKILL: $((sent - journaled)))"
+[ "$journaled" -le "$sent" ] && [ $((sent - journaled)) -le 100 ] || { log "journal and simulator disagree"; exit 1; }
+# The featurizer's rows from ingest.raw equal the replay of the journal.
+rows=$(sed -n 's/.* rows=\([0-9]*\).*/\1/p' "$WORK/journal-replay.out" | head -n1)
+"${S2[@]}" "$BIN" dump-features --bootstrap "$BOOT" --min-rows "$rows" --out "$WORK/ingest-features.parquet"
+"$BIN" compare-features "$WORK/journal.parquet" "$WORK/ingest-features.parquet"
+"${S2[@]}" "$BIN" consume-check --bootstrap "$BOOT" --topic ingest.raw --min "$journaled"
 
 log "ok"

@@ -4,7 +4,7 @@
 //! (recordings -> features, no Kafka), [`pipeline`] (recordings -> Kafka ->
 //! featurizer service -> Kafka -> features), [`simulate`] (synthetic feed),
 //! [`demo`] (all of it on the embedded Kafka), [`exchange_sim`] (a local
-//! Coinbase WebSocket server with fault injection) and [`bench_input`]. [`input`]
+//! Coinbase WebSocket server with fault injection), [`ingest_check`] and [`bench_input`]. [`input`]
 //! reads and decodes recordings in parallel; [`summary`] counts and prints.
 
 pub mod bench_input;
@@ -12,6 +12,7 @@ pub mod compare;
 pub mod consume_check;
 pub mod demo;
 pub mod exchange_sim;
+pub mod ingest_check;
 pub mod input;
 pub mod pipeline;
 pub mod replay;

@@ -155,6 +155,37 @@ enum Command {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
+    /// Checks that a topic holds each tick of an ingestor journal exactly once.
+    IngestCheck {
+        /// Kafka bootstrap servers.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        /// The ingestor's journal directory.
+        #[arg(long)]
+        journal: PathBuf,
+        /// Topic (default `topics.raw`).
+        #[arg(long)]
+        topic: Option<String>,
+    },
+    /// Writes the feature rows of a topic to parquet (canonical order,
+    /// re-emissions removed), waiting until it holds `--min-rows`.
+    DumpFeatures {
+        /// Kafka bootstrap servers.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        /// Topic (default `topics.features`).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Wait until at least this many distinct rows are there.
+        #[arg(long, default_value_t = 0)]
+        min_rows: usize,
+        /// Longest wait.
+        #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// Output parquet file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Checks that two feature parquet files hold the same rows, bit for bit.
     CompareFeatures {
         /// Expected (e.g. `volspike replay` output).
@@ -273,6 +304,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if cfg.kafka.bootstrap.is_empty() {
                 bail!("featurize needs a broker: --bootstrap HOST:PORT or kafka.bootstrap");
             }
+            let t = &cfg.topics;
+            volspike_runtime::kafka::ensure_topics(
+                &cfg,
+                &cfg.kafka.bootstrap,
+                &[&t.raw, &t.features, &t.dlq],
+            )
+            .await?;
             let stats = volspike_featurizer::run(cfg, shutdown::on_signals()).await?;
             println!(
                 "featurize: messages={} ticks={} rows={} dlq={} commits={} aborts={} rebuilds={} offsets_skipped={}",
@@ -338,9 +376,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     break;
                 }
             }
-            for r in sim.stop().await {
+            let reports = sim.stop().await;
+            println!(
+                "exchange-sim: total connections={} ticks={}",
+                reports.len(),
+                reports.iter().map(|r| r.ticks).sum::<u64>()
+            );
+            for r in reports {
                 println!(
-                    "exchange-sim: connection {}: subscribed={:?} rejected={:?} messages={} ticks={} heartbeats={} malformed={} errors={} end={}",
+                    "exchange-sim: connection {}: subscribed={:?} rejected={:?} messages={} ticks={} heartbeats={} malformed={} errors={} sequence_breaks={} end={}",
                     r.id,
                     r.subscribed,
                     r.rejected,
@@ -349,6 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     r.heartbeats,
                     r.malformed,
                     r.errors,
+                    r.sequence_breaks,
                     r.end
                 );
             }
@@ -446,6 +491,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     c.readable
                 );
             }
+            Ok(())
+        }
+        Command::IngestCheck {
+            bootstrap,
+            journal,
+            topic,
+        } => {
+            let cfg = load(loader.set_opt("kafka.bootstrap", bootstrap))?;
+            let topic = topic.unwrap_or_else(|| cfg.topics.raw.clone());
+            let c = tokio::task::spawn_blocking(move || {
+                volspike_cli::ingest_check::journal_vs_topic(&cfg, &journal, &topic)
+            })
+            .await??;
+            println!(
+                "ingest-check: journal_ticks={} topic_ticks={} missing={} extra={}",
+                c.journal_ticks, c.topic_ticks, c.missing, c.extra
+            );
+            if c.missing + c.extra > 0 {
+                bail!("the topic does not hold each journal tick exactly once");
+            }
+            Ok(())
+        }
+        Command::DumpFeatures {
+            bootstrap,
+            topic,
+            min_rows,
+            timeout,
+            out,
+        } => {
+            let cfg = load(loader.set_opt("kafka.bootstrap", bootstrap))?;
+            let topic = topic.unwrap_or_else(|| cfg.topics.features.clone());
+            let rows = tokio::task::spawn_blocking(move || {
+                volspike_cli::ingest_check::features_of_topic(&cfg, &topic, min_rows, timeout)
+            })
+            .await??;
+            parquet::write_rows(&out, &rows)?;
+            println!("dump-features: rows={} out={}", rows.len(), out.display());
             Ok(())
         }
         Command::CompareFeatures { left, right } => {
