@@ -34,6 +34,9 @@ pub struct IngestArgs {
     /// Admin server address (`/metrics`, `/healthz`); empty to disable.
     #[arg(long)]
     pub admin_listen: Option<String>,
+    /// Stop once this many ticks were received (benchmarks).
+    #[arg(long, hide = true)]
+    pub stop_after_ticks: Option<u64>,
 }
 
 /// `advanced-trade` (or `advanced_trade`) or `exchange`.
@@ -72,7 +75,7 @@ impl IngestArgs {
             duration: self
                 .minutes
                 .map(|m| std::time::Duration::from_secs_f64(m.max(0.0) * 60.0)),
-            stop_after_ticks: None,
+            stop_after_ticks: self.stop_after_ticks,
         }
     }
 }
@@ -81,7 +84,7 @@ impl IngestArgs {
 pub fn summary(r: &Report) -> String {
     let undelivered: u64 = r.undelivered.ranges().iter().map(|(a, b)| b - a + 1).sum();
     format!(
-        "ingest: frames={} ticks={} dlq={} subscriptions={} disconnects={} sequence_breaks={} exchange_errors={} undelivered_frames={} undelivered_ranges={:?} recovered_records={} journal_files={} frame_range={:?}",
+        "ingest: frames={} ticks={} dlq={} subscriptions={} disconnects={} sequence_breaks={} exchange_errors={} undelivered_frames={} undelivered_ranges={:?} recovered_records={} journal_files={} frame_range={:?} elapsed={:.3}s rate={:.0} frames/s",
         r.frames,
         r.ticks,
         r.dlq.values().sum::<u64>(),
@@ -94,5 +97,7 @@ pub fn summary(r: &Report) -> String {
         r.recovered_records,
         r.journal_files.len(),
         r.frame_range,
+        r.seconds,
+        r.frames as f64 / r.seconds.max(1e-9),
     )
 }

@@ -42,7 +42,7 @@ use crate::metrics_names as m;
 use crate::output::{Output, Topics, Tracker, Undelivered};
 
 /// What a run of the ingestor did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
     /// Frames received (and journaled, with a journal).
     pub frames: u64,
@@ -66,6 +66,9 @@ pub struct Report {
     pub journal_files: Vec<PathBuf>,
     /// First and last frame numbers of this run (`None` when none came).
     pub frame_range: Option<(u64, u64)>,
+    /// Seconds from the first frame to the end of the run (Kafka flushed,
+    /// journal synced).
+    pub seconds: f64,
 }
 
 /// The sink of the real service: journal first, then Kafka.
@@ -75,6 +78,7 @@ pub struct IngestSink {
     output: Output,
     next_frame: u64,
     first_frame: Option<u64>,
+    first_frame_at: Option<Instant>,
     report: Report,
     last_tick: BTreeMap<ProductId, Instant>,
     stop_after: Option<(u64, CancellationToken)>,
@@ -90,6 +94,7 @@ impl IngestSink {
             output,
             next_frame,
             first_frame: None,
+            first_frame_at: None,
             report: Report::default(),
             last_tick: BTreeMap::new(),
             stop_after: None,
@@ -121,6 +126,9 @@ impl IngestSink {
             self.report.journal_files = j.close().context("closing the journal")?;
         }
         self.report.frame_range = self.first_frame.map(|f| (f, self.next_frame - 1));
+        self.report.seconds = self
+            .first_frame_at
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
         Ok(self.report)
     }
 }
@@ -139,6 +147,7 @@ impl FrameSink for IngestSink {
         };
         self.next_frame = number + 1;
         self.first_frame.get_or_insert(number);
+        self.first_frame_at.get_or_insert_with(Instant::now);
         self.report.frames += 1;
         metrics::counter!(m::FRAMES).increment(1);
         let now = Instant::now();
