@@ -96,15 +96,12 @@ fn send_frames(
             decoded: &decoded,
             ticks: &ticks,
         };
+        // One frame's records at a time, so the filter sees only them.
         output.add_frame(jf.frame, &frame)?;
         output.retain_pending(&keep);
         records += output.pending() as u64;
-        if output.pending() >= 10_000 {
-            output.send_pending_waiting(timeout)?;
-        }
-        Ok(())
+        output.send_pending_waiting(timeout)
     })?;
-    output.send_pending_waiting(timeout)?;
     output.flush(timeout)?;
     Ok((frames, records))
 }
