@@ -304,13 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if cfg.kafka.bootstrap.is_empty() {
                 bail!("featurize needs a broker: --bootstrap HOST:PORT or kafka.bootstrap");
             }
-            let t = &cfg.topics;
-            volspike_runtime::kafka::ensure_topics(
-                &cfg,
-                &cfg.kafka.bootstrap,
-                &[&t.raw, &t.features, &t.dlq],
-            )
-            .await?;
+            volspike_featurizer::ensure_topics(&cfg).await?;
             let stats = volspike_featurizer::run(cfg, shutdown::on_signals()).await?;
             println!(
                 "featurize: messages={} ticks={} rows={} dlq={} commits={} aborts={} rebuilds={} offsets_skipped={}",

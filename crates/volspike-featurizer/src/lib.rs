@@ -55,6 +55,19 @@ pub struct Stats {
     pub offsets_skipped: u64,
 }
 
+/// Creates the featurizer's topics (input, output, DLQ) on the external
+/// broker `cfg.kafka.bootstrap` if they are missing; the embedded Kafka's
+/// topics are made by whoever starts it.
+pub async fn ensure_topics(cfg: &Config) -> anyhow::Result<()> {
+    let t = &cfg.topics;
+    volspike_runtime::kafka::ensure_topics(
+        cfg,
+        &cfg.kafka.bootstrap,
+        &[&t.raw, &t.features, &t.dlq],
+    )
+    .await
+}
+
 /// Errors that stop the service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -16,13 +16,7 @@ async fn main() -> anyhow::Result<()> {
     let cfg = Config::load(path.as_ref()).context("loading configuration")?;
     telemetry::init_tracing(&cfg.log);
     telemetry::prometheus();
-    let t = &cfg.topics;
-    volspike_runtime::kafka::ensure_topics(
-        &cfg,
-        &cfg.kafka.bootstrap,
-        &[&t.raw, &t.features, &t.dlq],
-    )
-    .await?;
+    volspike_featurizer::ensure_topics(&cfg).await?;
     let stats = volspike_featurizer::run(cfg, shutdown::on_signals()).await?;
     tracing::info!(?stats, "done");
     Ok(())

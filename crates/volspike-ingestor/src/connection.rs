@@ -150,7 +150,8 @@ enum End {
 /// Frames handled between two [`FrameSink::flush`] calls at most.
 const FLUSH_EVERY: usize = 1024;
 
-fn now_ns() -> i64 {
+/// Now, in ns since the epoch.
+pub(crate) fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)

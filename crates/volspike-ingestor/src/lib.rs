@@ -176,7 +176,7 @@ impl FrameSink for IngestSink {
     }
 
     fn event(&mut self, event: FeedEvent) -> anyhow::Result<()> {
-        let time = format_timestamp(connection_now_ns());
+        let time = format_timestamp(connection::now_ns());
         let (conn, body) = match &event {
             FeedEvent::Subscribed { conn, products } => {
                 self.report.subscriptions += 1;
@@ -242,12 +242,6 @@ impl FrameSink for IngestSink {
         }
         Ok(())
     }
-}
-
-fn connection_now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// How to run: the parts of a run that are not in [`Config`].
