@@ -125,10 +125,11 @@ cat "$WORK/pipeline.out"
 rows=$(sed -n 's/.*identical rows=\([0-9]*\).*/\1/p' "$WORK/compare.out")
 "$BIN" consume-check --bootstrap "$BOOT" --topic ticks.features --min "$rows"
 
-# kcat from Debian (librdkafka 2.0.2) cannot talk to tansu 0.6.0 here
-# ("ApiVersionRequest failed: Local: Read underflow"), so the DLQ is counted
-# by the pipeline's own reader of ticks.dlq.
+# The 4 malformed lines are on ticks.dlq, as the pipeline's reader and kcat
+# (Debian's, a client of its own) both see.
 grep -q ' dlq=4 ' "$WORK/pipeline.out" || { log "expected the 4 malformed lines on ticks.dlq"; exit 1; }
+dlq=$(kcat -b "$BOOT" -C -t ticks.dlq -o beginning -e -q -f '%o\n' | wc -l)
+[ "$dlq" -eq 4 ] || { log "kcat read $dlq records on ticks.dlq, expected 4"; exit 1; }
 grep -q 'invalid=4' "$WORK/pipeline.out" || { log "pipeline summary should count 4 invalid lines"; exit 1; }
 fi  # E2E_STAGES=ingest skips the pipeline stage (for development)
 
@@ -189,5 +190,23 @@ rows=$(sed -n 's/.* rows=\([0-9]*\).*/\1/p' "$WORK/journal-replay.out" | head -n
 "${S2[@]}" "$BIN" dump-features --bootstrap "$BOOT" --min-rows "$rows" --out "$WORK/ingest-features.parquet"
 "$BIN" compare-features "$WORK/journal.parquet" "$WORK/ingest-features.parquet"
 "${S2[@]}" "$BIN" consume-check --bootstrap "$BOOT" --topic ingest.raw --min "$journaled"
+# kcat sees the same: one record per journaled tick, keyed by its product,
+# no two for the same tick (frame number and product).
+kcat -b "$BOOT" -C -t ingest.raw -o beginning -e -q -f '%k\t%s\n' >"$WORK/ingest-raw.tsv"
+python3 - "$WORK/ingest-raw.tsv" "$journaled" <<'PY'
+import json, sys
+path, want = sys.argv[1], int(sys.argv[2])
+seen, n = set(), 0
+for line in open(path, encoding="utf-8"):
+    key, payload = line.rstrip("\n").split("\t", 1)
+    r = json.loads(payload)
+    assert key == r["product_id"], f"key {key} but product {r['product_id']}"
+    tick = (r["frame"], r["product_id"])
+    assert tick not in seen, f"duplicate record for frame {tick}"
+    seen.add(tick)
+    n += 1
+assert n == want, f"kcat read {n} records on ingest.raw, the journal holds {want} ticks"
+print(f"kcat: ingest.raw holds {n} records, one per journaled tick, keyed by product")
+PY
 
 log "ok"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and the end-to-end tests need, skipping what is there:
 # a C toolchain for librdkafka (built from source by rdkafka-sys), curl and
-# patch (for the tansu broker, scripts/install-tansu.sh).
+# patch (for the tansu broker, scripts/install-tansu.sh), and kcat (Debian's,
+# a Kafka client of its own that scripts/e2e.sh reads the topics with).
 set -euo pipefail
 need=()
 for tool in make gcc g++ perl python3; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
-for tool in curl patch; do
+for tool in curl patch kcat; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ "${#need[@]}" -gt 0 ]; then
