@@ -1,53 +1,247 @@
 //! `volspike demo`: the system in one process on the embedded Kafka.
 //!
-//! For now: simulate a few minutes of BTC-USD and ETH-USD, send them through
-//! `ticks.raw`, the featurizer service and `ticks.features` on the embedded
-//! Kafka, write the features to parquet and print what happened.
+//! Exchange simulator -> ingestor (with its journal) -> `ticks.raw` ->
+//! featurizer service -> `ticks.features`, all on the embedded Kafka. The
+//! simulator serves a simulated market over Coinbase's WebSocket protocol at
+//! `speed` times real time; with `--live` the same ingestor reads Coinbase
+//! instead. Feature rows are printed as they arrive; at the end the features
+//! are written to parquet and checked against `volspike replay` of the
+//! ingestor's journal, which must give the very same rows.
 
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use volspike_core::FeatureRow;
+use tokio_util::sync::CancellationToken;
 use volspike_core::time::{NANOS_PER_SEC, format_timestamp, parse_timestamp};
+use volspike_core::{FeatureRow, Feed};
 use volspike_runtime::Config;
 
-use crate::pipeline::{self, PipelineOptions};
+use crate::compare::first_difference;
+use crate::exchange_sim::{self, ExchangeSim, SimSettings, Speed};
+use crate::pipeline::{self, Input, PipelineOptions, RowObserver};
+use crate::replay;
 use crate::simulate::{self, SimConfig};
 
-/// Runs the demo; `out` is the parquet file to write (a temporary one if `None`).
-pub async fn run(mut cfg: Config, seconds: u64, out: Option<PathBuf>) -> anyhow::Result<()> {
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Products to follow.
+    pub products: Vec<String>,
+    /// Seconds of simulated market, or of the live feed with `live`.
+    pub seconds: u64,
+    /// Pace of the simulated market (ignored with `live`).
+    pub speed: Speed,
+    /// Read Coinbase (the configured feed and URL) instead of the simulator.
+    pub live: bool,
+    /// Protocol spoken by the simulator, or feed read with `live`.
+    pub feed: Feed,
+    /// Where to keep the journal (a temporary directory if `None`).
+    pub journal: Option<PathBuf>,
+    /// Parquet file to write (a temporary one if `None`).
+    pub out: Option<PathBuf>,
+    /// Print feature rows as they arrive.
+    pub print_rows: bool,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            products: vec!["BTC-USD".to_owned(), "ETH-USD".to_owned()],
+            seconds: 420,
+            speed: Speed::Factor(20.0),
+            live: false,
+            feed: Feed::AdvancedTrade,
+            journal: None,
+            out: None,
+            print_rows: true,
+        }
+    }
+}
+
+/// What the demo did.
+#[derive(Debug)]
+pub struct DemoReport {
+    /// Feature rows read back from `ticks.features`, in canonical order.
+    pub rows: Vec<FeatureRow>,
+    /// Ticks the simulator sent (`None` with `live`).
+    pub sim_ticks: Option<u64>,
+    /// What the ingestor did.
+    pub ingest: volspike_ingestor::Report,
+    /// The first difference between the live rows and a replay of the
+    /// journal; `None` when they are identical.
+    pub replay_difference: Option<String>,
+}
+
+/// The simulated market the demo serves.
+pub fn sim_config(opts: &DemoOptions) -> SimConfig {
+    SimConfig {
+        products: opts.products.clone(),
+        start_ns: parse_timestamp("2026-01-01T00:00:00Z").expect("valid start"),
+        seconds: opts.seconds,
+        seed: 42,
+    }
+}
+
+/// Runs the demo until the simulated market is through (or, with `live`,
+/// `seconds` have passed or `shutdown` is cancelled).
+pub async fn run(
+    mut cfg: Config,
+    opts: DemoOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let recording = dir.path().join("simulated.ndjson");
-    let products = vec!["BTC-USD".to_owned(), "ETH-USD".to_owned()];
-    let sim = SimConfig {
-        products: products.clone(),
-        start_ns: parse_timestamp("2026-01-01T00:00:00Z").expect("valid start"),
-        seconds,
-        seed: 42,
-    };
-    let (lines, ticks) = simulate::write_file(&sim, &recording)
-        .with_context(|| format!("writing {}", recording.display()))?;
-    println!(
-        "demo: simulated {seconds} s of {} -> {lines} messages, {ticks} ticks",
-        products.join(", ")
-    );
-
     cfg.kafka.bootstrap = String::new(); // embedded Kafka
-    println!("demo: embedded Kafka up; ticks.raw -> featurizer service -> ticks.features");
-    let result = pipeline::run(cfg, vec![recording], PipelineOptions::default()).await?;
-    let out = out.unwrap_or_else(|| dir.path().join("features.parquet"));
-    volspike_runtime::parquet::write_rows(&out, &result.rows)?;
+    cfg.ingestor.products = opts.products.clone();
+    cfg.ingestor.feed = opts.feed;
+    let journal_dir = opts
+        .journal
+        .clone()
+        .unwrap_or_else(|| dir.path().join("journal"));
+
+    let (sim, ingest_opts, timeout) = if opts.live {
+        let url = cfg.ingestor.url().to_owned();
+        println!(
+            "demo: live: reading {} from {url} for {} s (Ctrl-C stops earlier)",
+            opts.products.join(", "),
+            opts.seconds
+        );
+        let ingest_opts = volspike_ingestor::RunOptions {
+            journal_dir: Some(journal_dir.clone()),
+            duration: Some(Duration::from_secs(opts.seconds)),
+            stop_after_ticks: None,
+        };
+        (None, ingest_opts, Duration::from_secs(opts.seconds + 600))
+    } else {
+        let recording = dir.path().join("simulated.ndjson");
+        simulate::write_file(&sim_config(&opts), &recording)
+            .with_context(|| format!("writing {}", recording.display()))?;
+        let ticks = exchange_sim::load_ticks(std::slice::from_ref(&recording))?;
+        let total = ticks.len() as u64;
+        let settings = SimSettings {
+            feed: opts.feed,
+            speed: opts.speed,
+            ..SimSettings::default()
+        };
+        let sim =
+            ExchangeSim::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), ticks, settings).await?;
+        cfg.ingestor.url = sim.url();
+        let wall = match opts.speed {
+            Speed::Factor(f) => Duration::from_secs_f64(opts.seconds as f64 / f),
+            Speed::Max => Duration::ZERO,
+        };
+        println!(
+            "demo: exchange simulator on {} serving {} s of simulated {} ({total} ticks) at {} -> ingestor -> ticks.raw -> featurizer -> ticks.features, on the embedded Kafka",
+            sim.url(),
+            opts.seconds,
+            opts.products.join(", "),
+            match opts.speed {
+                Speed::Factor(f) => format!("{f}x real time (about {} s)", wall.as_secs()),
+                Speed::Max => "full speed".to_owned(),
+            }
+        );
+        let ingest_opts = volspike_ingestor::RunOptions {
+            journal_dir: Some(journal_dir.clone()),
+            duration: None,
+            // The ingestor stops once it has every tick the simulator serves.
+            stop_after_ticks: Some(total),
+        };
+        (
+            Some((sim, total)),
+            ingest_opts,
+            wall + Duration::from_secs(600),
+        )
+    };
+
+    if let Some(addr) = cfg.admin.addr()? {
+        println!("demo: the ingestor's metrics: http://{addr}/metrics");
+    }
+    let pipeline_opts = PipelineOptions {
+        timeout,
+        on_row: opts.print_rows.then(row_printer),
+        ..PipelineOptions::default()
+    };
+    let input = Input::Ingestor {
+        opts: ingest_opts,
+        shutdown,
+    };
+    let result = pipeline::run(cfg.clone(), input, pipeline_opts).await?;
+    let ingest = result
+        .ingest
+        .clone()
+        .context("the ingestor's report is missing")?;
+    let sim_ticks = match sim {
+        Some((sim, total)) => {
+            sim.stop().await;
+            Some(total)
+        }
+        None => None,
+    };
+    println!("demo: {}", volspike_ingestor::cli::summary(&ingest));
     println!(
         "demo: {}",
         result.counts.summary("pipeline", started.elapsed())
     );
+
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.path().join("features.parquet"));
+    volspike_runtime::parquet::write_rows(&out, &result.rows)?;
     println!("demo: features written to {}", out.display());
-    for p in &products {
+    for p in &opts.products {
         print_product(p, &result.rows);
     }
-    Ok(())
+
+    let files = ingest.journal_files.clone();
+    let engine_cfg = cfg.features.clone();
+    let (mut replayed, _) =
+        tokio::task::spawn_blocking(move || replay::replay(&files, &engine_cfg)).await??;
+    volspike_runtime::parquet::canonicalize(&mut replayed)?;
+    let replay_difference = first_difference(&result.rows, &replayed);
+    match &replay_difference {
+        None => println!(
+            "demo: replay of the journal ({}) gives the same {} feature rows, bit for bit",
+            journal_dir.display(),
+            replayed.len()
+        ),
+        Some(d) => println!("demo: replay of the journal DIFFERS from the live features: {d}"),
+    }
+    Ok(DemoReport {
+        rows: result.rows,
+        sim_ticks,
+        ingest,
+        replay_difference,
+    })
+}
+
+/// Prints a product's latest row at most every two seconds of wall time.
+fn row_printer() -> RowObserver {
+    let last: Mutex<HashMap<String, Instant>> = Mutex::new(HashMap::new());
+    RowObserver(Arc::new(move |row: &FeatureRow| {
+        let mut last = last.lock().expect("printer lock");
+        let now = Instant::now();
+        match last.get(row.product_id.as_str()) {
+            Some(t) if now.duration_since(*t) < Duration::from_secs(2) => return,
+            _ => {}
+        }
+        last.insert(row.product_id.to_string(), now);
+        println!(
+            "demo: {} {:<8} price {:>12.2}  1-min volatility {:>9}  vs 5-min {:>6}{}",
+            format_timestamp(row.event_time_ns),
+            row.product_id,
+            row.price,
+            row.price_volatility_1min
+                .map_or("-".to_owned(), |v| format!("{v:.3e}")),
+            row.volatility_ratio
+                .map_or("-".to_owned(), |r| format!("{r:.2}x")),
+            if row.warm { "" } else { "  (warming up)" }
+        );
+    }))
 }
 
 fn print_product(product: &str, rows: &[FeatureRow]) {

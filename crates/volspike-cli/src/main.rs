@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use volspike_cli::pipeline::PipelineOptions;
+use volspike_cli::pipeline::{Input, PipelineOptions};
 use volspike_cli::simulate::SimConfig;
 use volspike_cli::{bench_input, compare, demo, exchange_sim, input, pipeline, replay, simulate};
 use volspike_core::time::parse_timestamp;
@@ -31,9 +31,25 @@ enum Command {
     /// The whole system in one process on the embedded Kafka; needs nothing installed.
     Demo {
         /// Seconds of simulated market to run through the system (over 5
-        /// minutes, so the 5-minute windows fill).
+        /// minutes, so the 5-minute windows fill); with `--live`, seconds of
+        /// the live feed.
         #[arg(long, default_value_t = 420)]
         seconds: u64,
+        /// Pace of the simulated market: times real time, or `max`.
+        #[arg(long, default_value = "20")]
+        speed: exchange_sim::Speed,
+        /// Read Coinbase's live feed instead of the exchange simulator.
+        #[arg(long)]
+        live: bool,
+        /// Product to follow (repeat for more).
+        #[arg(long = "pair", default_values = ["BTC-USD", "ETH-USD"])]
+        pairs: Vec<String>,
+        /// Protocol: `advanced-trade` or `exchange`.
+        #[arg(long, default_value = "advanced-trade", value_parser = parse_feed)]
+        feed: volspike_core::Feed,
+        /// Keep the ingestor's journal here (default: a temporary directory).
+        #[arg(long)]
+        journal: Option<PathBuf>,
         /// Where to write the features (default: a temporary directory).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -244,9 +260,31 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let loader = ConfigLoader::new().file(cli.config.as_deref()).env();
     match cli.command {
-        Command::Demo { seconds, out } => {
+        Command::Demo {
+            seconds,
+            speed,
+            live,
+            pairs,
+            feed,
+            journal,
+            out,
+        } => {
             let cfg = load(loader)?;
-            demo::run(cfg, seconds, out).await
+            let opts = demo::DemoOptions {
+                products: pairs,
+                seconds,
+                speed,
+                live,
+                feed,
+                journal,
+                out,
+                print_rows: true,
+            };
+            let report = demo::run(cfg, opts, shutdown::on_signals()).await?;
+            match report.replay_difference {
+                None => Ok(()),
+                Some(d) => bail!("live features differ from a replay of the journal: {d}"),
+            }
         }
         Command::Replay { input } => {
             let cfg = load(loader)?;
@@ -275,8 +313,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 featurizers,
                 crash_after,
                 timeout,
+                on_row: None,
             };
-            let out = pipeline::run(cfg, files, opts).await?;
+            let out = pipeline::run(cfg, Input::Recordings(files), opts).await?;
             parquet::write_rows(&input.out, &out.rows)?;
             println!(
                 "{} dlq={} crashes={}",

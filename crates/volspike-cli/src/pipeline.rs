@@ -1,7 +1,10 @@
-//! `volspike pipeline`: the live path on recorded input.
+//! `volspike pipeline`: the live path, fed by recordings or by the ingestor.
 //!
-//! Recordings -> `ticks.raw` -> featurizer service(s) -> `ticks.features` ->
-//! parquet, on the embedded Kafka unless a broker is given. Each line goes to
+//! Input -> `ticks.raw` -> featurizer service(s) -> `ticks.features` ->
+//! parquet, on the embedded Kafka unless a broker is given. The input is
+//! either recordings ([`Input::Recordings`]) or the ingestor reading a feed
+//! ([`Input::Ingestor`]: the exchange simulator or Coinbase, as the demo
+//! runs it). From recordings each line goes to
 //! `ticks.raw` as it was recorded (keyed by its product), so the featurizer
 //! decodes the very bytes `volspike replay` decodes; a line with tickers of
 //! several products is split into one normalized record per tick so that each
@@ -33,6 +36,31 @@ use volspike_runtime::{Broker, Config};
 use crate::input::{DecodedChunk, decode_files};
 use crate::summary::Counts;
 
+/// What feeds `ticks.raw`.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Every line of these recordings, in order.
+    Recordings(Vec<PathBuf>),
+    /// The ingestor service reading the feed configured in `cfg.ingestor`
+    /// until it stops by `opts` or `shutdown`.
+    Ingestor {
+        /// Journal, duration and tick limit of the run.
+        opts: volspike_ingestor::RunOptions,
+        /// Stops the ingestor early (e.g. on SIGINT).
+        shutdown: CancellationToken,
+    },
+}
+
+/// Called with each feature row as it is read back from `ticks.features`.
+#[derive(Clone)]
+pub struct RowObserver(pub Arc<dyn Fn(&FeatureRow) + Send + Sync>);
+
+impl std::fmt::Debug for RowObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RowObserver")
+    }
+}
+
 /// How the pipeline runs its featurizers.
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
@@ -46,6 +74,9 @@ pub struct PipelineOptions {
     pub crash_after: Option<i64>,
     /// Longest wait for the featurizers to finish the input.
     pub timeout: Duration,
+    /// Sees every feature row as it arrives (duplicates after a crash
+    /// included), before the rows are put in canonical order.
+    pub on_row: Option<RowObserver>,
 }
 
 impl Default for PipelineOptions {
@@ -54,6 +85,7 @@ impl Default for PipelineOptions {
             featurizers: 1,
             crash_after: None,
             timeout: Duration::from_secs(600),
+            on_row: None,
         }
     }
 }
@@ -69,6 +101,8 @@ pub struct PipelineOutput {
     pub dlq: u64,
     /// Featurizer instances crashed on purpose.
     pub crashes: u64,
+    /// What the ingestor did, when it was the input.
+    pub ingest: Option<volspike_ingestor::Report>,
 }
 
 struct Featurizer {
@@ -108,12 +142,12 @@ const MAX_AHEAD_EXTERNAL: i64 = 200_000;
 /// Runs the pipeline. `cfg.kafka.bootstrap` empty means the embedded Kafka.
 pub async fn run(
     mut cfg: Config,
-    files: Vec<PathBuf>,
+    input: Input,
     opts: PipelineOptions,
 ) -> anyhow::Result<PipelineOutput> {
-    let broker = Broker::external_or_embedded(&cfg.kafka.bootstrap)?;
+    let broker = Arc::new(Broker::external_or_embedded(&cfg.kafka.bootstrap)?);
     cfg.kafka.bootstrap = broker.bootstrap().to_owned();
-    let embedded = matches!(broker, Broker::Embedded(_));
+    let embedded = matches!(*broker, Broker::Embedded(_));
     if embedded {
         // The mock cluster holds an empty fetch for the full wait even when
         // data arrives meanwhile; at the default 500 ms that paced the whole
@@ -156,18 +190,35 @@ pub async fn run(
     let collector = {
         let (cfg, finish) = (cfg.clone(), Arc::clone(&finish));
         let read = Arc::clone(&output_read);
-        tokio::task::spawn_blocking(move || collect_output(&cfg, &finish, &read, deadline))
+        let on_row = opts.on_row.clone();
+        tokio::task::spawn_blocking(move || collect_output(&cfg, &finish, &read, deadline, on_row))
     };
-    let mut producer = {
-        let (cfg, parts, read) = (cfg.clone(), partitions.clone(), Arc::clone(&output_read));
-        let max_ahead = if embedded {
-            MAX_AHEAD_EMBEDDED
-        } else {
-            MAX_AHEAD_EXTERNAL
-        };
-        Some(tokio::task::spawn_blocking(move || {
-            produce_input(&cfg, &files, &parts, &read, max_ahead, deadline)
-        }))
+    let mut producer: Option<InputTask> = match input {
+        Input::Recordings(files) => {
+            let (cfg, parts, read) = (cfg.clone(), partitions.clone(), Arc::clone(&output_read));
+            let max_ahead = if embedded {
+                MAX_AHEAD_EMBEDDED
+            } else {
+                MAX_AHEAD_EXTERNAL
+            };
+            Some(tokio::task::spawn_blocking(move || {
+                produce_input(&cfg, &files, &parts, &read, max_ahead, deadline).map(|c| (c, None))
+            }))
+        }
+        Input::Ingestor { opts, shutdown } => {
+            let (cfg, broker) = (cfg.clone(), Arc::clone(&broker));
+            Some(tokio::spawn(async move {
+                let report = volspike_ingestor::run(&cfg, &broker, opts, shutdown).await?;
+                if !report.undelivered.is_empty() {
+                    bail!(
+                        "the ingestor could not deliver frames {:?} to {}",
+                        report.undelivered.ranges(),
+                        cfg.topics.raw
+                    );
+                }
+                Ok((ingest_counts(&report), Some(report)))
+            }))
+        }
     };
 
     let progress = blocking(&cfg, {
@@ -177,6 +228,7 @@ pub async fn run(
     .await?;
     let progress = Arc::new(progress);
     let mut counts = None;
+    let mut ingest = None;
     let mut sent_total = None;
     let mut crashes = 0;
     let mut last_logged = Instant::now();
@@ -191,7 +243,7 @@ pub async fn run(
             break;
         }
         if producer.as_ref().is_some_and(JoinHandle::is_finished) {
-            let c = producer
+            let (c, report) = producer
                 .take()
                 .expect("checked above")
                 .await
@@ -202,6 +254,7 @@ pub async fn run(
                 "input sent; waiting for the featurizers"
             );
             counts = Some(c);
+            ingest = report;
             sent_total = Some(
                 blocking(&cfg, |cfg| end_offsets(cfg, &cfg.topics.raw))
                     .await?
@@ -268,13 +321,30 @@ pub async fn run(
     let mut counts = counts.expect("the producer finished before the loop ended");
     counts.reemitted = volspike_runtime::parquet::canonicalize(&mut rows)? as u64;
     counts.rows = rows.len() as u64;
+    // Every client before the embedded broker, which complains otherwise.
+    drop(progress);
     drop(broker);
     Ok(PipelineOutput {
         rows,
         counts,
         dlq,
         crashes,
+        ingest,
     })
+}
+
+/// The task feeding `ticks.raw`: its counts, and the ingestor's report
+/// when the ingestor was the input.
+type InputTask = JoinHandle<anyhow::Result<(Counts, Option<volspike_ingestor::Report>)>>;
+
+/// The input counts of an ingestor run: frames as lines.
+fn ingest_counts(r: &volspike_ingestor::Report) -> Counts {
+    Counts {
+        lines: r.frames,
+        ticks: r.ticks,
+        invalid: r.dlq.clone(),
+        ..Counts::default()
+    }
 }
 
 /// Runs a blocking Kafka call on the blocking pool.
@@ -578,6 +648,7 @@ fn collect_output(
     finish: &AtomicBool,
     read: &AtomicI64,
     deadline: Instant,
+    on_row: Option<RowObserver>,
 ) -> anyhow::Result<(Vec<FeatureRow>, u64)> {
     let mut features = TopicReader::new(cfg, &cfg.topics.features)?;
     let mut dlq = TopicReader::new(cfg, &cfg.topics.dlq)?;
@@ -590,10 +661,12 @@ fn collect_output(
         for _ in 0..10_000 {
             let before = rows.len() as u64 + dead_letters;
             features.poll(Duration::ZERO, |bytes| {
-                rows.push(
-                    serde_json::from_slice::<FeatureRow>(bytes)
-                        .context("a ticks.features record is not a feature row")?,
-                );
+                let row = serde_json::from_slice::<FeatureRow>(bytes)
+                    .context("a ticks.features record is not a feature row")?;
+                if let Some(f) = &on_row {
+                    (f.0)(&row);
+                }
+                rows.push(row);
                 Ok(())
             })?;
             dlq.poll(Duration::ZERO, |_| {

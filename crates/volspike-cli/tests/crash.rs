@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use volspike_cli::compare::first_difference;
-use volspike_cli::pipeline::{self, PipelineOptions};
+use volspike_cli::pipeline::{self, Input, PipelineOptions};
 use volspike_cli::replay::replay;
 use volspike_runtime::parquet::canonicalize;
 
@@ -24,8 +24,11 @@ async fn crash_and_restart_gives_the_uninterrupted_rows() {
         featurizers: 1,
         crash_after: Some(6_000),
         timeout: Duration::from_secs(300),
+        ..PipelineOptions::default()
     };
-    let got = pipeline::run(cfg, vec![input], opts).await.unwrap();
+    let got = pipeline::run(cfg, Input::Recordings(vec![input]), opts)
+        .await
+        .unwrap();
     assert_eq!(got.crashes, 1, "the fault was injected");
     assert_eq!(got.rows.len(), want.len(), "no missing and no extra rows");
     // Every float compared by its bits (== would take -0.0 for 0.0).

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use volspike_cli::compare::first_difference;
-use volspike_cli::pipeline::{self, PipelineOptions};
+use volspike_cli::pipeline::{self, Input, PipelineOptions};
 use volspike_cli::replay::replay;
 use volspike_runtime::parquet::canonicalize;
 
@@ -61,7 +61,9 @@ async fn malformed_lines_are_counted_dead_lettered_and_survived() {
         timeout: Duration::from_secs(120),
         ..PipelineOptions::default()
     };
-    let got = pipeline::run(cfg, vec![path], opts).await.unwrap();
+    let got = pipeline::run(cfg, Input::Recordings(vec![path]), opts)
+        .await
+        .unwrap();
     assert_eq!(got.dlq, invalid, "every unreadable line is in the DLQ");
     assert_eq!(got.counts.invalid, counts.invalid);
     // The good lines all became features, every float equal by its bits.

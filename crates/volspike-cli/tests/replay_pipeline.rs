@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use volspike_cli::compare::first_difference;
-use volspike_cli::pipeline::{self, PipelineOptions};
+use volspike_cli::pipeline::{self, Input, PipelineOptions};
 use volspike_cli::replay::replay;
 use volspike_runtime::parquet::{canonicalize, read_rows, write_rows};
 
@@ -34,7 +34,9 @@ async fn pipeline_equals_replay_on_every_shared_recording() {
         timeout: Duration::from_secs(300),
         ..PipelineOptions::default()
     };
-    let got = pipeline::run(cfg, files, opts).await.unwrap();
+    let got = pipeline::run(cfg, Input::Recordings(files), opts)
+        .await
+        .unwrap();
     assert_eq!(got.counts.lines, counts.lines);
     assert_eq!(got.counts.ticks, counts.ticks);
     assert_eq!(got.dlq, 0);
