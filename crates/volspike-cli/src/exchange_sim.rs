@@ -120,6 +120,9 @@ pub struct SimSettings {
     pub heartbeat_interval: Duration,
     /// Faults to inject.
     pub faults: Faults,
+    /// Refuse subscribes without a valid token of this key (Advanced
+    /// Trade authentication).
+    pub require_jwt: Option<volspike_ingestor::auth::JwtVerifier>,
 }
 
 impl Default for SimSettings {
@@ -129,6 +132,7 @@ impl Default for SimSettings {
             speed: Speed::Max,
             heartbeat_interval: Duration::from_secs(1),
             faults: Faults::default(),
+            require_jwt: None,
         }
     }
 }
@@ -156,6 +160,8 @@ pub struct ConnectionReport {
     /// ingestor's [`SequenceTracker`] classifies them (recorded sequences
     /// carry the recording's own gaps and repeats).
     pub sequence_breaks: u64,
+    /// Tokens (`jwt`) the subscribes carried, in order.
+    pub jwts: Vec<String>,
     /// Why the connection ended (`client closed`, `fault: disconnect`, ...).
     pub end: String,
 }
@@ -329,6 +335,10 @@ async fn serve(stream: TcpStream, id: u64, shared: Arc<Shared>, stop: Cancellati
 struct Requested {
     ticker: BTreeSet<String>,
     heartbeats: bool,
+    /// Subscribe messages read.
+    messages: usize,
+    /// Their `jwt` fields.
+    jwts: Vec<String>,
 }
 
 /// Reads one client message; returns the products and channels it asks for.
@@ -338,6 +348,10 @@ fn parse_subscribe(feed: Feed, text: &str, req: &mut Requested) -> anyhow::Resul
         v["type"] == "subscribe",
         "expected a subscribe message, got {text}"
     );
+    req.messages += 1;
+    if let Some(t) = v["jwt"].as_str() {
+        req.jwts.push(t.to_owned());
+    }
     let products = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -416,7 +430,28 @@ async fn serve_inner(
     update(shared, id, |r| {
         r.subscribed = subscribed.clone();
         r.rejected = rejected.clone();
+        r.jwts = req.jwts.clone();
     });
+    if let Some(verifier) = &settings.require_jwt {
+        let now = now_ns().div_euclid(1_000_000_000);
+        let problem = if req.jwts.len() < req.messages {
+            Some("a subscribe carries no jwt".to_owned())
+        } else {
+            req.jwts
+                .iter()
+                .find_map(|t| verifier.verify(t, now).err().map(|e| format!("{e:#}")))
+        };
+        if let Some(reason) = problem {
+            tx.send(text(json!({
+                "type": "error",
+                "message": "authentication failure",
+                "reason": reason,
+            })))
+            .await?;
+            let _ = tx.send(Message::Close(None)).await;
+            return Ok(format!("fault: authentication failure ({reason})"));
+        }
+    }
     tokio::time::sleep(faults.ack_delay).await;
     for p in &rejected {
         tx.send(text(json!({

@@ -100,6 +100,7 @@ fn settings(feed: Feed, faults: Faults) -> SimSettings {
         speed: Speed::Max,
         heartbeat_interval: Duration::from_millis(100),
         faults,
+        ..SimSettings::default()
     }
 }
 

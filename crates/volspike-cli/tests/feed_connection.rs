@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use volspike_cli::exchange_sim::{ExchangeSim, Faults, SimSettings, Speed, load_ticks};
 use volspike_core::{Feed, Tick};
+use volspike_ingestor::auth::CdpKey;
 use volspike_ingestor::connection::{FeedConfig, FeedError, FeedEvent, Frame, FrameSink, run};
 
 #[derive(Default)]
@@ -50,6 +51,7 @@ fn feed_config(url: String) -> FeedConfig {
         first_conn: 1,
         connects_per_second: 1000,
         messages_per_second: 1000,
+        auth: None,
     }
 }
 
@@ -61,6 +63,7 @@ async fn start_sim(seconds: u64, faults: Faults) -> (ExchangeSim, Vec<Tick>) {
         speed: Speed::Max,
         heartbeat_interval: Duration::from_millis(100),
         faults,
+        ..SimSettings::default()
     };
     let sim = ExchangeSim::start("127.0.0.1:0".parse().unwrap(), ticks.clone(), settings)
         .await
@@ -227,5 +230,81 @@ async fn a_slow_acknowledgement_is_waited_for_or_retried() {
             .iter()
             .all(|r| r.starts_with("no subscription acknowledgement")),
         "{reasons:?}"
+    );
+}
+
+/// A CDP API key made for the test (fixed private scalar).
+fn api_key(byte: u8) -> CdpKey {
+    let secret = p256::SecretKey::from_slice(&[byte; 32]).unwrap();
+    let pem = secret.to_sec1_pem(p256::pkcs8::LineEnding::LF).unwrap();
+    CdpKey::from_pem("organizations/test/apiKeys/k1", &pem).unwrap()
+}
+
+async fn start_authenticating_sim(key: &CdpKey) -> (ExchangeSim, Vec<Tick>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ticks = load_ticks(&[common::simulated(tmp.path(), 60, 9)]).unwrap();
+    let settings = SimSettings {
+        speed: Speed::Max,
+        heartbeat_interval: Duration::from_millis(100),
+        require_jwt: Some(key.verifier()),
+        ..SimSettings::default()
+    };
+    let sim = ExchangeSim::start("127.0.0.1:0".parse().unwrap(), ticks.clone(), settings)
+        .await
+        .unwrap();
+    (sim, ticks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_api_key_every_subscribe_carries_a_fresh_valid_token() {
+    let key = api_key(7);
+    let (sim, want) = start_authenticating_sim(&key).await;
+    let cfg = FeedConfig {
+        auth: Some(key.clone()),
+        ..feed_config(sim.url())
+    };
+    let (got, result) = ingest(cfg, want.len()).await;
+    result.unwrap();
+    assert_eq!(got.ticks, want);
+    let reports = sim.stop().await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    // One token per subscribe (ticker, heartbeats), each with its own nonce.
+    let jwts = &reports[0].jwts;
+    assert_eq!(jwts.len(), 2, "{reports:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let nonces: Vec<String> = jwts
+        .iter()
+        .map(|t| {
+            let (header, _) = key.verifier().verify(t, now).unwrap();
+            header["nonce"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_ne!(nonces[0], nonces[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_stops_the_loop_with_a_clear_error() {
+    let (sim, _) = start_authenticating_sim(&api_key(7)).await;
+    // Signed by another key under the same name.
+    let cfg = FeedConfig {
+        auth: Some(api_key(9)),
+        ..feed_config(sim.url())
+    };
+    let (got, result) = ingest(cfg, usize::MAX).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, FeedError::Authentication(_)),
+        "expected an authentication error, got {err}"
+    );
+    assert!(err.to_string().contains("api-key"), "{err}");
+    assert!(got.ticks.is_empty());
+    let reports = sim.stop().await;
+    assert_eq!(reports.len(), 1, "no retry with a refused key: {reports:?}");
+    assert!(
+        reports[0].end.contains("authentication failure"),
+        "{reports:?}"
     );
 }

@@ -61,6 +61,7 @@ async fn ingest(
         speed: Speed::Max,
         heartbeat_interval: Duration::from_millis(100),
         faults,
+        ..SimSettings::default()
     };
     let sim = ExchangeSim::start("127.0.0.1:0".parse().unwrap(), ticks, settings)
         .await
@@ -298,6 +299,7 @@ async fn ingest_through_outage(
         speed: Speed::Factor(20.0),
         heartbeat_interval: Duration::from_millis(100),
         faults: Faults::default(),
+        ..SimSettings::default()
     };
     let sim = ExchangeSim::start("127.0.0.1:0".parse().unwrap(), want.clone(), settings)
         .await

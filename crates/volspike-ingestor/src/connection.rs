@@ -47,6 +47,8 @@ pub struct FeedConfig {
     /// Most messages sent per second (Coinbase: 8 unauthenticated on
     /// Advanced Trade, 100 on Exchange).
     pub messages_per_second: u32,
+    /// Advanced Trade API key: each subscribe carries a fresh JWT.
+    pub auth: Option<crate::auth::CdpKey>,
 }
 
 /// One received frame, decoded once for everybody.
@@ -128,6 +130,12 @@ pub enum FeedError {
         /// The exchange's error message, if it sent one.
         detail: String,
     },
+    /// The exchange refused the API key's token: a wrong key or name, or a
+    /// clock far off; retrying with the same key cannot help.
+    #[error(
+        "the exchange refused authentication: {0} (check ingestor.api-key-name/-secret/-file and this machine's clock)"
+    )]
+    Authentication(String),
     /// The sink (journal, Kafka) failed.
     #[error("output failed: {0:#}")]
     Sink(anyhow::Error),
@@ -164,14 +172,21 @@ fn limiter(per_second: u32) -> Limiter {
     governor::RateLimiter::direct(governor::Quota::per_second(n))
 }
 
-/// The subscribe messages for `cfg`.
+/// The subscribe messages for `cfg`; with an API key each one carries a
+/// token signed now (tokens live two minutes).
 fn subscribe_messages(cfg: &FeedConfig) -> Vec<String> {
     let p = &cfg.products;
     match cfg.feed {
-        Feed::AdvancedTrade => vec![
-            json!({"type": "subscribe", "channel": "ticker", "product_ids": p}).to_string(),
-            json!({"type": "subscribe", "channel": "heartbeats", "product_ids": p}).to_string(),
-        ],
+        Feed::AdvancedTrade => ["ticker", "heartbeats"]
+            .into_iter()
+            .map(|channel| {
+                let mut m = json!({"type": "subscribe", "channel": channel, "product_ids": p});
+                if let Some(key) = &cfg.auth {
+                    m["jwt"] = key.jwt(now_ns().div_euclid(1_000_000_000)).into();
+                }
+                m.to_string()
+            })
+            .collect(),
         Feed::Exchange => vec![
             json!({
                 "type": "subscribe", "product_ids": p,
@@ -458,7 +473,14 @@ impl Session {
                         );
                         tracing::warn!(conn, %message, "error frame from the exchange");
                         self.error_detail = format!(": {message}");
-                        sink.event(FeedEvent::ExchangeError { conn, message })?;
+                        let auth = message.to_ascii_lowercase().contains("authentication");
+                        sink.event(FeedEvent::ExchangeError {
+                            conn,
+                            message: message.clone(),
+                        })?;
+                        if auth && !self.acked {
+                            return Ok(Some(End::Fatal(FeedError::Authentication(message))));
+                        }
                     }
                     Control::Subscriptions if !self.acked => {
                         if let Some(end) = self.acknowledge(cfg, &v, now, sink)? {

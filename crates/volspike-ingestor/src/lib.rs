@@ -12,6 +12,7 @@
 //!
 //! Start reading at [`run`].
 
+pub mod auth;
 pub mod backoff;
 pub mod cli;
 pub mod connection;
@@ -298,10 +299,18 @@ pub async fn make_output(cfg: &Config, broker: &Broker) -> anyhow::Result<Output
     ))
 }
 
-/// The feed settings of `cfg`.
-pub fn feed_config(cfg: &Config, first_conn: u64) -> FeedConfig {
+/// The feed settings of `cfg` (reads the API key, if one is configured).
+pub fn feed_config(cfg: &Config, first_conn: u64) -> anyhow::Result<FeedConfig> {
     let i = &cfg.ingestor;
-    FeedConfig {
+    let auth = match (&i.api_key_file, &i.api_key_secret) {
+        (Some(file), _) => Some(auth::CdpKey::from_json_file(file)?),
+        (None, Some(secret)) => Some(
+            auth::CdpKey::from_pem(&i.api_key_name, secret.expose())
+                .context("ingestor.api-key-secret")?,
+        ),
+        (None, None) => None,
+    };
+    Ok(FeedConfig {
         url: i.url().to_owned(),
         feed: i.feed,
         products: i.products.clone(),
@@ -313,7 +322,8 @@ pub fn feed_config(cfg: &Config, first_conn: u64) -> FeedConfig {
         first_conn,
         connects_per_second: i.connects_per_second,
         messages_per_second: i.messages_per_second,
-    }
+        auth,
+    })
 }
 
 /// Runs the ingestor until `shutdown` (or `opts.duration`) on `broker`:
@@ -376,7 +386,7 @@ pub async fn run(
         });
     }
     health.set_ready(true);
-    let feed = feed_config(cfg, first_conn);
+    let feed = feed_config(cfg, first_conn)?;
     tracing::info!(url = %feed.url, products = ?feed.products, feed = ?feed.feed, "ingesting");
     let result = connection::run(&feed, &mut sink, &stop).await;
     health.set_ready(false);

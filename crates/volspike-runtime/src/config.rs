@@ -171,6 +171,17 @@ pub struct IngestorConfig {
     /// undelivered (`message.timeout.ms`).
     #[serde(with = "humantime_serde")]
     pub delivery_timeout: Duration,
+    /// Advanced Trade: CDP API key name (`organizations/.../apiKeys/...`)
+    /// to authenticate subscribes with; empty: public, unauthenticated.
+    #[serde(default)]
+    pub api_key_name: String,
+    /// Advanced Trade: the key's EC private key (PEM); never logged.
+    #[serde(default)]
+    pub api_key_secret: Option<Secret>,
+    /// Advanced Trade: the JSON key file the CDP portal downloads (name and
+    /// private key), instead of `api-key-name` and `api-key-secret`.
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
 }
 
 impl IngestorConfig {
@@ -370,6 +381,29 @@ impl Config {
         if !["text", "json"].contains(&self.log.format.as_str()) {
             errors.push("log.format must be `text` or `json`".into());
         }
+        let i = &self.ingestor;
+        let (named, secret, file) = (
+            !i.api_key_name.is_empty(),
+            i.api_key_secret.is_some(),
+            i.api_key_file.is_some(),
+        );
+        if named != secret {
+            errors.push(
+                "ingestor.api-key-name and ingestor.api-key-secret go together: set both or neither"
+                    .into(),
+            );
+        }
+        if file && (named || secret) {
+            errors.push(
+                "ingestor.api-key-file replaces ingestor.api-key-name and -secret: set one or the other"
+                    .into(),
+            );
+        }
+        if (named || secret || file) && i.feed != volspike_core::Feed::AdvancedTrade {
+            errors.push(
+                "ingestor API keys (JWT) are for the Advanced Trade feed; the Exchange feed's market data is public".into(),
+            );
+        }
         if self.ingestor.products.is_empty() {
             errors.push("ingestor.products must name at least one product".into());
         }
@@ -439,5 +473,39 @@ mod tests {
             .load()
             .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn api_keys_come_whole_and_only_for_advanced_trade() {
+        let half = ConfigLoader::new()
+            .set("ingestor.api-key-name", "organizations/o/apiKeys/k")
+            .load()
+            .unwrap_err();
+        assert!(half.to_string().contains("go together"), "{half}");
+        let both = ConfigLoader::new()
+            .set("ingestor.api-key-name", "organizations/o/apiKeys/k")
+            .set("ingestor.api-key-secret", "-----BEGIN EC PRIVATE KEY-----")
+            .set("ingestor.api-key-file", "/k.json")
+            .load()
+            .unwrap_err();
+        assert!(both.to_string().contains("one or the other"), "{both}");
+        let exchange = ConfigLoader::new()
+            .set("ingestor.feed", "exchange")
+            .set("ingestor.api-key-file", "/k.json")
+            .load()
+            .unwrap_err();
+        assert!(
+            exchange.to_string().contains("Advanced Trade"),
+            "{exchange}"
+        );
+        let c = ConfigLoader::new()
+            .set("ingestor.api-key-name", "organizations/o/apiKeys/k")
+            .set(
+                "ingestor.api-key-secret",
+                "-----BEGIN EC PRIVATE KEY-----xyz",
+            )
+            .load()
+            .unwrap();
+        assert!(!format!("{c:?}").contains("xyz"));
     }
 }
