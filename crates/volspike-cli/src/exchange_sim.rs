@@ -12,7 +12,7 @@
 //!
 //! What it did is kept per connection ([`ConnectionReport`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +73,11 @@ pub struct Faults {
     /// messages, on the first connection only.
     #[arg(long)]
     pub heartbeats_only_after: Option<u64>,
+    /// Lose tickers after this many ticker messages, on the first
+    /// connection only: the market goes on (heartbeats report its trades)
+    /// but its tickers never reach the client (counted in `lost`).
+    #[arg(long)]
+    pub lose_tickers_after: Option<u64>,
     /// Send a malformed frame after every this many ticker messages.
     #[arg(long)]
     pub malformed_every: Option<u64>,
@@ -100,6 +105,7 @@ impl Default for Faults {
             max_disconnects: u64::MAX,
             silent_after: None,
             heartbeats_only_after: None,
+            lose_tickers_after: None,
             malformed_every: None,
             error_every: None,
             reject_products: Vec::new(),
@@ -150,6 +156,8 @@ pub struct ConnectionReport {
     pub messages: Vec<usize>,
     /// Ticks in those messages.
     pub ticks: u64,
+    /// Ticker messages taken from the market but lost (fault), as indexes.
+    pub lost: Vec<usize>,
     /// Heartbeat frames sent.
     pub heartbeats: u64,
     /// Malformed frames sent.
@@ -175,6 +183,9 @@ struct Shared {
     products: BTreeSet<String>,
     /// Next message to send, over all connections.
     cursor: Mutex<usize>,
+    /// Product -> trade id of the last message served (the exchange's
+    /// `last_trade_id`, which Exchange heartbeats report).
+    last_trade: Mutex<BTreeMap<String, u64>>,
     reports: Mutex<Vec<ConnectionReport>>,
     disconnects: AtomicU64,
 }
@@ -242,6 +253,7 @@ impl ExchangeSim {
             messages: group_messages(ticks),
             products,
             cursor: Mutex::new(0),
+            last_trade: Mutex::new(BTreeMap::new()),
             reports: Mutex::new(Vec::new()),
             disconnects: AtomicU64::new(0),
         });
@@ -522,7 +534,9 @@ async fn serve_inner(
         if req.heartbeats && Instant::now() >= next_heartbeat {
             next_heartbeat += settings.heartbeat_interval;
             heartbeat_counter += 1;
-            let frames = heartbeat_frames(feed, &subscribed, heartbeat_counter, &mut seq);
+            let last_trade = shared.last_trade.lock().expect("trade lock").clone();
+            let frames =
+                heartbeat_frames(feed, &subscribed, heartbeat_counter, &last_trade, &mut seq);
             let breaks = std::mem::take(&mut seq.breaks);
             for frame in frames {
                 tx.send(frame).await?;
@@ -572,6 +586,16 @@ async fn serve_inner(
                 continue;
             }
             *cursor += 1;
+            let mut last_trade = shared.last_trade.lock().expect("trade lock");
+            for t in msg {
+                if let Some(id) = t.trade_id {
+                    last_trade.insert(t.product_id.to_string(), id);
+                }
+            }
+        }
+        if first_connection && faults.lose_tickers_after.is_some_and(|n| sent >= n) {
+            update(shared, id, |r| r.lost.push(index));
+            continue;
         }
         let ticks: Vec<&Tick> = msg
             .iter()
@@ -761,6 +785,7 @@ fn ticker_frames(feed: Feed, ticks: &[&Tick], first: bool, seq: &mut Numbering) 
                 insert_numbers(&mut o, t, &EXCHANGE_NAMES);
                 o.insert("time".into(), json!(format_timestamp(t.event_time_ns)));
                 if let Some(id) = t.trade_id {
+                    seq.tracker.exchange_trade(&t.product_id, id);
                     o.insert("trade_id".into(), json!(id));
                 }
                 text(Value::Object(o))
@@ -773,6 +798,7 @@ fn heartbeat_frames(
     feed: Feed,
     products: &[String],
     counter: u64,
+    last_trade: &BTreeMap<String, u64>,
     seq: &mut Numbering,
 ) -> Vec<Message> {
     let now = format_timestamp(now_ns());
@@ -791,8 +817,11 @@ fn heartbeat_frames(
         Feed::Exchange => products
             .iter()
             .map(|p| {
+                let last_trade_id = last_trade.get(p).copied().unwrap_or(0);
+                let brk = seq.tracker.exchange_heartbeat(p, last_trade_id);
+                seq.breaks += u64::from(brk.is_some());
                 text(json!({
-                    "type": "heartbeat", "sequence": counter, "last_trade_id": 0,
+                    "type": "heartbeat", "sequence": counter, "last_trade_id": last_trade_id,
                     "product_id": p, "time": now,
                 }))
             })

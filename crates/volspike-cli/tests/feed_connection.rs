@@ -92,6 +92,29 @@ async fn ingest(cfg: FeedConfig, want: usize) -> (Collected, Result<(), FeedErro
     (collected, result)
 }
 
+/// Runs the loop until the simulator has served every message (and half a
+/// second more for the last to arrive), then shuts it down.
+async fn ingest_until_served(
+    cfg: FeedConfig,
+    sim: &ExchangeSim,
+) -> (Collected, Result<(), FeedError>) {
+    let collector = Collector::default();
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (mut sink, shutdown) = (collector.clone(), shutdown.clone());
+        tokio::spawn(async move { run(&cfg, &mut sink, &shutdown).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sim.exhausted() && Instant::now() < deadline && !task.is_finished() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shutdown.cancel();
+    let result = task.await.unwrap();
+    let collected = std::mem::take(&mut *collector.0.lock().unwrap());
+    (collected, result)
+}
+
 fn reasons(c: &Collected) -> Vec<String> {
     c.events
         .iter()
@@ -307,4 +330,71 @@ async fn a_refused_token_stops_the_loop_with_a_clear_error() {
         reports[0].end.contains("authentication failure"),
         "{reports:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_trades_the_feed_never_delivered_are_recorded_as_gaps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ticks = load_ticks(&[common::simulated(tmp.path(), 60, 9)]).unwrap();
+    // An Exchange market: every tick is a trade with its product's next id.
+    let mut next_id = std::collections::HashMap::new();
+    for t in ticks.iter_mut() {
+        let id = next_id.entry(t.product_id.clone()).or_insert(1_000u64);
+        *id += 1;
+        t.trade_id = Some(*id);
+        t.feed = Feed::Exchange;
+    }
+    let settings = SimSettings {
+        feed: Feed::Exchange,
+        // 60 s of market in 6 s, so heartbeats come while tickers are lost.
+        speed: Speed::Factor(10.0),
+        heartbeat_interval: Duration::from_millis(100),
+        faults: Faults {
+            lose_tickers_after: Some(100),
+            ..Faults::default()
+        },
+        ..SimSettings::default()
+    };
+    let sim = ExchangeSim::start("127.0.0.1:0".parse().unwrap(), ticks.clone(), settings)
+        .await
+        .unwrap();
+    let cfg = FeedConfig {
+        feed: Feed::Exchange,
+        ..feed_config(sim.url())
+    };
+    let messages = sim.messages().to_vec();
+    let (got, result) = ingest_until_served(cfg, &sim).await;
+    result.unwrap();
+    let reports = sim.stop().await;
+    let lost: Vec<usize> = reports.iter().flat_map(|r| r.lost.clone()).collect();
+    assert!(!lost.is_empty(), "{reports:?}");
+    let sent: Vec<Tick> = reports
+        .iter()
+        .flat_map(|r| r.messages.iter().flat_map(|&i| messages[i].clone()))
+        .map(|t| Tick {
+            receive_time_ns: None,
+            ..t
+        })
+        .collect();
+    assert_eq!(got.ticks, sent, "every delivered ticker, once");
+    let gaps: Vec<_> = got
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            FeedEvent::SequenceBreak { brk, .. } if brk.stream.starts_with("trade_id:") => {
+                Some(brk.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!gaps.is_empty(), "no trade gap recorded: {:?}", got.events);
+    let missing: u64 = gaps.iter().map(|g| g.missing()).sum();
+    assert!(
+        missing <= lost.len() as u64,
+        "{missing} trades reported missing, {} lost",
+        lost.len()
+    );
+    let sim_breaks: u64 = reports.iter().map(|r| r.sequence_breaks).sum();
+    assert!(gaps.len() as u64 <= sim_breaks, "{gaps:?} vs {reports:?}");
+    assert!(reasons(&got).iter().any(|r| r.starts_with("stale")));
 }

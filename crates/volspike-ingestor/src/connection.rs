@@ -442,8 +442,13 @@ impl Session {
                     if let Some(last) = self.last_ticker.get_mut(t.product_id.as_str()) {
                         *last = now;
                     }
-                    if let (Feed::Exchange, Some(n)) = (cfg.feed, t.sequence) {
-                        breaks.extend(self.sequences.exchange(&t.product_id, n));
+                    if cfg.feed == Feed::Exchange {
+                        if let Some(n) = t.sequence {
+                            breaks.extend(self.sequences.exchange(&t.product_id, n));
+                        }
+                        if let Some(id) = t.trade_id {
+                            self.sequences.exchange_trade(&t.product_id, id);
+                        }
                     }
                 }
                 if let (Feed::AdvancedTrade, Some(n)) =
@@ -463,6 +468,11 @@ impl Session {
                     Control::Heartbeat => {
                         if let Some(n) = as_u64(&v["events"][0]["heartbeat_counter"]) {
                             breaks.extend(self.sequences.heartbeat_counter(n));
+                        }
+                        if let (Some(p), Some(id)) =
+                            (v["product_id"].as_str(), as_u64(&v["last_trade_id"]))
+                        {
+                            breaks.extend(self.sequences.exchange_heartbeat(p, id));
                         }
                     }
                     Control::ErrorMessage => {

@@ -8,7 +8,12 @@
 //!
 //! Exchange: a product's `sequence` is shared by all channels, so jumps on
 //! the ticker channel are normal and not gaps; only a number that does not
-//! increase (a duplicate or reordering) is reported.
+//! increase (a duplicate or reordering) is reported. Lost tickers show in
+//! trade ids instead: each heartbeat names the product's `last_trade_id`,
+//! and by the next heartbeat a ticker with that trade (or a later one) must
+//! have come. (One heartbeat of grace: a ticker may trail the heartbeat
+//! that already counts its trade. Tickers batch trades, so their own trade
+//! ids jump; only the heartbeat proves a loss.)
 
 use std::collections::BTreeMap;
 
@@ -35,6 +40,16 @@ impl SequenceBreak {
 pub struct SequenceTracker {
     last_on_connection: Option<u64>,
     last_by_stream: BTreeMap<String, u64>,
+    trades: BTreeMap<String, TradeWatch>,
+}
+
+/// Exchange: a product's trades seen in tickers against its heartbeats.
+#[derive(Debug, Default)]
+struct TradeWatch {
+    /// Highest trade id of a ticker (or accounted for by an earlier break).
+    seen: u64,
+    /// `last_trade_id` of the previous heartbeat, due by the next one.
+    due: Option<u64>,
 }
 
 impl SequenceTracker {
@@ -68,6 +83,39 @@ impl SequenceTracker {
             expected: last.wrapping_add(1),
             got: n,
         })
+    }
+
+    /// Exchange ticker with `trade_id` (the last trade of its batch).
+    pub fn exchange_trade(&mut self, product: &str, trade_id: u64) {
+        let w = self.trades.entry(product.to_owned()).or_default();
+        w.seen = w.seen.max(trade_id);
+    }
+
+    /// Exchange heartbeat naming the product's `last_trade_id`. A break on
+    /// stream `trade_id:{product}` runs from the first unseen trade
+    /// (`expected`) to one past the last the previous heartbeat named
+    /// (`got`), so `missing()` counts the trades no ticker carried. Nothing
+    /// is checked before the connection's first ticker with a trade id.
+    pub fn exchange_heartbeat(
+        &mut self,
+        product: &str,
+        last_trade_id: u64,
+    ) -> Option<SequenceBreak> {
+        let w = self.trades.get_mut(product)?;
+        let brk = match w.due {
+            Some(due) if w.seen < due => {
+                let b = SequenceBreak {
+                    stream: format!("trade_id:{product}"),
+                    expected: w.seen + 1,
+                    got: due + 1,
+                };
+                w.seen = due;
+                Some(b)
+            }
+            _ => None,
+        };
+        w.due = (last_trade_id > w.seen).then_some(last_trade_id);
+        brk
     }
 
     fn strictly_next(&mut self, stream: String, n: u64) -> Option<SequenceBreak> {
@@ -130,5 +178,27 @@ mod tests {
         assert_eq!(t.exchange("BTC-USD", 180), None, "jumps are normal");
         assert_eq!(t.exchange("ETH-USD", 5), None);
         assert_eq!(t.exchange("BTC-USD", 180).unwrap().got, 180);
+    }
+
+    #[test]
+    fn exchange_trades_missing_by_the_next_heartbeat_are_a_break() {
+        let mut t = SequenceTracker::default();
+        assert_eq!(t.exchange_heartbeat("BTC-USD", 50), None, "no ticker yet");
+        t.exchange_trade("BTC-USD", 100);
+        // The heartbeat counts trade 103 before its ticker came: grace.
+        assert_eq!(t.exchange_heartbeat("BTC-USD", 103), None);
+        t.exchange_trade("BTC-USD", 103);
+        assert_eq!(t.exchange_heartbeat("BTC-USD", 110), None);
+        // Tickers up to 104 only; trades 105..=110 never came.
+        t.exchange_trade("BTC-USD", 104);
+        let gap = t.exchange_heartbeat("BTC-USD", 112).unwrap();
+        assert_eq!(
+            (gap.stream.as_str(), gap.expected, gap.got, gap.missing()),
+            ("trade_id:BTC-USD", 105, 111, 6)
+        );
+        // Reported once; then 111..=112 must come by the next heartbeat.
+        t.exchange_trade("BTC-USD", 112);
+        assert_eq!(t.exchange_heartbeat("BTC-USD", 112), None);
+        assert_eq!(t.exchange_heartbeat("ETH-USD", 7), None, "another product");
     }
 }
