@@ -11,6 +11,9 @@ done
 for tool in curl patch kcat; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
+# Virtual environments (scripts/python-env.sh) need ensurepip, which Debian
+# ships separately.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then
   pkgs=()
   for t in "${need[@]}"; do

@@ -1,0 +1,129 @@
+//! Every metric equals scikit-learn's on the same labels and scores, to 1e-9.
+//! The fixtures come from `scripts/python/make_metric_fixtures.py` (run it
+//! to regenerate them; its versions are pinned in
+//! `scripts/python/requirements.txt`).
+
+use serde_json::Value;
+use volspike_model::metrics::{Confusion, evaluate, pr_curve, roc_curve};
+
+const TOLERANCE: f64 = 1e-9;
+
+fn fixtures() -> Value {
+    let text = include_str!("fixtures/sklearn_metrics.json");
+    serde_json::from_str(text).expect("fixture is JSON")
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+fn close(name: &str, what: &str, got: f64, want: f64) {
+    assert!(
+        (got - want).abs() <= TOLERANCE,
+        "{name}: {what} is {got}, scikit-learn says {want} (difference {:e})",
+        (got - want).abs()
+    );
+}
+
+fn close_all(name: &str, what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{name}: {what} lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        close(name, &format!("{what}[{i}]"), *g, *w);
+    }
+}
+
+#[test]
+fn metrics_match_scikit_learn() {
+    let doc = fixtures();
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 7);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let y: Vec<bool> = c["y"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() == 1)
+            .collect();
+        let s = floats(&c["score"]);
+
+        let pr = pr_curve(&y, &s).unwrap();
+        close_all(
+            name,
+            "precision",
+            &pr.precision,
+            &floats(&c["pr_curve"]["precision"]),
+        );
+        close_all(
+            name,
+            "recall",
+            &pr.recall,
+            &floats(&c["pr_curve"]["recall"]),
+        );
+        close_all(
+            name,
+            "pr thresholds",
+            &pr.thresholds,
+            &floats(&c["pr_curve"]["thresholds"]),
+        );
+        let roc = roc_curve(&y, &s).unwrap().unwrap();
+        close_all(name, "fpr", &roc.fpr, &floats(&c["roc_curve"]["fpr"]));
+        close_all(name, "tpr", &roc.tpr, &floats(&c["roc_curve"]["tpr"]));
+        close_all(
+            name,
+            "roc thresholds",
+            &roc.thresholds,
+            &floats(&c["roc_curve"]["thresholds"]),
+        );
+
+        for at in c["at_threshold"].as_array().unwrap() {
+            let t = at["threshold"].as_f64().unwrap();
+            let m = evaluate(&y, &s, t).unwrap();
+            close(
+                name,
+                "average precision",
+                m.pr_auc.unwrap(),
+                c["average_precision"].as_f64().unwrap(),
+            );
+            close(
+                name,
+                "roc auc",
+                m.roc_auc.unwrap(),
+                c["roc_auc"].as_f64().unwrap(),
+            );
+            close(name, "brier", m.brier, c["brier"].as_f64().unwrap());
+            close(
+                name,
+                "base rate",
+                m.base_rate,
+                c["base_rate"].as_f64().unwrap(),
+            );
+            let what = |m: &str| format!("{m} at {t}");
+            close(
+                name,
+                &what("precision"),
+                m.precision,
+                at["precision"].as_f64().unwrap(),
+            );
+            close(
+                name,
+                &what("recall"),
+                m.recall,
+                at["recall"].as_f64().unwrap(),
+            );
+            close(name, &what("f1"), m.f1, at["f1"].as_f64().unwrap());
+            let cm = &at["confusion"];
+            let want = Confusion {
+                tn: cm["tn"].as_u64().unwrap(),
+                fp: cm["fp"].as_u64().unwrap(),
+                fn_: cm["fn"].as_u64().unwrap(),
+                tp: cm["tp"].as_u64().unwrap(),
+            };
+            assert_eq!(m.confusion, want, "{name}: confusion at {t}");
+        }
+    }
+}

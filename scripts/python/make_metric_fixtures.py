@@ -1,0 +1,100 @@
+"""Writes crates/volspike-model/tests/fixtures/sklearn_metrics.json: labels,
+scores and what scikit-learn computes from them, for the metric parity test
+(crates/volspike-model/tests/sklearn_parity.rs).
+
+Run: $(scripts/python-env.sh) scripts/python/make_metric_fixtures.py
+The output is deterministic for the pinned versions (fixed seeds).
+"""
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+import sklearn
+from sklearn import metrics
+
+OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/volspike-model/tests/fixtures/sklearn_metrics.json"
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def cases():
+    rng = np.random.default_rng(20261123)
+    y = (rng.random(1000) < 0.15).astype(int)
+    yield "random_1000", y, sigmoid(1.5 * y + rng.normal(size=y.size) - 1.0), [0.5, 0.3]
+
+    y = (rng.random(500) < 0.3).astype(int)
+    s = np.round(sigmoid(y + rng.normal(size=y.size)), 1)  # heavy ties
+    yield "ties_500", y, s, [0.5, 0.7]
+
+    y = np.array([0] * 40 + [1] * 10)
+    yield "separable", y, np.linspace(0.01, 0.99, 50), [0.5, 0.9]
+
+    yield "reversed", y, np.linspace(0.99, 0.01, 50), [0.5]
+
+    y = np.array([0, 1, 0, 1, 1, 0])
+    yield "tiny_ties", y, np.array([0.2, 0.8, 0.8, 0.4, 0.2, 0.1]), [0.4, 0.8, 0.95]
+
+    y = (rng.random(3000) < 0.03).astype(int)
+    yield "imbalanced_3000", y, sigmoid(2.0 * y + rng.normal(size=y.size) - 3.0), [0.5, 0.1]
+
+    y = (rng.random(200) < 0.25).astype(int)
+    yield "constant_score", y, np.full(y.size, 0.5), [0.5, 0.6]
+
+
+def case(name, y, s, thresholds):
+    precision, recall, pr_thr = metrics.precision_recall_curve(y, s)
+    fpr, tpr, roc_thr = metrics.roc_curve(y, s, drop_intermediate=False)
+    out = {
+        "name": name,
+        "y": [int(v) for v in y],
+        "score": [float(v) for v in s],
+        "average_precision": float(metrics.average_precision_score(y, s)),
+        "roc_auc": float(metrics.roc_auc_score(y, s)),
+        "brier": float(metrics.brier_score_loss(y, s)),
+        "base_rate": float(np.mean(y)),
+        # Points from the highest threshold down, as volspike returns them.
+        "pr_curve": {
+            "precision": [float(v) for v in precision[::-1]],
+            "recall": [float(v) for v in recall[::-1]],
+            "thresholds": [float(v) for v in pr_thr[::-1]],
+        },
+        # sklearn's first ROC threshold is +inf (the (0, 0) point); JSON
+        # cannot hold it, and volspike starts at the highest score.
+        "roc_curve": {
+            "fpr": [float(v) for v in fpr],
+            "tpr": [float(v) for v in tpr],
+            "thresholds": [float(v) for v in roc_thr[1:]],
+        },
+        "at_threshold": [],
+    }
+    for t in thresholds:
+        pred = (s >= t).astype(int)
+        tn, fp, fn, tp = metrics.confusion_matrix(y, pred, labels=[0, 1]).ravel()
+        out["at_threshold"].append({
+            "threshold": float(t),
+            "precision": float(metrics.precision_score(y, pred, zero_division=0)),
+            "recall": float(metrics.recall_score(y, pred, zero_division=0)),
+            "f1": float(metrics.f1_score(y, pred, zero_division=0)),
+            "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+        })
+    return out
+
+
+def main():
+    doc = {
+        "generator": "scripts/python/make_metric_fixtures.py",
+        "scikit_learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "cases": [case(*c) for c in cases()],
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    print(f"wrote {OUT} ({len(doc['cases'])} cases, scikit-learn {sklearn.__version__})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
