@@ -81,6 +81,46 @@ fn label_segment(
     }
 }
 
+/// Trailing realized volatility for every row of one product: the sample
+/// standard deviation of the log returns of the row's own tick and the
+/// earlier ticks of its segment with time in (t - lookback, t]. `None` until
+/// the segment has lasted `lookback` (the window would be short) and with
+/// fewer than two returns. O(n). The relative label divides forward by
+/// trailing volatility.
+pub fn trailing_volatility(s: SeriesRef<'_>, lookback_ns: i64) -> Vec<Option<f64>> {
+    let n = s.event_time_ns.len();
+    assert!(
+        s.log_return.len() == n && s.segment_start.len() == n,
+        "columns differ in length"
+    );
+    let t = s.event_time_ns;
+    let mut out = vec![None; n];
+    let mut sums = ReturnSums::default();
+    let (mut seg_begin, mut left) = (0, 0);
+    for i in 0..n {
+        if i == 0 || s.segment_start[i] {
+            (seg_begin, left) = (i, i);
+            sums = ReturnSums::default();
+        }
+        if let (false, Some(r)) = (i == seg_begin, s.log_return[i]) {
+            sums.add_return(r);
+        }
+        let edge = t[i].saturating_sub(lookback_ns);
+        while left <= i && t[left] <= edge {
+            if let (false, Some(r)) = (left == seg_begin, s.log_return[left]) {
+                let mut one = ReturnSums::default();
+                one.add_return(r);
+                sums.sub(&one);
+            }
+            left += 1;
+        }
+        if t[seg_begin] <= edge {
+            out[i] = sums.std_dev();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,7 +150,54 @@ mod tests {
             .collect()
     }
 
+    fn brute_trailing(t: &[i64], r: &[Option<f64>], seg: &[bool], l: i64) -> Vec<Option<f64>> {
+        (0..t.len())
+            .map(|i| {
+                let mut first = i;
+                while !seg[first] {
+                    first -= 1;
+                }
+                if t[first] > t[i] - l {
+                    return None;
+                }
+                let xs: Vec<f64> = (first + 1..=i)
+                    .filter(|&j| t[j] > t[i] - l)
+                    .filter_map(|j| r[j])
+                    .collect();
+                if xs.len() < 2 {
+                    return None;
+                }
+                let n = xs.len() as f64;
+                let m = xs.iter().sum::<f64>() / n;
+                Some((xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt())
+            })
+            .collect()
+    }
+
     proptest! {
+        #[test]
+        fn trailing_matches_brute_force(steps in proptest::collection::vec((0i64..30, -50i32..50, 0u8..20), 1..300)) {
+            let mut t = Vec::new();
+            let mut r = Vec::new();
+            let mut seg = Vec::new();
+            let mut now = 0;
+            for (k, &(dt, dp, g)) in steps.iter().enumerate() {
+                now += dt;
+                let starts = k == 0 || g == 0;
+                t.push(now);
+                seg.push(starts);
+                r.push(if starts { None } else { Some(dp as f64 * 1e-4) });
+            }
+            let got = trailing_volatility(SeriesRef { event_time_ns: &t, log_return: &r, segment_start: &seg }, 90);
+            let want = brute_trailing(&t, &r, &seg, 90);
+            for (g, w) in got.iter().zip(&want) {
+                match (g, w) {
+                    (Some(a), Some(b)) => prop_assert!((a - b).abs() <= 1e-12, "{} vs {}", a, b),
+                    _ => prop_assert_eq!(g.is_some(), w.is_some()),
+                }
+            }
+        }
+
         #[test]
         fn matches_brute_force(steps in proptest::collection::vec((0i64..30, -50i32..50, 0u8..20), 1..300)) {
             let mut t = Vec::new();
