@@ -1,0 +1,317 @@
+//! Feature rows -> a labeled, time-ordered dataset.
+//!
+//! Each row's target is its forward realized volatility over (t, t +
+//! horizon] (same product, never across a gap), or for the relative label
+//! that divided by the trailing volatility over (t - lookback, t]. Rows whose
+//! forward (or trailing) window is incomplete, and rows missing a model
+//! input, are dropped and counted. The spike threshold `tau` is not chosen
+//! here: it is a percentile of the training split's targets
+//! ([`crate::split`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use volspike_core::{FEATURE_NAMES, FeatureRow};
+use volspike_features::label::SeriesRef;
+use volspike_features::{forward_volatility, trailing_volatility};
+
+/// What a spike is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelKind {
+    /// Forward volatility >= tau.
+    Absolute,
+    /// Forward volatility / trailing volatility >= tau: unusually volatile
+    /// for current conditions.
+    Relative,
+}
+
+/// The label definition, recorded with every model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LabelConfig {
+    /// `absolute` or `relative`.
+    pub kind: LabelKind,
+    /// Forward window.
+    #[serde(with = "humantime_serde")]
+    pub horizon: Duration,
+    /// tau is this quantile (0..1) of the training split's targets.
+    pub quantile: f64,
+    /// Trailing window of the relative label.
+    #[serde(with = "humantime_serde")]
+    pub lookback: Duration,
+}
+
+impl Default for LabelConfig {
+    fn default() -> Self {
+        LabelConfig {
+            kind: LabelKind::Absolute,
+            horizon: Duration::from_secs(60),
+            quantile: 0.9,
+            lookback: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Model inputs by default: the scale-free features. Price levels
+/// (`mid_price`, the spread in dollars) differ by product and drift over
+/// time, so they are left out.
+pub const DEFAULT_FEATURES: [&str; 12] = [
+    "log_return",
+    "price_return_1min",
+    "price_return_5min",
+    "price_volatility_1min",
+    "price_volatility_5min",
+    "volatility_ratio",
+    "bid_ask_spread_bps",
+    "order_book_imbalance",
+    "trade_intensity",
+    "tick_count_5min",
+    "high_low_range_5min",
+    "time_since_prev_tick_s",
+];
+
+/// Labeled rows in time order (ties broken by product), features row-major.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dataset {
+    /// Model inputs, in column order.
+    pub feature_names: Vec<String>,
+    /// Product of each row.
+    pub product: Vec<String>,
+    /// Event time of each row, ns.
+    pub event_time_ns: Vec<i64>,
+    /// rows x features, row-major.
+    pub x: Vec<f64>,
+    /// Forward volatility, or its ratio to trailing volatility.
+    pub target: Vec<f64>,
+}
+
+impl Dataset {
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.target.len()
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.target.is_empty()
+    }
+
+    /// Row `i`'s features.
+    pub fn row(&self, i: usize) -> &[f64] {
+        let f = self.feature_names.len();
+        &self.x[i * f..(i + 1) * f]
+    }
+}
+
+/// Rows dropped while building a dataset, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetCounts {
+    /// Feature rows read.
+    pub rows_in: u64,
+    /// Rows kept.
+    pub rows_out: u64,
+    /// Forward window incomplete (end of a segment or of the data) or with
+    /// fewer than two returns.
+    pub incomplete_forward: u64,
+    /// Relative label: trailing window incomplete or too few returns, or zero.
+    pub incomplete_trailing: u64,
+    /// A model input was undefined (early in a segment, no book).
+    pub missing_feature: u64,
+}
+
+/// Errors building a dataset.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DatasetError {
+    /// A requested feature does not exist.
+    #[error("unknown feature `{0}` (known: {known})", known = FEATURE_NAMES.join(", "))]
+    UnknownFeature(String),
+}
+
+/// Labels `rows` (any order; each product's rows are sorted by time) and
+/// keeps the rows that have a complete label and every feature in `features`.
+pub fn build(
+    rows: &[FeatureRow],
+    features: &[&str],
+    label: &LabelConfig,
+) -> Result<(Dataset, DatasetCounts), DatasetError> {
+    let columns: Vec<usize> = features
+        .iter()
+        .map(|f| {
+            FEATURE_NAMES
+                .iter()
+                .position(|n| n == f)
+                .ok_or_else(|| DatasetError::UnknownFeature((*f).to_owned()))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut counts = DatasetCounts {
+        rows_in: rows.len() as u64,
+        ..DatasetCounts::default()
+    };
+    let mut by_product: BTreeMap<&str, Vec<&FeatureRow>> = BTreeMap::new();
+    for r in rows {
+        by_product.entry(r.product_id.as_str()).or_default().push(r);
+    }
+    let horizon = label.horizon.as_nanos() as i64;
+    let lookback = label.lookback.as_nanos() as i64;
+    // (time, product, tie, features, target) of the kept rows.
+    let mut kept: Vec<(i64, &str, u32, Vec<f64>, f64)> = Vec::new();
+    for (product, mut series) in by_product {
+        series.sort_by_key(|r| (r.event_time_ns, r.tie));
+        let t: Vec<i64> = series.iter().map(|r| r.event_time_ns).collect();
+        let ret: Vec<Option<f64>> = series.iter().map(|r| r.log_return).collect();
+        let seg: Vec<bool> = series.iter().map(|r| r.segment_start).collect();
+        let s = SeriesRef {
+            event_time_ns: &t,
+            log_return: &ret,
+            segment_start: &seg,
+        };
+        let forward = forward_volatility(s, horizon);
+        let trailing = match label.kind {
+            LabelKind::Absolute => Vec::new(),
+            LabelKind::Relative => trailing_volatility(s, lookback),
+        };
+        for (i, r) in series.iter().enumerate() {
+            let Some(fwd) = forward[i] else {
+                counts.incomplete_forward += 1;
+                continue;
+            };
+            let target = match label.kind {
+                LabelKind::Absolute => fwd,
+                LabelKind::Relative => match trailing[i] {
+                    Some(tr) if tr > 0.0 => fwd / tr,
+                    _ => {
+                        counts.incomplete_trailing += 1;
+                        continue;
+                    }
+                },
+            };
+            let values = r.values();
+            let Some(x) = columns
+                .iter()
+                .map(|&c| values[c])
+                .collect::<Option<Vec<f64>>>()
+            else {
+                counts.missing_feature += 1;
+                continue;
+            };
+            kept.push((r.event_time_ns, product, r.tie, x, target));
+        }
+    }
+    kept.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    let mut d = Dataset {
+        feature_names: features.iter().map(|f| (*f).to_owned()).collect(),
+        ..Dataset::default()
+    };
+    for (t, p, _, x, y) in kept {
+        d.event_time_ns.push(t);
+        d.product.push(p.to_owned());
+        d.x.extend(x);
+        d.target.push(y);
+    }
+    counts.rows_out = d.len() as u64;
+    Ok((d, counts))
+}
+
+/// The `q` quantile of `values` with linear interpolation between order
+/// statistics (numpy's default). `None` when empty.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use volspike_core::Feed;
+
+    fn row(product: &str, t_s: i64, price: f64, prev: Option<f64>) -> FeatureRow {
+        let lr = prev.map(|p: f64| (price / p).ln());
+        FeatureRow {
+            schema_version: volspike_core::FEATURE_SCHEMA_VERSION,
+            product_id: product.into(),
+            event_time_ns: t_s * 1_000_000_000,
+            tie: 0,
+            sequence: None,
+            trade_id: None,
+            feed: Feed::AdvancedTrade,
+            segment_start: prev.is_none(),
+            warm: true,
+            price,
+            log_return: lr,
+            price_return_1min: Some(0.0),
+            price_return_5min: Some(0.0),
+            price_volatility_1min: Some(1e-4),
+            price_volatility_5min: Some(1e-4),
+            volatility_ratio: Some(1.0),
+            bid_ask_spread: Some(0.01),
+            bid_ask_spread_bps: Some(1.0),
+            order_book_imbalance: Some(0.0),
+            volume_24h_pct_change: None,
+            trade_intensity: Some(10.0),
+            tick_count_5min: Some(50.0),
+            high_low_range_5min: Some(0.001),
+            time_since_prev_tick_s: prev.map(|_| 10.0),
+            mid_price: Some(price),
+        }
+    }
+
+    fn series(product: &str, n: i64, step_s: i64) -> Vec<FeatureRow> {
+        let mut out = Vec::new();
+        let mut prev = None;
+        for i in 0..n {
+            let price = 100.0 * (1.0 + 0.001 * ((i * 7) % 5) as f64);
+            out.push(row(product, i * step_s, price, prev));
+            prev = Some(price);
+        }
+        out
+    }
+
+    #[test]
+    fn rows_without_a_full_forward_window_or_a_feature_are_dropped_and_counted() {
+        let mut rows = series("BTC-USD", 30, 10); // 0..290 s
+        rows.extend(series("ETH-USD", 30, 10));
+        let (d, c) = build(&rows, &DEFAULT_FEATURES, &LabelConfig::default()).unwrap();
+        // The first row of each product lacks log_return and
+        // time_since_prev; the last rows of each lack 60 s of future (t >
+        // 230 s: 6 rows each).
+        assert_eq!(c.missing_feature, 2);
+        assert_eq!(c.incomplete_forward, 12);
+        assert_eq!(c.rows_out, 60 - 14);
+        assert_eq!(d.len(), 46);
+        assert!(d.event_time_ns.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(d.row(0).len(), DEFAULT_FEATURES.len());
+        let e = build(&rows, &["nope"], &LabelConfig::default()).unwrap_err();
+        assert_eq!(e, DatasetError::UnknownFeature("nope".into()));
+    }
+
+    #[test]
+    fn the_relative_label_needs_the_trailing_window_too() {
+        let rows = series("BTC-USD", 60, 10); // 0..590 s
+        let cfg = LabelConfig {
+            kind: LabelKind::Relative,
+            ..LabelConfig::default()
+        };
+        let (d, c) = build(&rows, &DEFAULT_FEATURES, &cfg).unwrap();
+        // Trailing 300 s complete from t = 300 s; forward complete to 530 s.
+        assert_eq!(c.incomplete_forward, 6);
+        assert_eq!(c.incomplete_trailing, 30);
+        assert_eq!(d.len(), 24);
+        assert!(d.target.iter().all(|&v| v > 0.0));
+    }
+
+    #[test]
+    fn quantile_interpolates_like_numpy() {
+        // numpy.quantile([1, 2, 3, 4], 0.9) == 3.7
+        assert!((quantile(&[4.0, 1.0, 3.0, 2.0], 0.9).unwrap() - 3.7).abs() < 1e-12);
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&[5.0], 0.9), Some(5.0));
+    }
+}
