@@ -18,3 +18,4 @@ pub mod pipeline;
 pub mod replay;
 pub mod simulate;
 pub mod summary;
+pub mod train;

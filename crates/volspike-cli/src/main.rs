@@ -202,6 +202,29 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Labels feature rows, splits them in time, trains and evaluates models
+    /// and writes model files and a report.
+    Train {
+        /// Feature parquet files (`volspike replay` output).
+        #[arg(long, required = true, num_args = 1..)]
+        features: Vec<PathBuf>,
+        /// `absolute` (forward volatility >= tau) or `relative` (forward over
+        /// trailing volatility >= tau).
+        #[arg(long, default_value = "absolute", value_parser = parse_label_kind)]
+        label_kind: volspike_model::dataset::LabelKind,
+        /// Quantile of the training targets that sets tau.
+        #[arg(long, default_value_t = 0.9)]
+        quantile: f64,
+        /// Trailing window of the relative label, e.g. `5m` or `30m`.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        lookback: Duration,
+        /// Models, comma-separated: baseline, logistic.
+        #[arg(long, value_delimiter = ',', default_value = "baseline,logistic")]
+        models: Vec<volspike_model::train::ModelKind>,
+        /// Directory for the model files and the report.
+        #[arg(long, default_value = "data/models/latest")]
+        out: PathBuf,
+    },
     /// Checks that two feature parquet files hold the same rows, bit for bit.
     CompareFeatures {
         /// Expected (e.g. `volspike replay` output).
@@ -241,6 +264,16 @@ struct InputArgs {
 }
 
 use volspike_ingestor::cli::parse_feed;
+
+fn parse_label_kind(s: &str) -> Result<volspike_model::dataset::LabelKind, String> {
+    match s {
+        "absolute" => Ok(volspike_model::dataset::LabelKind::Absolute),
+        "relative" => Ok(volspike_model::dataset::LabelKind::Relative),
+        _ => Err(format!(
+            "label kind must be `absolute` or `relative`, not `{s}`"
+        )),
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -561,6 +594,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await??;
             parquet::write_rows(&out, &rows)?;
             println!("dump-features: rows={} out={}", rows.len(), out.display());
+            Ok(())
+        }
+        Command::Train {
+            features,
+            label_kind,
+            quantile,
+            lookback,
+            models,
+            out,
+        } => {
+            let cfg = volspike_model::train::TrainConfig {
+                label: volspike_model::dataset::LabelConfig {
+                    kind: label_kind,
+                    quantile,
+                    lookback,
+                    ..Default::default()
+                },
+                models,
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let report = volspike_cli::train::run(&features, &cfg, &out)?;
+            println!("{}", volspike_cli::train::table(&report));
+            println!(
+                "train: models written to {} in {:.1} s",
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::CompareFeatures { left, right } => {

@@ -56,8 +56,10 @@ impl Default for LabelConfig {
 
 /// Model inputs by default: the scale-free features. Price levels
 /// (`mid_price`, the spread in dollars) differ by product and drift over
-/// time, so they are left out.
-pub const DEFAULT_FEATURES: [&str; 12] = [
+/// time, so they are left out; so is `order_book_imbalance`, which needs
+/// book quantities that most recorders drop (in the shared recordings it is
+/// undefined on 4 rows in 5).
+pub const DEFAULT_FEATURES: [&str; 11] = [
     "log_return",
     "price_return_1min",
     "price_return_5min",
@@ -65,7 +67,6 @@ pub const DEFAULT_FEATURES: [&str; 12] = [
     "price_volatility_5min",
     "volatility_ratio",
     "bid_ask_spread_bps",
-    "order_book_imbalance",
     "trade_intensity",
     "tick_count_5min",
     "high_low_range_5min",

@@ -9,6 +9,9 @@
 //! `tests/sklearn_parity.rs` checks it against fixtures written by
 //! `scripts/python/make_metric_fixtures.py`.
 
+pub mod artifact;
 pub mod dataset;
 pub mod metrics;
+pub mod model;
 pub mod split;
+pub mod train;

@@ -1,0 +1,111 @@
+//! `volspike train`: features -> labeled splits -> models -> metrics and
+//! model files.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use volspike_core::time::format_timestamp;
+use volspike_model::artifact::ModelFile;
+use volspike_model::dataset::DatasetCounts;
+use volspike_model::train::{TrainConfig, TrainReport};
+
+/// Reads every parquet file, trains, writes `DIR/{model}.json` and
+/// `DIR/report.json`, and returns the report.
+pub fn run(files: &[PathBuf], cfg: &TrainConfig, out: &Path) -> anyhow::Result<TrainReport> {
+    let mut rows = Vec::new();
+    for f in files {
+        rows.extend(volspike_runtime::parquet::read_rows(f)?);
+    }
+    anyhow::ensure!(!rows.is_empty(), "no feature rows in {files:?}");
+    let bar = indicatif::ProgressBar::new(cfg.models.len() as u64 + 1);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .expect("valid template"),
+    );
+    bar.set_message("labeling and splitting");
+    let (data, counts) = volspike_model::train::build_dataset(&rows, cfg)?;
+    bar.suspend(|| eprintln!("{}", counts_line(&counts, cfg)));
+    let prepared = volspike_model::train::prepare(data, counts, cfg)?;
+    let report = volspike_model::train::fit_models(prepared, cfg, |name| {
+        bar.inc(1);
+        bar.set_message(format!("fitting {name}"));
+    })?;
+    bar.finish_and_clear();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for m in &report.models {
+        let path = out.join(format!("{}.json", m.model.name()));
+        ModelFile::new(&report, m)
+            .save(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let path = out.join("report.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(report)
+}
+
+fn counts_line(c: &DatasetCounts, cfg: &TrainConfig) -> String {
+    format!(
+        "rows: {} in, {} labeled (dropped: {} without a full {:?} forward window, {} without the trailing window, {} missing a feature)",
+        c.rows_in,
+        c.rows_out,
+        c.incomplete_forward,
+        cfg.label.horizon,
+        c.incomplete_trailing,
+        c.missing_feature
+    )
+}
+
+/// The report for a person: splits, tau, then one line per model.
+pub fn table(r: &TrainReport) -> String {
+    let mut s = String::new();
+    let sp = &r.splits;
+    let _ = writeln!(
+        s,
+        "splits: train {} / validation {} / test {} rows ({} embargoed); train span {} .. {}",
+        sp.train.len(),
+        sp.validation.len(),
+        sp.test.len(),
+        sp.embargoed,
+        format_timestamp(r.train_span_ns.0),
+        format_timestamp(r.train_span_ns.1)
+    );
+    let _ = writeln!(
+        s,
+        "label: {:?}, tau = {:.6e} (quantile {} of train); spike rate train {:.3} / validation {:.3} / test {:.3}",
+        r.config.label.kind,
+        r.tau,
+        r.config.label.quantile,
+        r.spike_rates[0],
+        r.spike_rates[1],
+        r.spike_rates[2]
+    );
+    let _ = writeln!(
+        s,
+        "{:<10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10}",
+        "model", "PR-AUC", "ROC-AUC", "F1", "precision", "recall", "Brier", "threshold"
+    );
+    let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
+    for m in &r.models {
+        let t = &m.test;
+        let _ = writeln!(
+            s,
+            "{:<10} {:>8} {:>8} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>10.4}",
+            m.model.name(),
+            opt(t.pr_auc),
+            opt(t.roc_auc),
+            t.f1,
+            t.precision,
+            t.recall,
+            t.brier,
+            t.threshold
+        );
+    }
+    let _ = write!(
+        s,
+        "(metrics on the test split; base rate {:.4})",
+        r.spike_rates[2]
+    );
+    s
+}

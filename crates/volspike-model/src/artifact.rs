@@ -1,0 +1,76 @@
+//! The model file: everything needed to score and to explain a model.
+//!
+//! JSON, versioned by `format_version`. It holds the model (inputs in order,
+//! scaler, parameters, decision threshold), the label definition and tau it
+//! was trained for, the training span and its metrics, so `volspike
+//! evaluate` can label new data exactly as training did.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::LabelConfig;
+use crate::metrics::Metrics;
+use crate::model::Model;
+use crate::train::{TrainReport, Trained};
+
+/// The current model file format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A saved model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// `baseline`, `logistic`, ...
+    pub name: String,
+    /// The model.
+    pub model: Model,
+    /// What a spike is.
+    pub label: LabelConfig,
+    /// Spike threshold on the label target, from the training split.
+    pub tau: f64,
+    /// First and last event time of the training rows, ns.
+    pub train_span_ns: (i64, i64),
+    /// Metrics on validation.
+    pub validation: Metrics,
+    /// Metrics on test.
+    pub test: Metrics,
+}
+
+impl ModelFile {
+    /// The file for one trained model of `report`.
+    pub fn new(report: &TrainReport, trained: &Trained) -> ModelFile {
+        ModelFile {
+            format_version: FORMAT_VERSION,
+            name: trained.model.name().to_owned(),
+            model: trained.model.clone(),
+            label: report.config.label.clone(),
+            tau: report.tau,
+            train_span_ns: report.train_span_ns,
+            validation: trained.validation.clone(),
+            test: trained.test.clone(),
+        }
+    }
+
+    /// Writes the file (pretty JSON).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, json)
+    }
+
+    /// Reads a file, refusing formats newer than this build knows.
+    pub fn load(path: &Path) -> Result<ModelFile, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let f: ModelFile = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not a volspike model file: {e}", path.display()))?;
+        if f.format_version > FORMAT_VERSION {
+            return Err(format!(
+                "{} has model format {}; this build reads up to {FORMAT_VERSION}",
+                path.display(),
+                f.format_version
+            ));
+        }
+        Ok(f)
+    }
+}

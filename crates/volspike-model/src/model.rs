@@ -1,0 +1,173 @@
+//! The models and how they score a row.
+//!
+//! A [`Model`] is plain data (serde): feature names and order, the scaler,
+//! the parameters and the decision threshold, so the inference server scores
+//! with this code and no training library. Training lives in
+//! [`crate::train`].
+
+use serde::{Deserialize, Serialize};
+
+/// Standardization fitted on training rows: z = (x - mean) / scale, with
+/// the population standard deviation as scale (scikit-learn's
+/// `StandardScaler`), 1 for a constant column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaler {
+    /// Column means.
+    pub mean: Vec<f64>,
+    /// Column standard deviations.
+    pub scale: Vec<f64>,
+}
+
+impl Scaler {
+    /// Fits on `rows` (row-major, `width` columns).
+    pub fn fit(rows: &[f64], width: usize) -> Scaler {
+        let n = (rows.len() / width.max(1)).max(1) as f64;
+        let mut mean = vec![0.0; width];
+        for r in rows.chunks_exact(width) {
+            for (m, v) in mean.iter_mut().zip(r) {
+                *m += v;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0.0; width];
+        for r in rows.chunks_exact(width) {
+            for ((s, v), m) in var.iter_mut().zip(r).zip(&mean) {
+                *s += (v - m) * (v - m);
+            }
+        }
+        let scale = var
+            .into_iter()
+            .map(|s| {
+                let sd = (s / n).sqrt();
+                if sd > 0.0 && sd.is_finite() { sd } else { 1.0 }
+            })
+            .collect();
+        Scaler { mean, scale }
+    }
+
+    /// Standardizes one row into `out`.
+    pub fn transform_into(&self, row: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(
+            row.iter()
+                .zip(&self.mean)
+                .zip(&self.scale)
+                .map(|((v, m), s)| (v - m) / s),
+        );
+    }
+}
+
+/// What a model computes from standardized inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Params {
+    /// The z-score of one volatility feature, squashed to (0, 1) by the
+    /// logistic function: a ranking rule, not a calibrated probability.
+    Baseline {
+        /// Index of the feature in the model's inputs.
+        feature: usize,
+    },
+    /// Logistic regression: sigmoid(coef . z + intercept).
+    Logistic {
+        /// One weight per input.
+        coef: Vec<f64>,
+        /// Bias.
+        intercept: f64,
+    },
+}
+
+/// A trained model: inputs, scaler, parameters and decision threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Input feature names, in order.
+    pub feature_names: Vec<String>,
+    /// Standardization of the inputs.
+    pub scaler: Scaler,
+    /// Parameters.
+    pub params: Params,
+    /// `score >= threshold` is a spike (chosen on validation).
+    pub threshold: f64,
+}
+
+impl Model {
+    /// Short name: `baseline`, `logistic`.
+    pub fn name(&self) -> &'static str {
+        match self.params {
+            Params::Baseline { .. } => "baseline",
+            Params::Logistic { .. } => "logistic",
+        }
+    }
+
+    /// Scores of `rows` (row-major, one row per `feature_names.len()` values).
+    pub fn score_rows(&self, rows: &[f64]) -> Vec<f64> {
+        let width = self.feature_names.len();
+        let mut z = Vec::with_capacity(width);
+        rows.chunks_exact(width)
+            .map(|r| {
+                self.scaler.transform_into(r, &mut z);
+                self.score_standardized(&z)
+            })
+            .collect()
+    }
+
+    /// The score of one row.
+    pub fn score(&self, row: &[f64]) -> f64 {
+        let mut z = Vec::with_capacity(row.len());
+        self.scaler.transform_into(row, &mut z);
+        self.score_standardized(&z)
+    }
+
+    fn score_standardized(&self, z: &[f64]) -> f64 {
+        match &self.params {
+            Params::Baseline { feature } => sigmoid(z[*feature]),
+            Params::Logistic { coef, intercept } => {
+                sigmoid(coef.iter().zip(z).map(|(w, v)| w * v).sum::<f64>() + intercept)
+            }
+        }
+    }
+}
+
+/// 1 / (1 + e^-x), without overflow for large |x|.
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaler_matches_standard_scaler() {
+        // sklearn StandardScaler().fit([[1, 5], [3, 5], [5, 5]]):
+        // mean_ [3, 5], scale_ [1.632993161855452, 1.0]
+        let s = Scaler::fit(&[1.0, 5.0, 3.0, 5.0, 5.0, 5.0], 2);
+        assert_eq!(s.mean, vec![3.0, 5.0]);
+        assert!((s.scale[0] - 1.632_993_161_855_452).abs() < 1e-15);
+        assert_eq!(s.scale[1], 1.0);
+    }
+
+    #[test]
+    fn logistic_scores_are_probabilities_of_the_linear_form() {
+        let m = Model {
+            feature_names: vec!["a".into(), "b".into()],
+            scaler: Scaler {
+                mean: vec![1.0, 0.0],
+                scale: vec![2.0, 1.0],
+            },
+            params: Params::Logistic {
+                coef: vec![0.5, -1.0],
+                intercept: 0.25,
+            },
+            threshold: 0.5,
+        };
+        // z = [(3 - 1) / 2, 1] = [1, 1]; 0.5 - 1 + 0.25 = -0.25.
+        assert!((m.score(&[3.0, 1.0]) - 1.0 / (1.0 + 0.25f64.exp())).abs() < 1e-15);
+        assert_eq!(m.score_rows(&[3.0, 1.0, 3.0, 1.0]).len(), 2);
+        assert!(sigmoid(-1000.0) >= 0.0 && sigmoid(1000.0) <= 1.0);
+    }
+}

@@ -1,0 +1,302 @@
+//! Training: label, split, fit every model on train, choose each decision
+//! threshold on validation, report validation and test metrics.
+//!
+//! Deterministic: rows are put in canonical order (time, product, tie)
+//! before anything is fitted, so the input order never matters, and the
+//! solvers have no randomness.
+
+use serde::{Deserialize, Serialize};
+use smartcore::linalg::basic::arrays::Array;
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
+use volspike_core::FeatureRow;
+
+use crate::dataset::{self, DEFAULT_FEATURES, Dataset, DatasetCounts, LabelConfig, quantile};
+use crate::metrics::{self, Metrics, best_f1_threshold};
+use crate::model::{Model, Params, Scaler};
+use crate::split::{self, SplitConfig, Splits};
+
+/// Which models to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// z-score of one volatility feature.
+    Baseline,
+    /// Logistic regression (smartcore, L2, LBFGS).
+    Logistic,
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "baseline" => Ok(ModelKind::Baseline),
+            "logistic" => Ok(ModelKind::Logistic),
+            _ => Err(format!("unknown model `{s}` (known: baseline, logistic)")),
+        }
+    }
+}
+
+/// How the classes are weighted in fitting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeight {
+    /// Every row counts once.
+    None,
+    /// Positives count (negatives / positives) times, rounded (scikit-learn's
+    /// `balanced` up to that rounding): smartcore takes no sample weights,
+    /// so positive rows are repeated.
+    Balanced,
+}
+
+/// Everything training needs besides the rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TrainConfig {
+    /// What a spike is.
+    pub label: LabelConfig,
+    /// Split shares.
+    pub split: SplitConfig,
+    /// Model inputs, in order.
+    pub features: Vec<String>,
+    /// Models to train.
+    pub models: Vec<ModelKind>,
+    /// The baseline's feature.
+    pub baseline_feature: String,
+    /// Logistic regression L2 strength (scikit-learn's 1 / C).
+    pub logistic_alpha: f64,
+    /// Class weighting of the fitted models.
+    pub class_weight: ClassWeight,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            label: LabelConfig::default(),
+            split: SplitConfig::default(),
+            features: DEFAULT_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            models: vec![ModelKind::Baseline, ModelKind::Logistic],
+            baseline_feature: "price_volatility_1min".into(),
+            logistic_alpha: 1.0,
+            class_weight: ClassWeight::Balanced,
+        }
+    }
+}
+
+/// Errors of training.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Building the dataset failed.
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    /// Splitting failed.
+    #[error(transparent)]
+    Split(#[from] split::SplitError),
+    /// Metrics failed.
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricError),
+    /// The baseline feature is not among the inputs.
+    #[error("the baseline feature `{0}` is not among the model inputs")]
+    BaselineFeature(String),
+    /// A split has no spikes (or nothing else).
+    #[error("the {0} split has {1} spikes in {2} rows: both classes are needed")]
+    OneClass(&'static str, usize, usize),
+    /// The solver failed.
+    #[error("fitting {0}: {1}")]
+    Fit(&'static str, String),
+}
+
+/// One trained model and its metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trained {
+    /// The model, with the threshold chosen on validation.
+    pub model: Model,
+    /// Metrics on validation at that threshold.
+    pub validation: Metrics,
+    /// Metrics on test at that threshold.
+    pub test: Metrics,
+}
+
+/// What training did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// The configuration used.
+    pub config: TrainConfig,
+    /// Rows kept and dropped.
+    pub counts: DatasetCounts,
+    /// Row ranges of the splits (in canonical order).
+    pub splits: Splits,
+    /// The spike threshold on the target, from the training split.
+    pub tau: f64,
+    /// Time span of the training rows, ns (first, last).
+    pub train_span_ns: (i64, i64),
+    /// Spike rate of each split: train, validation, test.
+    pub spike_rates: [f64; 3],
+    /// The models, in the order asked for.
+    pub models: Vec<Trained>,
+}
+
+/// The labeled, split data that models are fitted on.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// All kept rows in canonical order.
+    pub data: Dataset,
+    /// Row counts.
+    pub counts: DatasetCounts,
+    /// Splits of `data`.
+    pub splits: Splits,
+    /// Spike threshold on the target.
+    pub tau: f64,
+    /// `target >= tau` for every row.
+    pub labels: Vec<bool>,
+}
+
+/// Splits a dataset and picks tau on the training split (step 2 of
+/// [`train`]).
+pub fn prepare(
+    data: Dataset,
+    counts: DatasetCounts,
+    cfg: &TrainConfig,
+) -> Result<Prepared, TrainError> {
+    let splits = split::split(
+        &data.event_time_ns,
+        cfg.split,
+        cfg.label.horizon.as_nanos() as i64,
+    )?;
+    let tau = quantile(&data.target[splits.train.clone()], cfg.label.quantile)
+        .expect("the train split is not empty");
+    let labels: Vec<bool> = data.target.iter().map(|&v| v >= tau).collect();
+    // Fitting needs both classes, and so does choosing a threshold; a test
+    // split without spikes is reported as such (PR-AUC undefined).
+    for (name, r) in [("train", &splits.train), ("validation", &splits.validation)] {
+        let spikes = labels[r.clone()].iter().filter(|&&y| y).count();
+        if spikes == 0 || spikes == r.len() {
+            return Err(TrainError::OneClass(name, spikes, r.len()));
+        }
+    }
+    Ok(Prepared {
+        data,
+        counts,
+        splits,
+        tau,
+        labels,
+    })
+}
+
+/// Trains every configured model on `rows`.
+pub fn train(rows: &[FeatureRow], cfg: &TrainConfig) -> Result<TrainReport, TrainError> {
+    let (data, counts) = build_dataset(rows, cfg)?;
+    fit_models(prepare(data, counts, cfg)?, cfg, |_| {})
+}
+
+/// Labels `rows` and keeps the usable ones (step 1 of [`train`]).
+pub fn build_dataset(
+    rows: &[FeatureRow],
+    cfg: &TrainConfig,
+) -> Result<(Dataset, DatasetCounts), TrainError> {
+    let names: Vec<&str> = cfg.features.iter().map(String::as_str).collect();
+    Ok(dataset::build(rows, &names, &cfg.label)?)
+}
+
+/// Fits every configured model on prepared data (step 3 of [`train`]),
+/// calling `progress` with each model's name before fitting it.
+pub fn fit_models(
+    p: Prepared,
+    cfg: &TrainConfig,
+    mut progress: impl FnMut(&str),
+) -> Result<TrainReport, TrainError> {
+    let width = p.data.feature_names.len();
+    let s = &p.splits;
+    let train_x = &p.data.x[s.train.start * width..s.train.end * width];
+    let train_y = &p.labels[s.train.clone()];
+    let scaler = Scaler::fit(train_x, width);
+    let mut models = Vec::new();
+    for kind in &cfg.models {
+        let params = match kind {
+            ModelKind::Baseline => {
+                progress("baseline");
+                let feature = cfg
+                    .features
+                    .iter()
+                    .position(|f| *f == cfg.baseline_feature)
+                    .ok_or_else(|| TrainError::BaselineFeature(cfg.baseline_feature.clone()))?;
+                Params::Baseline { feature }
+            }
+            ModelKind::Logistic => {
+                progress("logistic");
+                fit_logistic(&scaler, train_x, train_y, width, cfg)?
+            }
+        };
+        let mut model = Model {
+            feature_names: p.data.feature_names.clone(),
+            scaler: scaler.clone(),
+            params,
+            threshold: 0.5,
+        };
+        let rows_of = |r: &std::ops::Range<usize>| &p.data.x[r.start * width..r.end * width];
+        let val_scores = model.score_rows(rows_of(&s.validation));
+        let test_scores = model.score_rows(rows_of(&s.test));
+        let val_y = &p.labels[s.validation.clone()];
+        model.threshold = best_f1_threshold(val_y, &val_scores)?.unwrap_or(0.5);
+        let validation = metrics::evaluate(val_y, &val_scores, model.threshold)?;
+        let test = metrics::evaluate(&p.labels[s.test.clone()], &test_scores, model.threshold)?;
+        models.push(Trained {
+            model,
+            validation,
+            test,
+        });
+    }
+    let rate = |r: &std::ops::Range<usize>| {
+        p.labels[r.clone()].iter().filter(|&&y| y).count() as f64 / r.len() as f64
+    };
+    Ok(TrainReport {
+        config: cfg.clone(),
+        counts: p.counts.clone(),
+        splits: s.clone(),
+        tau: p.tau,
+        train_span_ns: (
+            p.data.event_time_ns[s.train.start],
+            p.data.event_time_ns[s.train.end - 1],
+        ),
+        spike_rates: [rate(&s.train), rate(&s.validation), rate(&s.test)],
+        models,
+    })
+}
+
+/// Fits smartcore's logistic regression on standardized rows.
+fn fit_logistic(
+    scaler: &Scaler,
+    x: &[f64],
+    y: &[bool],
+    width: usize,
+    cfg: &TrainConfig,
+) -> Result<Params, TrainError> {
+    let positives = y.iter().filter(|&&v| v).count();
+    let repeat = match cfg.class_weight {
+        ClassWeight::None => 1,
+        ClassWeight::Balanced => {
+            (((y.len() - positives) as f64 / positives as f64).round() as usize).max(1)
+        }
+    };
+    let rows = y.len() + positives * (repeat - 1);
+    let mut values = Vec::with_capacity(rows * width);
+    let mut targets = Vec::with_capacity(rows);
+    let mut z = Vec::with_capacity(width);
+    for (r, &label) in x.chunks_exact(width).zip(y) {
+        scaler.transform_into(r, &mut z);
+        for _ in 0..if label { repeat } else { 1 } {
+            values.extend_from_slice(&z);
+            targets.push(i32::from(label));
+        }
+    }
+    let matrix = DenseMatrix::new(rows, width, values, false)
+        .map_err(|e| TrainError::Fit("logistic", e.to_string()))?;
+    let params = LogisticRegressionParameters::default().with_alpha(cfg.logistic_alpha);
+    let fitted = LogisticRegression::fit(&matrix, &targets, params)
+        .map_err(|e| TrainError::Fit("logistic", e.to_string()))?;
+    let coef = (0..width)
+        .map(|j| *fitted.coefficients().get((0, j)))
+        .collect();
+    let intercept = *fitted.intercept().get((0, 0));
+    Ok(Params::Logistic { coef, intercept })
+}
