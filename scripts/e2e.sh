@@ -152,7 +152,9 @@ start_ingestor() {
     --save-disk "$WORK/journal" --admin-listen 127.0.0.1:19470 >>"$WORK/ingest.out" 2>>"$WORK/ingest.log" &
   ING=$!; PIDS+=($ING)   # (not in $(...): the shell must be its parent to wait for it)
 }
-ticks_in() { curl -fsS http://127.0.0.1:19470/metrics 2>/dev/null \
+# 0 while the (restarted) ingestor is not serving yet: curl's failure must not
+# end the script (set -e with pipefail).
+ticks_in() { { curl -fsS http://127.0.0.1:19470/metrics 2>/dev/null || true; } \
   | awk '$1 ~ /^volspike_ingestor_ticks_total/ { s += $2 } END { print s + 0 }'; }
 "${S2[@]}" "$BIN" featurize --bootstrap "$BOOT" --instance-id i --admin-listen 127.0.0.1:19466 \
   >>"$WORK/featurizer-i.log" 2>&1 &

@@ -73,23 +73,7 @@ async fn start_sim(seconds: u64, faults: Faults) -> (ExchangeSim, Vec<Tick>) {
 
 /// Runs the loop until `want` ticks arrived (or 60 s), then shuts it down.
 async fn ingest(cfg: FeedConfig, want: usize) -> (Collected, Result<(), FeedError>) {
-    let collector = Collector::default();
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (mut sink, shutdown) = (collector.clone(), shutdown.clone());
-        tokio::spawn(async move { run(&cfg, &mut sink, &shutdown).await })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while collector.0.lock().unwrap().ticks.len() < want
-        && Instant::now() < deadline
-        && !task.is_finished()
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    shutdown.cancel();
-    let result = task.await.unwrap();
-    let collected = std::mem::take(&mut *collector.0.lock().unwrap());
-    (collected, result)
+    ingest_while(cfg, |c| c.ticks.len() < want, Duration::ZERO).await
 }
 
 /// Runs the loop until the simulator has served every message (and half a
@@ -98,6 +82,16 @@ async fn ingest_until_served(
     cfg: FeedConfig,
     sim: &ExchangeSim,
 ) -> (Collected, Result<(), FeedError>) {
+    ingest_while(cfg, |_| !sim.exhausted(), Duration::from_millis(500)).await
+}
+
+/// Runs the loop while `more` holds (at most 60 s), `grace` longer, then
+/// shuts it down.
+async fn ingest_while(
+    cfg: FeedConfig,
+    more: impl Fn(&Collected) -> bool,
+    grace: Duration,
+) -> (Collected, Result<(), FeedError>) {
     let collector = Collector::default();
     let shutdown = CancellationToken::new();
     let task = {
@@ -105,10 +99,10 @@ async fn ingest_until_served(
         tokio::spawn(async move { run(&cfg, &mut sink, &shutdown).await })
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !sim.exhausted() && Instant::now() < deadline && !task.is_finished() {
+    while more(&collector.0.lock().unwrap()) && Instant::now() < deadline && !task.is_finished() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(grace).await;
     shutdown.cancel();
     let result = task.await.unwrap();
     let collected = std::mem::take(&mut *collector.0.lock().unwrap());

@@ -174,51 +174,47 @@ mod tests {
             .collect()
     }
 
+    /// A series from (time step, return in 1e-4, gap when 0) triples.
+    fn series(steps: &[(i64, i32, u8)]) -> (Vec<i64>, Vec<Option<f64>>, Vec<bool>) {
+        let (mut t, mut r, mut seg) = (Vec::new(), Vec::new(), Vec::new());
+        let mut now = 0;
+        for (k, &(dt, dp, g)) in steps.iter().enumerate() {
+            now += dt;
+            let starts = k == 0 || g == 0;
+            t.push(now);
+            seg.push(starts);
+            r.push(if starts {
+                None
+            } else {
+                Some(f64::from(dp) * 1e-4)
+            });
+        }
+        (t, r, seg)
+    }
+
+    fn same(got: &[Option<f64>], want: &[Option<f64>]) -> Result<(), TestCaseError> {
+        for (g, w) in got.iter().zip(want) {
+            match (g, w) {
+                (Some(a), Some(b)) => prop_assert!((a - b).abs() <= 1e-12, "{} vs {}", a, b),
+                _ => prop_assert_eq!(g.is_some(), w.is_some()),
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn trailing_matches_brute_force(steps in proptest::collection::vec((0i64..30, -50i32..50, 0u8..20), 1..300)) {
-            let mut t = Vec::new();
-            let mut r = Vec::new();
-            let mut seg = Vec::new();
-            let mut now = 0;
-            for (k, &(dt, dp, g)) in steps.iter().enumerate() {
-                now += dt;
-                let starts = k == 0 || g == 0;
-                t.push(now);
-                seg.push(starts);
-                r.push(if starts { None } else { Some(dp as f64 * 1e-4) });
-            }
+            let (t, r, seg) = series(&steps);
             let got = trailing_volatility(SeriesRef { event_time_ns: &t, log_return: &r, segment_start: &seg }, 90);
-            let want = brute_trailing(&t, &r, &seg, 90);
-            for (g, w) in got.iter().zip(&want) {
-                match (g, w) {
-                    (Some(a), Some(b)) => prop_assert!((a - b).abs() <= 1e-12, "{} vs {}", a, b),
-                    _ => prop_assert_eq!(g.is_some(), w.is_some()),
-                }
-            }
+            same(&got, &brute_trailing(&t, &r, &seg, 90))?;
         }
 
         #[test]
         fn matches_brute_force(steps in proptest::collection::vec((0i64..30, -50i32..50, 0u8..20), 1..300)) {
-            let mut t = Vec::new();
-            let mut r = Vec::new();
-            let mut seg = Vec::new();
-            let mut now = 0;
-            for (k, &(dt, dp, g)) in steps.iter().enumerate() {
-                now += dt;
-                let starts = k == 0 || g == 0;
-                t.push(now);
-                seg.push(starts);
-                r.push(if starts { None } else { Some(dp as f64 * 1e-4) });
-            }
+            let (t, r, seg) = series(&steps);
             let got = forward_volatility(SeriesRef { event_time_ns: &t, log_return: &r, segment_start: &seg }, 60);
-            let want = brute(&t, &r, &seg, 60);
-            for (g, w) in got.iter().zip(&want) {
-                match (g, w) {
-                    (Some(a), Some(b)) => prop_assert!((a - b).abs() <= 1e-12, "{} vs {}", a, b),
-                    _ => prop_assert_eq!(g.is_some(), w.is_some()),
-                }
-            }
+            same(&got, &brute(&t, &r, &seg, 60))?;
         }
     }
 }
