@@ -125,11 +125,15 @@ cat "$WORK/pipeline.out"
 rows=$(sed -n 's/.*identical rows=\([0-9]*\).*/\1/p' "$WORK/compare.out")
 "$BIN" consume-check --bootstrap "$BOOT" --topic ticks.features --min "$rows"
 
-# The 4 malformed lines are on ticks.dlq, as the pipeline's reader and kcat
-# (Debian's, a client of its own) both see.
-grep -q ' dlq=4 ' "$WORK/pipeline.out" || { log "expected the 4 malformed lines on ticks.dlq"; exit 1; }
-dlq=$(kcat -b "$BOOT" -C -t ticks.dlq -o beginning -e -q -f '%o\n' | wc -l)
-[ "$dlq" -eq 4 ] || { log "kcat read $dlq records on ticks.dlq, expected 4"; exit 1; }
+# The 4 malformed lines are on ticks.dlq, as kcat (Debian's, a client of its
+# own) sees: without transactions a featurizer killed after routing them
+# routes them again on restart, so they are counted by their source offset
+# (headers dlq.topic/partition/offset), each at least once.
+kcat -b "$BOOT" -C -t ticks.dlq -o beginning -e -q -f '%h\n' >"$WORK/dlq-headers.txt"
+records=$(wc -l <"$WORK/dlq-headers.txt")
+sources=$(grep -o 'dlq\.topic=[^,]*,dlq\.partition=[^,]*,dlq\.offset=[0-9]*' "$WORK/dlq-headers.txt" | sort -u | wc -l)
+log "ticks.dlq: $records records from $sources distinct input offsets"
+[ "$sources" -eq 4 ] && [ "$records" -ge 4 ] || { log "expected the 4 malformed lines on ticks.dlq"; exit 1; }
 grep -q 'invalid=4' "$WORK/pipeline.out" || { log "pipeline summary should count 4 invalid lines"; exit 1; }
 fi  # E2E_STAGES=ingest skips the pipeline stage (for development)
 

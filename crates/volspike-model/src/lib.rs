@@ -13,5 +13,6 @@ pub mod artifact;
 pub mod dataset;
 pub mod metrics;
 pub mod model;
+pub mod registry;
 pub mod split;
 pub mod train;
