@@ -6,9 +6,6 @@
 //! solvers have no randomness.
 
 use serde::{Deserialize, Serialize};
-use smartcore::linalg::basic::arrays::Array;
-use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
 use volspike_core::FeatureRow;
 
 use crate::dataset::{self, DEFAULT_FEATURES, Dataset, DatasetCounts, LabelConfig, quantile};
@@ -22,7 +19,7 @@ use crate::split::{self, SplitConfig, Splits};
 pub enum ModelKind {
     /// z-score of one volatility feature.
     Baseline,
-    /// Logistic regression (smartcore, L2, LBFGS).
+    /// Logistic regression (L2, smartcore's LBFGS).
     Logistic,
 }
 
@@ -43,9 +40,7 @@ impl std::str::FromStr for ModelKind {
 pub enum ClassWeight {
     /// Every row counts once.
     None,
-    /// Positives count (negatives / positives) times, rounded (scikit-learn's
-    /// `balanced` up to that rounding): smartcore takes no sample weights,
-    /// so positive rows are repeated.
+    /// Each class weighs n / (2 n_class) (scikit-learn's `balanced`).
     Balanced,
 }
 
@@ -224,7 +219,13 @@ pub fn fit_models(
             }
             ModelKind::Logistic => {
                 progress("logistic");
-                fit_logistic(&scaler, train_x, train_y, width, cfg)?
+                let mut z = Vec::with_capacity(train_x.len());
+                let mut row = Vec::with_capacity(width);
+                for r in train_x.chunks_exact(width) {
+                    scaler.transform_into(r, &mut row);
+                    z.extend_from_slice(&row);
+                }
+                fit_logistic(&z, train_y, width, cfg.logistic_alpha, cfg.class_weight)?
             }
         };
         let mut model = Model {
@@ -263,40 +264,151 @@ pub fn fit_models(
     })
 }
 
-/// Fits smartcore's logistic regression on standardized rows.
-fn fit_logistic(
-    scaler: &Scaler,
-    x: &[f64],
+/// Fits an L2 logistic regression on standardized rows `z` (row-major,
+/// `width` columns) with smartcore's
+/// LBFGS optimizer. The objective is ours: sample-weighted (balanced classes
+/// need no repeated rows) and computed in one pass over a flat row-major
+/// matrix, in fixed chunks summed in order (the same bits on any number of
+/// cores). It is scikit-learn's: sum_i w_i logloss_i + alpha / 2 |coef|^2
+/// with an unpenalized intercept (alpha = 1 / C), divided by the total
+/// weight, which does not move the minimum.
+pub fn fit_logistic(
+    z: &[f64],
     y: &[bool],
     width: usize,
-    cfg: &TrainConfig,
+    alpha: f64,
+    class_weight: ClassWeight,
 ) -> Result<Params, TrainError> {
+    use smartcore::optimization::FunctionOrder;
+    use smartcore::optimization::first_order::FirstOrderOptimizer as _;
+    use smartcore::optimization::first_order::lbfgs::LBFGS;
+    use smartcore::optimization::line_search::Backtracking;
+
+    let n = y.len();
     let positives = y.iter().filter(|&&v| v).count();
-    let repeat = match cfg.class_weight {
-        ClassWeight::None => 1,
-        ClassWeight::Balanced => {
-            (((y.len() - positives) as f64 / positives as f64).round() as usize).max(1)
-        }
+    // scikit-learn's "balanced": n / (2 n_class).
+    let (w_pos, w_neg) = match class_weight {
+        ClassWeight::None => (1.0, 1.0),
+        ClassWeight::Balanced => (
+            n as f64 / (2.0 * positives as f64),
+            n as f64 / (2.0 * (n - positives) as f64),
+        ),
     };
-    let rows = y.len() + positives * (repeat - 1);
-    let mut values = Vec::with_capacity(rows * width);
-    let mut targets = Vec::with_capacity(rows);
-    let mut z = Vec::with_capacity(width);
-    for (r, &label) in x.chunks_exact(width).zip(y) {
-        scaler.transform_into(r, &mut z);
-        for _ in 0..if label { repeat } else { 1 } {
-            values.extend_from_slice(&z);
-            targets.push(i32::from(label));
-        }
+    let objective = LogisticObjective {
+        z,
+        y,
+        weights: (w_pos, w_neg),
+        width,
+        alpha,
+        total_weight: w_pos * positives as f64 + w_neg * (n - positives) as f64,
+    };
+    let f = |wb: &Vec<f64>| objective.loss_and_gradient(wb, None);
+    let df = |g: &mut Vec<f64>, wb: &Vec<f64>| {
+        objective.loss_and_gradient(wb, Some(g));
+    };
+    let ls: Backtracking<f64> = Backtracking {
+        order: FunctionOrder::THIRD,
+        ..Default::default()
+    };
+    let optimizer = LBFGS {
+        g_atol: 1e-7,
+        ..LBFGS::default()
+    };
+    let result = optimizer.optimize(&f, &df, &vec![0.0; width + 1], &ls);
+    if !result.f_x.is_finite() {
+        return Err(TrainError::Fit(
+            "logistic",
+            format!("loss is {}", result.f_x),
+        ));
     }
-    let matrix = DenseMatrix::new(rows, width, values, false)
-        .map_err(|e| TrainError::Fit("logistic", e.to_string()))?;
-    let params = LogisticRegressionParameters::default().with_alpha(cfg.logistic_alpha);
-    let fitted = LogisticRegression::fit(&matrix, &targets, params)
-        .map_err(|e| TrainError::Fit("logistic", e.to_string()))?;
-    let coef = (0..width)
-        .map(|j| *fitted.coefficients().get((0, j)))
-        .collect();
-    let intercept = *fitted.intercept().get((0, 0));
-    Ok(Params::Logistic { coef, intercept })
+    Ok(Params::Logistic {
+        coef: result.x[..width].to_vec(),
+        intercept: result.x[width],
+    })
+}
+
+/// Rows per chunk of the loss sum; fixed so results do not depend on cores.
+const CHUNK_ROWS: usize = 16_384;
+
+struct LogisticObjective<'a> {
+    /// Standardized rows, row-major.
+    z: &'a [f64],
+    y: &'a [bool],
+    /// Weight of a positive and of a negative row.
+    weights: (f64, f64),
+    width: usize,
+    alpha: f64,
+    total_weight: f64,
+}
+
+impl LogisticObjective<'_> {
+    /// The loss at `wb` (coefficients, then intercept), and its gradient
+    /// into `grad` when given.
+    fn loss_and_gradient(&self, wb: &[f64], grad: Option<&mut Vec<f64>>) -> f64 {
+        let p = self.width;
+        let chunks: Vec<(usize, usize)> = (0..self.y.len())
+            .step_by(CHUNK_ROWS)
+            .map(|s| (s, (s + CHUNK_ROWS).min(self.y.len())))
+            .collect();
+        let want_grad = grad.is_some();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Each chunk's (loss, gradient), computed in parallel, summed in order.
+        let mut parts: Vec<(f64, Vec<f64>)> = vec![(0.0, Vec::new()); chunks.len()];
+        std::thread::scope(|scope| {
+            let per = chunks.len().div_ceil(threads.max(1)).max(1);
+            for (ck, out) in chunks.chunks(per).zip(parts.chunks_mut(per)) {
+                scope.spawn(move || {
+                    for (&(a, b), slot) in ck.iter().zip(out.iter_mut()) {
+                        *slot = self.chunk(wb, a, b, want_grad);
+                    }
+                });
+            }
+        });
+        let mut loss = 0.0;
+        let mut g = vec![0.0; p + 1];
+        for (l, cg) in &parts {
+            loss += l;
+            for (gi, c) in g.iter_mut().zip(cg) {
+                *gi += c;
+            }
+        }
+        let penalty: f64 = wb[..p].iter().map(|w| w * w).sum::<f64>() * 0.5 * self.alpha;
+        if let Some(out) = grad {
+            for j in 0..p {
+                g[j] += self.alpha * wb[j];
+            }
+            out.clear();
+            out.extend(g.iter().map(|v| v / self.total_weight));
+        }
+        (loss + penalty) / self.total_weight
+    }
+
+    fn chunk(&self, wb: &[f64], a: usize, b: usize, want_grad: bool) -> (f64, Vec<f64>) {
+        let p = self.width;
+        let mut loss = 0.0;
+        let mut g = if want_grad {
+            vec![0.0; p + 1]
+        } else {
+            Vec::new()
+        };
+        for i in a..b {
+            let row = &self.z[i * p..(i + 1) * p];
+            let s = row.iter().zip(wb).map(|(x, w)| x * w).sum::<f64>() + wb[p];
+            let (label, w) = if self.y[i] {
+                (1.0, self.weights.0)
+            } else {
+                (0.0, self.weights.1)
+            };
+            // ln(1 + e^s) - y s, without overflow.
+            loss += w * (s.max(0.0) + (-s.abs()).exp().ln_1p() - label * s);
+            if want_grad {
+                let d = w * (crate::model::sigmoid(s) - label);
+                for (gj, x) in g.iter_mut().zip(row) {
+                    *gj += d * x;
+                }
+                g[p] += d;
+            }
+        }
+        (loss, g)
+    }
 }

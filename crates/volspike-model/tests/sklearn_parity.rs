@@ -127,3 +127,49 @@ fn metrics_match_scikit_learn() {
         }
     }
 }
+
+/// The logistic regression reaches scikit-learn's solution (same objective:
+/// L2 on the coefficients, unpenalized intercept, balanced weights
+/// n / (2 n_class)). Both solvers stop at a tolerance, so coefficients agree
+/// to 1e-5, not to the last bit.
+#[test]
+fn logistic_regression_matches_scikit_learn() {
+    use volspike_model::model::Params;
+    use volspike_model::train::{ClassWeight, fit_logistic};
+
+    let doc: Value =
+        serde_json::from_str(include_str!("fixtures/sklearn_logistic.json")).expect("JSON");
+    let rows: Vec<Vec<f64>> = doc["x"].as_array().unwrap().iter().map(floats).collect();
+    let width = rows[0].len();
+    let z: Vec<f64> = rows.concat();
+    let y: Vec<bool> = doc["y"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() == 1)
+        .collect();
+    for c in doc["cases"].as_array().unwrap() {
+        let weight = match c["class_weight"].as_str().unwrap() {
+            "balanced" => ClassWeight::Balanced,
+            _ => ClassWeight::None,
+        };
+        let alpha = c["alpha"].as_f64().unwrap();
+        let Params::Logistic { coef, intercept } =
+            fit_logistic(&z, &y, width, alpha, weight).unwrap()
+        else {
+            panic!("not a logistic model")
+        };
+        let what = format!("alpha {alpha} {weight:?}");
+        for (j, (g, w)) in coef.iter().zip(floats(&c["coef"])).enumerate() {
+            assert!(
+                (g - w).abs() < 1e-5,
+                "{what}: coef[{j}] {g} vs scikit-learn {w}"
+            );
+        }
+        let want = c["intercept"].as_f64().unwrap();
+        assert!(
+            (intercept - want).abs() < 1e-5,
+            "{what}: intercept {intercept} vs {want}"
+        );
+    }
+}
