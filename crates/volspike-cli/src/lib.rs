@@ -8,6 +8,7 @@
 //! reads and decodes recordings in parallel; [`summary`] counts and prints.
 
 pub mod bench_input;
+pub mod bench_train;
 pub mod compare;
 pub mod consume_check;
 pub mod demo;

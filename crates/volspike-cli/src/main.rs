@@ -251,6 +251,19 @@ enum BenchCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Times the logistic regression fit on a feature file's training split
+    /// and exports that matrix for scripts/python/bench_logistic.py.
+    Logistic {
+        /// Feature parquet files.
+        #[arg(long, required = true, num_args = 1..)]
+        features: Vec<PathBuf>,
+        /// Fits to time.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Directory for z.f64, y.u8 and meta.json.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -630,6 +643,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("{} and {} differ: {diff}", left.display(), right.display());
             }
             println!("compare-features: identical rows={}", l.len());
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Logistic {
+            features,
+            runs,
+            out,
+        }) => {
+            let b = volspike_cli::bench_train::run(&features, runs, &out)?;
+            let mut sorted = b.seconds.clone();
+            sorted.sort_by(f64::total_cmp);
+            println!(
+                "bench logistic: rows={} width={} fits={} median={:.3}s min={:.3}s out={}",
+                b.rows,
+                b.width,
+                sorted.len(),
+                sorted[sorted.len() / 2],
+                sorted[0],
+                out.display()
+            );
             Ok(())
         }
         Command::Bench(BenchCommand::MakeInput {
