@@ -302,10 +302,25 @@ pub fn fit_logistic(
         alpha,
         total_weight: w_pos * positives as f64 + w_neg * (n - positives) as f64,
     };
-    let f = |wb: &Vec<f64>| objective.loss_and_gradient(wb, None);
-    let df = |g: &mut Vec<f64>, wb: &Vec<f64>| {
-        objective.loss_and_gradient(wb, Some(g));
+    // Every evaluation computes the loss and the gradient in one pass and
+    // keeps both: smartcore's LBFGS asks for f and df separately at the same
+    // point (df(x), f(x) at each step, f(x'), df(x') after it), so one pass
+    // per point is enough.
+    // (point, loss, gradient) of the last evaluation.
+    type Evaluation = Option<(Vec<f64>, f64, Vec<f64>)>;
+    let last: std::cell::RefCell<Evaluation> = Default::default();
+    let eval = |wb: &Vec<f64>| -> (f64, std::cell::Ref<'_, Vec<f64>>) {
+        let hit = matches!(&*last.borrow(), Some((x, _, _)) if x == wb);
+        if !hit {
+            let mut g = Vec::new();
+            let loss = objective.loss_and_gradient(wb, Some(&mut g));
+            *last.borrow_mut() = Some((wb.clone(), loss, g));
+        }
+        let cached = std::cell::Ref::map(last.borrow(), |c| c.as_ref().expect("just filled"));
+        (cached.1, std::cell::Ref::map(cached, |c| &c.2))
     };
+    let f = |wb: &Vec<f64>| eval(wb).0;
+    let df = |g: &mut Vec<f64>, wb: &Vec<f64>| g.clone_from(&eval(wb).1);
     let ls: Backtracking<f64> = Backtracking {
         order: FunctionOrder::THIRD,
         ..Default::default()
