@@ -12,6 +12,7 @@ pub mod bench_train;
 pub mod compare;
 pub mod consume_check;
 pub mod demo;
+pub mod evaluate;
 pub mod exchange_sim;
 pub mod ingest_check;
 pub mod input;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use volspike_cli::pipeline::{Input, PipelineOptions};
 use volspike_cli::simulate::SimConfig;
@@ -218,12 +218,38 @@ enum Command {
         /// Trailing window of the relative label, e.g. `5m` or `30m`.
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         lookback: Duration,
-        /// Models, comma-separated: baseline, logistic.
-        #[arg(long, value_delimiter = ',', default_value = "baseline,logistic")]
+        /// Model inputs, comma-separated feature names (default: the
+        /// scale-free features listed in `docs/models.md`).
+        #[arg(long, value_delimiter = ',')]
+        inputs: Vec<String>,
+        /// Models, comma-separated: baseline, logistic, forest.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "baseline,logistic,forest"
+        )]
         models: Vec<volspike_model::train::ModelKind>,
         /// Directory for the model files and the report.
         #[arg(long, default_value = "data/models/latest")]
         out: PathBuf,
+    },
+    /// Scores feature rows with a saved model, labeled with the model's own
+    /// label definition and tau, and prints the metrics.
+    Evaluate {
+        /// A model file, or `models:/NAME@ALIAS` / `models:/NAME/VERSION` in
+        /// the registry.
+        #[arg(long)]
+        model: volspike_model::registry::ModelRef,
+        /// Local registry directory for `models:/` references.
+        #[arg(long, default_value = "data/models")]
+        registry: PathBuf,
+        /// Feature parquet files (`volspike replay` output).
+        #[arg(long, required = true, num_args = 1..)]
+        features: Vec<PathBuf>,
+        /// Also write one row per scored feature row (product, feature time,
+        /// target, label, score, decision) to this parquet file.
+        #[arg(long)]
+        predictions_out: Option<PathBuf>,
     },
     /// Checks that two feature parquet files hold the same rows, bit for bit.
     CompareFeatures {
@@ -614,10 +640,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             label_kind,
             quantile,
             lookback,
+            inputs,
             models,
             out,
         } => {
+            let defaults = volspike_model::train::TrainConfig::default();
             let cfg = volspike_model::train::TrainConfig {
+                features: if inputs.is_empty() {
+                    defaults.features.clone()
+                } else {
+                    inputs
+                },
                 label: volspike_model::dataset::LabelConfig {
                     kind: label_kind,
                     quantile,
@@ -625,7 +658,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 models,
-                ..Default::default()
+                ..defaults
             };
             let started = Instant::now();
             let report = volspike_cli::train::run(&features, &cfg, &out)?;
@@ -634,6 +667,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "train: models written to {} in {:.1} s",
                 out.display(),
                 started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Evaluate {
+            model,
+            registry,
+            features,
+            predictions_out,
+        } => {
+            let registry = volspike_model::registry::LocalRegistry::new(registry);
+            let (resolved, eval) =
+                volspike_cli::evaluate::run(&model, &registry, &features).await?;
+            let f = &resolved.file;
+            let c = &eval.counts;
+            println!(
+                "model: {model} ({}{}), label {:?} horizon {:?}, tau = {:.6e}, threshold {:.4}",
+                f.name,
+                resolved
+                    .version
+                    .map_or(String::new(), |v| format!(" version {v}")),
+                f.label.kind,
+                f.label.horizon,
+                f.tau,
+                f.model.threshold
+            );
+            println!(
+                "rows: {} in, {} labeled (dropped: {} without a full forward window, {} without the trailing window, {} missing a feature)",
+                c.rows_in,
+                c.rows_out,
+                c.incomplete_forward,
+                c.incomplete_trailing,
+                c.missing_feature
+            );
+            if let Some(path) = &predictions_out {
+                volspike_cli::evaluate::write_predictions(path, &eval.predictions)?;
+                println!(
+                    "predictions: {} rows written to {}",
+                    eval.predictions.len(),
+                    path.display()
+                );
+            }
+            let m = eval
+                .metrics
+                .ok_or_else(|| anyhow!("no row of {features:?} could be labeled for this model"))?;
+            print!("{}", volspike_cli::train::metrics_header());
+            print!("{}", volspike_cli::train::metrics_line(&f.name, &m));
+            println!(
+                "(base rate {:.4}; confusion tp {} fp {} fn {} tn {})",
+                m.base_rate, m.confusion.tp, m.confusion.fp, m.confusion.fn_, m.confusion.tn
             );
             Ok(())
         }

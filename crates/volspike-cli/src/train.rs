@@ -81,26 +81,9 @@ pub fn table(r: &TrainReport) -> String {
         r.spike_rates[1],
         r.spike_rates[2]
     );
-    let _ = writeln!(
-        s,
-        "{:<10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10}",
-        "model", "PR-AUC", "ROC-AUC", "F1", "precision", "recall", "Brier", "threshold"
-    );
-    let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
+    s.push_str(&metrics_header());
     for m in &r.models {
-        let t = &m.test;
-        let _ = writeln!(
-            s,
-            "{:<10} {:>8} {:>8} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>10.4}",
-            m.model.name(),
-            opt(t.pr_auc),
-            opt(t.roc_auc),
-            t.f1,
-            t.precision,
-            t.recall,
-            t.brier,
-            t.threshold
-        );
+        s.push_str(&metrics_line(m.model.name(), &m.test));
     }
     let _ = write!(
         s,
@@ -108,4 +91,28 @@ pub fn table(r: &TrainReport) -> String {
         r.spike_rates[2]
     );
     s
+}
+
+/// The header of [`metrics_line`].
+pub fn metrics_header() -> String {
+    format!(
+        "{:<10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10}\n",
+        "model", "PR-AUC", "ROC-AUC", "F1", "precision", "recall", "Brier", "threshold"
+    )
+}
+
+/// One model's metrics as a table line.
+pub fn metrics_line(name: &str, t: &volspike_model::metrics::Metrics) -> String {
+    let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
+    format!(
+        "{:<10} {:>8} {:>8} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>10.4}\n",
+        name,
+        opt(t.pr_auc),
+        opt(t.roc_auc),
+        t.f1,
+        t.precision,
+        t.recall,
+        t.brier,
+        t.threshold
+    )
 }

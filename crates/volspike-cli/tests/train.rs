@@ -48,3 +48,51 @@ fn shuffled_input_gives_the_same_models_and_no_label_crosses_a_split() {
         assert!(pr > 1.5 * metrics.base_rate, "{metrics:?}");
     }
 }
+
+#[test]
+fn no_test_label_window_overlaps_a_training_row() {
+    let rows = simulated_rows(60);
+    let cfg = TrainConfig::default();
+    let (data, counts) = volspike_model::train::build_dataset(&rows, &cfg).unwrap();
+    let p = volspike_model::train::prepare(data, counts, &cfg).unwrap();
+    let h = cfg.label.horizon.as_nanos() as i64;
+    let t = &p.data.event_time_ns;
+    let train = &t[p.splits.train.clone()];
+    let last_train = *train.last().unwrap();
+    // Every later split starts more than one horizon after the last
+    // training row, so no training row is inside a later row's window
+    // (t, t + h] and no training label reads a later row's ticks.
+    for later in [&p.splits.validation, &p.splits.test] {
+        assert!(last_train + h < t[later.start]);
+        for &ti in &t[later.clone()] {
+            assert!(train.iter().all(|&tr| tr <= ti || tr > ti + h));
+        }
+    }
+    assert!(t[p.splits.validation.end - 1] + h < t[p.splits.test.start]);
+}
+
+#[test]
+fn evaluate_labels_new_rows_with_the_models_own_tau() {
+    let rows = simulated_rows(60);
+    let cfg = TrainConfig::default();
+    let report = train(&rows, &cfg).unwrap();
+    let (data, _) = volspike_model::train::build_dataset(&rows, &cfg).unwrap();
+    let test_start = data.event_time_ns[report.splits.test.start];
+    // The rows of the test period alone, as a user would hand them over.
+    let later: Vec<_> = rows
+        .iter()
+        .filter(|r| r.event_time_ns >= test_start)
+        .cloned()
+        .collect();
+    for trained in &report.models {
+        let file = volspike_model::artifact::ModelFile::new(&report, trained);
+        let e = volspike_model::evaluate::evaluate(&file, &later).unwrap();
+        assert_eq!(e.predictions.len(), report.splits.test.len());
+        assert_eq!(
+            e.metrics.as_ref(),
+            Some(&trained.test),
+            "{}: evaluate reproduces the test metrics of training",
+            trained.model.name()
+        );
+    }
+}

@@ -11,6 +11,8 @@
 
 pub mod artifact;
 pub mod dataset;
+pub mod evaluate;
+pub mod forest;
 pub mod metrics;
 pub mod model;
 pub mod registry;

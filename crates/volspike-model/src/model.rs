@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::forest::Tree;
+
 /// Standardization fitted on training rows: z = (x - mean) / scale, with
 /// the population standard deviation as scale (scikit-learn's
 /// `StandardScaler`), 1 for a constant column.
@@ -74,6 +76,11 @@ pub enum Params {
         /// Bias.
         intercept: f64,
     },
+    /// Random forest: the mean of the trees' leaf values.
+    Forest {
+        /// The trees.
+        trees: Vec<Tree>,
+    },
 }
 
 /// A trained model: inputs, scaler, parameters and decision threshold.
@@ -95,6 +102,7 @@ impl Model {
         match self.params {
             Params::Baseline { .. } => "baseline",
             Params::Logistic { .. } => "logistic",
+            Params::Forest { .. } => "forest",
         }
     }
 
@@ -122,6 +130,9 @@ impl Model {
             Params::Baseline { feature } => sigmoid(z[*feature]),
             Params::Logistic { coef, intercept } => {
                 sigmoid(coef.iter().zip(z).map(|(w, v)| w * v).sum::<f64>() + intercept)
+            }
+            Params::Forest { trees } => {
+                trees.iter().map(|t| t.predict(z)).sum::<f64>() / trees.len().max(1) as f64
             }
         }
     }

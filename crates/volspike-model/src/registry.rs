@@ -113,6 +113,102 @@ pub trait Registry {
     -> impl Future<Output = Result<Promotion, RegistryError>> + Send;
 }
 
+/// Where a model comes from: a model file, or a registry version by alias
+/// or number (MLflow's `models:/NAME@ALIAS` and `models:/NAME/VERSION`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelRef {
+    /// A model file on disk.
+    Path(PathBuf),
+    /// `models:/NAME@ALIAS`.
+    Alias {
+        /// Registered model name.
+        name: String,
+        /// `champion`, `challenger`, ...
+        alias: String,
+    },
+    /// `models:/NAME/VERSION`.
+    Version {
+        /// Registered model name.
+        name: String,
+        /// Version number.
+        version: u64,
+    },
+}
+
+impl std::str::FromStr for ModelRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let Some(rest) = s.strip_prefix("models:/") else {
+            return Ok(ModelRef::Path(PathBuf::from(s)));
+        };
+        let bad = || format!("`{s}`: expected models:/NAME@ALIAS or models:/NAME/VERSION");
+        if let Some((name, alias)) = rest.split_once('@') {
+            if name.is_empty() || alias.is_empty() {
+                return Err(bad());
+            }
+            return Ok(ModelRef::Alias {
+                name: name.to_owned(),
+                alias: alias.to_owned(),
+            });
+        }
+        let (name, version) = rest.split_once('/').ok_or_else(bad)?;
+        let version = version.parse().map_err(|_| bad())?;
+        if name.is_empty() {
+            return Err(bad());
+        }
+        Ok(ModelRef::Version {
+            name: name.to_owned(),
+            version,
+        })
+    }
+}
+
+impl std::fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelRef::Path(p) => write!(f, "{}", p.display()),
+            ModelRef::Alias { name, alias } => write!(f, "models:/{name}@{alias}"),
+            ModelRef::Version { name, version } => write!(f, "models:/{name}/{version}"),
+        }
+    }
+}
+
+/// A model loaded from a [`ModelRef`], with its registry version if it came
+/// from one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// The model file.
+    pub file: ModelFile,
+    /// Registry version (`None` for a file on disk).
+    pub version: Option<u64>,
+}
+
+/// Loads the model `r` names, from disk or from `registry`.
+pub async fn resolve<R: Registry + Sync>(
+    registry: &R,
+    r: &ModelRef,
+) -> Result<Resolved, RegistryError> {
+    let (name, version) = match r {
+        ModelRef::Path(p) => {
+            return Ok(Resolved {
+                file: ModelFile::load(p).map_err(RegistryError::Corrupt)?,
+                version: None,
+            });
+        }
+        ModelRef::Alias { name, alias } => {
+            let v = registry.alias(name, alias).await?.ok_or_else(|| {
+                RegistryError::NotFound(format!("model `{name}` has no alias `{alias}`"))
+            })?;
+            (name, v)
+        }
+        ModelRef::Version { name, version } => (name, *version),
+    };
+    Ok(Resolved {
+        file: registry.load(name, version).await?,
+        version: Some(version),
+    })
+}
+
 /// What a local registry keeps per model (`{root}/{name}/registry.json`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Index {
@@ -375,5 +471,33 @@ mod tests {
             block(r.register("../escape", &file(0.1))),
             Err(RegistryError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn model_references_parse_like_mlflow_uris() {
+        use std::str::FromStr;
+        assert_eq!(
+            ModelRef::from_str("models:/volspike@champion").unwrap(),
+            ModelRef::Alias {
+                name: "volspike".into(),
+                alias: "champion".into()
+            }
+        );
+        assert_eq!(
+            ModelRef::from_str("models:/volspike/3").unwrap(),
+            ModelRef::Version {
+                name: "volspike".into(),
+                version: 3
+            }
+        );
+        assert_eq!(
+            ModelRef::from_str("out/logistic.json").unwrap(),
+            ModelRef::Path("out/logistic.json".into())
+        );
+        for bad in ["models:/x", "models:/@a", "models:/x@", "models:/x/y"] {
+            assert!(ModelRef::from_str(bad).is_err(), "{bad}");
+        }
+        let r = ModelRef::from_str("models:/v@challenger").unwrap();
+        assert_eq!(r.to_string(), "models:/v@challenger");
     }
 }

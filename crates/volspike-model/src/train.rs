@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use volspike_core::FeatureRow;
 
 use crate::dataset::{self, DEFAULT_FEATURES, Dataset, DatasetCounts, LabelConfig, quantile};
+use crate::forest::{ForestConfig, fit_forest};
 use crate::metrics::{self, Metrics, best_f1_threshold};
 use crate::model::{Model, Params, Scaler};
 use crate::split::{self, SplitConfig, Splits};
@@ -21,6 +22,8 @@ pub enum ModelKind {
     Baseline,
     /// Logistic regression (L2, smartcore's LBFGS).
     Logistic,
+    /// Random forest (smartcore's trees).
+    Forest,
 }
 
 impl std::str::FromStr for ModelKind {
@@ -29,7 +32,10 @@ impl std::str::FromStr for ModelKind {
         match s {
             "baseline" => Ok(ModelKind::Baseline),
             "logistic" => Ok(ModelKind::Logistic),
-            _ => Err(format!("unknown model `{s}` (known: baseline, logistic)")),
+            "forest" | "random_forest" => Ok(ModelKind::Forest),
+            _ => Err(format!(
+                "unknown model `{s}` (known: baseline, logistic, forest)"
+            )),
         }
     }
 }
@@ -62,6 +68,9 @@ pub struct TrainConfig {
     pub logistic_alpha: f64,
     /// Class weighting of the fitted models.
     pub class_weight: ClassWeight,
+    /// Random forest settings.
+    #[serde(default)]
+    pub forest: ForestConfig,
 }
 
 impl Default for TrainConfig {
@@ -70,10 +79,11 @@ impl Default for TrainConfig {
             label: LabelConfig::default(),
             split: SplitConfig::default(),
             features: DEFAULT_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
-            models: vec![ModelKind::Baseline, ModelKind::Logistic],
+            models: vec![ModelKind::Baseline, ModelKind::Logistic, ModelKind::Forest],
             baseline_feature: "price_volatility_1min".into(),
             logistic_alpha: 1.0,
             class_weight: ClassWeight::Balanced,
+            forest: ForestConfig::default(),
         }
     }
 }
@@ -110,6 +120,10 @@ pub struct Trained {
     pub validation: Metrics,
     /// Metrics on test at that threshold.
     pub test: Metrics,
+    /// How much each input matters, summing to 1: the share of |coef| on
+    /// standardized inputs for the logistic regression, the mean decrease
+    /// in impurity for the forest, all on its feature for the baseline.
+    pub importances: Vec<f64>,
 }
 
 /// What training did.
@@ -206,8 +220,17 @@ pub fn fit_models(
     let train_y = &p.labels[s.train.clone()];
     let scaler = Scaler::fit(train_x, width);
     let mut models = Vec::new();
+    let standardized = || {
+        let mut z = Vec::with_capacity(train_x.len());
+        let mut row = Vec::with_capacity(width);
+        for r in train_x.chunks_exact(width) {
+            scaler.transform_into(r, &mut row);
+            z.extend_from_slice(&row);
+        }
+        z
+    };
     for kind in &cfg.models {
-        let params = match kind {
+        let (params, importances) = match kind {
             ModelKind::Baseline => {
                 progress("baseline");
                 let feature = cfg
@@ -215,17 +238,45 @@ pub fn fit_models(
                     .iter()
                     .position(|f| *f == cfg.baseline_feature)
                     .ok_or_else(|| TrainError::BaselineFeature(cfg.baseline_feature.clone()))?;
-                Params::Baseline { feature }
+                let mut importances = vec![0.0; width];
+                importances[feature] = 1.0;
+                (Params::Baseline { feature }, importances)
             }
             ModelKind::Logistic => {
                 progress("logistic");
-                let mut z = Vec::with_capacity(train_x.len());
-                let mut row = Vec::with_capacity(width);
-                for r in train_x.chunks_exact(width) {
-                    scaler.transform_into(r, &mut row);
-                    z.extend_from_slice(&row);
-                }
-                fit_logistic(&z, train_y, width, cfg.logistic_alpha, cfg.class_weight)?
+                let params = fit_logistic(
+                    &standardized(),
+                    train_y,
+                    width,
+                    cfg.logistic_alpha,
+                    cfg.class_weight,
+                )?;
+                let Params::Logistic { coef, .. } = &params else {
+                    unreachable!("fit_logistic returns logistic parameters")
+                };
+                let total: f64 = coef.iter().map(|c| c.abs()).sum();
+                let importances = coef
+                    .iter()
+                    .map(|c| c.abs() / total.max(f64::MIN_POSITIVE))
+                    .collect();
+                (params, importances)
+            }
+            ModelKind::Forest => {
+                progress("forest");
+                let fitted = fit_forest(
+                    &standardized(),
+                    train_y,
+                    width,
+                    &cfg.forest,
+                    cfg.class_weight,
+                )
+                .map_err(|e| TrainError::Fit("forest", e))?;
+                (
+                    Params::Forest {
+                        trees: fitted.trees,
+                    },
+                    fitted.importances,
+                )
             }
         };
         let mut model = Model {
@@ -245,6 +296,7 @@ pub fn fit_models(
             model,
             validation,
             test,
+            importances,
         });
     }
     let rate = |r: &std::ops::Range<usize>| {
