@@ -8,7 +8,11 @@
 #      SIGKILL mid-run and restarted;
 #   3. the pipeline's parquet must equal `volspike replay` on the same input,
 #      row for row and bit for bit (volspike compare-features), and the
-#      malformed lines must be on ticks.dlq.
+#      malformed lines must be on ticks.dlq;
+#   4. (ingest) exchange-sim -> ingestor (SIGKILLed, restarted) -> featurizer,
+#      checked against the journal with consume-check and kcat;
+#   5. (train) `volspike train --mlflow-uri` against a real `mlflow server`,
+#      checked with MLflow's Python client, then promotion and evaluate.
 #
 # Builds tansu (scripts/install-tansu.sh, once per machine) if missing, and
 # stops everything it started. E2E_KEEP=1 keeps the work directory (logs,
@@ -22,6 +26,7 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  [ -n "${MLPID:-}" ] && kill -- -"$MLPID" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ "${E2E_KEEP:-0}" = 1 ]; then echo "e2e: kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -89,7 +94,9 @@ metric() { # admin-port name
   curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' | head -n1
 }
 
-if [ "${E2E_STAGES:-all}" != ingest ]; then
+# E2E_STAGES=all (default), or one of pipeline, ingest, train (for development).
+stage() { [ "${E2E_STAGES:-all}" = all ] || [ "${E2E_STAGES:-all}" = "$1" ]; }
+if stage pipeline; then
 log "pipeline feeding ${#FILES[@]} files"
 "$BIN" pipeline --bootstrap "$BOOT" --featurizers 0 --timeout 10m --raw "${FILES[@]}" --out "$WORK/pipeline.parquet" \
   >"$WORK/pipeline.out" 2>"$WORK/pipeline.log" &
@@ -135,10 +142,11 @@ sources=$(grep -o 'dlq\.topic=[^,]*,dlq\.partition=[^,]*,dlq\.offset=[0-9]*' "$W
 log "ticks.dlq: $records records from $sources distinct input offsets"
 [ "$sources" -eq 4 ] && [ "$records" -ge 4 ] || { log "expected the 4 malformed lines on ticks.dlq"; exit 1; }
 grep -q 'invalid=4' "$WORK/pipeline.out" || { log "pipeline summary should count 4 invalid lines"; exit 1; }
-fi  # E2E_STAGES=ingest skips the pipeline stage (for development)
+fi  # stage pipeline
 
 # --- Ingestion: exchange-sim -> ingestor (killed with SIGKILL, restarted)
 # -> featurizer, all separate processes on tansu, on their own topics.
+if stage ingest; then
 if [ -d "$DATA" ]; then
   REC="$DATA/at-flat-multi/BTC-ETH_20260404_031918_2h.ndjson"; SPEED=240   # 2 h in 30 s
 else
@@ -214,5 +222,54 @@ for line in open(path, encoding="utf-8"):
 assert n == want, f"kcat read {n} records on ingest.raw, the journal holds {want} ticks"
 print(f"kcat: ingest.raw holds {n} records, one per journaled tick, keyed by product")
 PY
+fi  # stage ingest
+
+# --- Training tracked in MLflow: a real `mlflow server` (pinned in
+# scripts/python/requirements.txt) with a sqlite store and proxied artifacts;
+# MLflow's own Python client then checks what volspike logged.
+if stage train; then
+PY=$(scripts/python-env.sh)
+mlport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+MLFLOW="http://127.0.0.1:$mlport"
+mkdir -p "$WORK/mlflow"
+# Its own process group: the server forks workers, and cleanup stops them all.
+setsid "$(dirname "$PY")/mlflow" server --host 127.0.0.1 --port "$mlport" --workers 1 \
+  --backend-store-uri "sqlite:///$WORK/mlflow/mlflow.db" --artifacts-destination "$WORK/mlflow/artifacts" \
+  >"$WORK/mlflow/server.log" 2>&1 &
+MLPID=$!
+"$BIN" simulate --minutes 60 --seed 5 --out "$WORK/train-sim.ndjson" >/dev/null
+"$BIN" replay --raw "$WORK/train-sim.ndjson" --out "$WORK/train.parquet" >/dev/null
+for _ in $(seq 1 240); do curl -fsS "$MLFLOW/health" >/dev/null 2>&1 && break; sleep 0.5; done
+curl -fsS "$MLFLOW/health" >/dev/null || { log "mlflow server did not start"; tail -n 30 "$WORK/mlflow/server.log"; exit 1; }
+"$BIN" train --features "$WORK/train.parquet" --out "$WORK/model" --mlflow-uri "$MLFLOW" | tee "$WORK/train.out"
+run=$(sed -n 's/^mlflow: experiment [0-9]* run \([0-9a-f]*\) .*/\1/p' "$WORK/train.out")
+version=$(sed -n 's/^registry: volspike version \([0-9]*\) .*/\1/p' "$WORK/train.out")
+[ -n "$run" ] && [ -n "$version" ] || { log "train did not report its MLflow run and version"; exit 1; }
+"$PY" scripts/python/check_mlflow.py "$MLFLOW" crypto-volatility-detection volspike "$run"
+"$BIN" models promote --mlflow-uri "$MLFLOW"
+"$PY" scripts/python/check_mlflow.py "$MLFLOW" crypto-volatility-detection volspike "$run" --champion "$version"
+# The champion, loaded back from MLflow, scores as training said it would.
+"$BIN" evaluate --mlflow-uri "$MLFLOW" --model models:/volspike@champion --features "$WORK/train.parquet" \
+  --predictions-out "$WORK/predictions.parquet" | tee "$WORK/evaluate.out"
+grep -q "version $version" "$WORK/evaluate.out"
+# scikit-learn recomputes the printed metrics from --predictions-out.
+"$PY" - "$WORK/predictions.parquet" "$WORK/evaluate.out" <<'PY'
+import sys
+import pandas as pd
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+p = pd.read_parquet(sys.argv[1])
+row = [l.split() for l in open(sys.argv[2]) if l.split()[:1] and l.split()[0] in ("baseline", "logistic", "forest")][0]
+pr, roc, f1 = float(row[1]), float(row[2]), float(row[3])
+got = (average_precision_score(p.label, p.score), roc_auc_score(p.label, p.score), f1_score(p.label, p.decision))
+assert all(abs(a - b) < 1e-4 for a, b in zip(got, (pr, roc, f1))), (got, (pr, roc, f1))
+print(f"scikit-learn on --predictions-out: PR-AUC {got[0]:.4f} ROC-AUC {got[1]:.4f} F1 {got[2]:.4f}, as printed")
+PY
+# A server that is not there is a clear error, and the local files are still written.
+if "$BIN" train --features "$WORK/train.parquet" --out "$WORK/model-offline" --mlflow-uri http://127.0.0.1:9 \
+    >"$WORK/offline.out" 2>&1; then log "train should fail without MLflow"; exit 1; fi
+grep -q "unreachable" "$WORK/offline.out" && [ -f "$WORK/model-offline/report.json" ] \
+  || { log "no clear error or no local artifacts without MLflow"; cat "$WORK/offline.out"; exit 1; }
+log "MLflow: run $run, volspike version $version promoted to champion"
+fi  # stage train
 
 log "ok"

@@ -2,7 +2,8 @@
 # Installs what building and the end-to-end tests need, skipping what is there:
 # a C toolchain for librdkafka (built from source by rdkafka-sys), curl and
 # patch (for the tansu broker, scripts/install-tansu.sh), and kcat (Debian's,
-# a Kafka client of its own that scripts/e2e.sh reads the topics with).
+# a Kafka client of its own that scripts/e2e.sh reads the topics with), and
+# a TrueType font for the text of the training charts (fonts-dejavu-core).
 set -euo pipefail
 need=()
 for tool in make gcc g++ perl python3; do
@@ -14,6 +15,7 @@ done
 # Virtual environments (scripts/python-env.sh) need ensurepip, which Debian
 # ships separately.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ "${#need[@]}" -gt 0 ]; then
   pkgs=()
   for t in "${need[@]}"; do

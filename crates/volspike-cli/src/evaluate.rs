@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use polars::prelude::{Column, DataFrame, ParquetWriter};
+use volspike_mlflow::AnyRegistry;
 use volspike_model::evaluate::{Evaluation, Prediction};
-use volspike_model::registry::{LocalRegistry, ModelRef, Resolved, resolve};
+use volspike_model::registry::{ModelRef, Resolved, resolve};
 
 /// Loads the model, reads every feature file and evaluates.
 pub async fn run(
     model: &ModelRef,
-    registry: &LocalRegistry,
+    registry: &AnyRegistry,
     files: &[PathBuf],
 ) -> anyhow::Result<(Resolved, Evaluation)> {
     let resolved = resolve(registry, model)

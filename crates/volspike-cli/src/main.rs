@@ -232,6 +232,16 @@ enum Command {
         /// Directory for the model files and the report.
         #[arg(long, default_value = "data/models/latest")]
         out: PathBuf,
+        /// Registered model name of the chosen model (highest validation
+        /// PR-AUC); it becomes the `challenger`.
+        #[arg(long, default_value = "volspike")]
+        model_name: String,
+        /// Write the local files (and log the MLflow run) without
+        /// registering a version.
+        #[arg(long)]
+        no_register: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Scores feature rows with a saved model, labeled with the model's own
     /// label definition and tau, and prints the metrics.
@@ -240,9 +250,8 @@ enum Command {
         /// the registry.
         #[arg(long)]
         model: volspike_model::registry::ModelRef,
-        /// Local registry directory for `models:/` references.
-        #[arg(long, default_value = "data/models")]
-        registry: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// Feature parquet files (`volspike replay` output).
         #[arg(long, required = true, num_args = 1..)]
         features: Vec<PathBuf>,
@@ -258,9 +267,65 @@ enum Command {
         /// Actual (e.g. `volspike pipeline` output).
         right: PathBuf,
     },
+    /// Registered models: list versions, promote, roll back.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Reproducible measurements.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// Which model registry to use.
+#[derive(Debug, Args)]
+struct RegistryArgs {
+    /// MLflow tracking URI (e.g. http://127.0.0.1:5000); without it the
+    /// local registry directory is used. Credentials come from
+    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    mlflow_uri: Option<String>,
+    /// Local registry directory.
+    #[arg(long, default_value = "data/models")]
+    registry: PathBuf,
+    /// MLflow experiment of training runs.
+    #[arg(long, default_value = "crypto-volatility-detection")]
+    experiment: String,
+}
+
+impl RegistryArgs {
+    fn open(&self) -> anyhow::Result<volspike_mlflow::AnyRegistry> {
+        volspike_cli::models::open(self.mlflow_uri.as_deref(), &self.registry, &self.experiment)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Every version with its aliases.
+    List {
+        /// Registered model name.
+        #[arg(long, default_value = "volspike")]
+        name: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Makes a version the `champion` (default: the `challenger`).
+    Promote {
+        /// Registered model name.
+        #[arg(long, default_value = "volspike")]
+        name: String,
+        /// Version to promote.
+        #[arg(long)]
+        version: Option<u64>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Makes the champion before the current one champion again.
+    Rollback {
+        /// Registered model name.
+        #[arg(long, default_value = "volspike")]
+        name: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -643,6 +708,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             inputs,
             models,
             out,
+            model_name,
+            no_register,
+            registry,
         } => {
             let defaults = volspike_model::train::TrainConfig::default();
             let cfg = volspike_model::train::TrainConfig {
@@ -668,6 +736,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display(),
                 started.elapsed().as_secs_f64()
             );
+            let best = report
+                .best()
+                .ok_or_else(|| anyhow!("no model was trained"))?;
+            let file = volspike_model::artifact::ModelFile::new(&report, best);
+            let register = (!no_register).then_some(model_name.as_str());
+            match registry.open()? {
+                volspike_mlflow::AnyRegistry::Mlflow(mlflow) => {
+                    let logged = volspike_mlflow::tracking::log_training(
+                        &mlflow,
+                        &registry.experiment,
+                        &report,
+                        &out,
+                        &file,
+                        register,
+                    )
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "logging to MLflow failed; the local artifacts are in {}",
+                            out.display()
+                        )
+                    })?;
+                    println!(
+                        "mlflow: experiment {} run {} ({} log-batch calls, {} artifacts) at {}",
+                        logged.experiment_id,
+                        logged.run_id,
+                        logged.batches,
+                        logged.artifacts,
+                        mlflow.client().uri()
+                    );
+                    if let Some((name, version)) = logged.registered {
+                        println!(
+                            "registry: {name} version {version} ({}) is the challenger",
+                            file.name
+                        );
+                    }
+                }
+                local => {
+                    if let Some(name) = register {
+                        use volspike_model::registry::Registry as _;
+                        let version = local.register(name, &file).await?;
+                        println!(
+                            "registry: {name} version {version} ({}) is the challenger in the {local}",
+                            file.name
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Models(cmd) => {
+            use volspike_model::registry::{CHALLENGER, Registry as _};
+            match cmd {
+                ModelsCommand::List { name, registry } => {
+                    let r = registry.open()?;
+                    print!("{}", volspike_cli::models::list(&r, &name).await?);
+                }
+                ModelsCommand::Promote {
+                    name,
+                    version,
+                    registry,
+                } => {
+                    let r = registry.open()?;
+                    let version = match version {
+                        Some(v) => v,
+                        None => r.alias(&name, CHALLENGER).await?.ok_or_else(|| {
+                            anyhow!("`{name}` has no challenger in the {r}; pass --version")
+                        })?,
+                    };
+                    let p = r.promote(&name, version).await?;
+                    println!(
+                        "promote: {name} champion {} -> {} in the {r}",
+                        p.from.map_or("none".into(), |v| v.to_string()),
+                        p.to
+                    );
+                }
+                ModelsCommand::Rollback { name, registry } => {
+                    let r = registry.open()?;
+                    let p = r.rollback(&name).await?;
+                    println!(
+                        "rollback: {name} champion {} -> {} in the {r}",
+                        p.from.map_or("none".into(), |v| v.to_string()),
+                        p.to
+                    );
+                }
+            }
             Ok(())
         }
         Command::Evaluate {
@@ -676,7 +830,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             features,
             predictions_out,
         } => {
-            let registry = volspike_model::registry::LocalRegistry::new(registry);
+            let registry = registry.open()?;
             let (resolved, eval) =
                 volspike_cli::evaluate::run(&model, &registry, &features).await?;
             let f = &resolved.file;

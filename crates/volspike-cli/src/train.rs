@@ -42,6 +42,8 @@ pub fn run(files: &[PathBuf], cfg: &TrainConfig, out: &Path) -> anyhow::Result<T
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
+    let chosen = report.best().context("no model was trained")?;
+    crate::report::write_all(&report, chosen, out)?;
     Ok(report)
 }
 

@@ -3,7 +3,8 @@
 //! JSON, versioned by `format_version`. It holds the model (inputs in order,
 //! scaler, parameters, decision threshold), the label definition and tau it
 //! was trained for, the training span and its metrics, so `volspike
-//! evaluate` can label new data exactly as training did.
+//! evaluate` can label new data exactly as training did, and reference
+//! distributions of the inputs and scores for drift checks.
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::LabelConfig;
 use crate::metrics::Metrics;
 use crate::model::Model;
+use crate::reference::Distribution;
 use crate::train::{TrainReport, Trained};
 
 /// The current model file format.
@@ -36,6 +38,15 @@ pub struct ModelFile {
     pub validation: Metrics,
     /// Metrics on test.
     pub test: Metrics,
+    /// How much each input matters (sums to 1), in input order.
+    #[serde(default)]
+    pub importances: Vec<f64>,
+    /// Every input's distribution on the training rows.
+    #[serde(default)]
+    pub reference: Vec<Distribution>,
+    /// The scores' distribution on validation.
+    #[serde(default)]
+    pub score_reference: Option<Distribution>,
 }
 
 impl ModelFile {
@@ -50,6 +61,9 @@ impl ModelFile {
             train_span_ns: report.train_span_ns,
             validation: trained.validation.clone(),
             test: trained.test.clone(),
+            importances: trained.importances.clone(),
+            reference: report.reference.clone(),
+            score_reference: Some(trained.score_reference.clone()),
         }
     }
 

@@ -15,6 +15,7 @@ pub mod evaluate;
 pub mod forest;
 pub mod metrics;
 pub mod model;
+pub mod reference;
 pub mod registry;
 pub mod split;
 pub mod train;

@@ -232,6 +232,11 @@ impl LocalRegistry {
         LocalRegistry { root: root.into() }
     }
 
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn model_dir(&self, name: &str) -> Result<PathBuf, RegistryError> {
         let ok = !name.is_empty()
             && name
@@ -411,6 +416,9 @@ mod tests {
             train_span_ns: (0, 1),
             validation: m.clone(),
             test: m,
+            importances: vec![1.0],
+            reference: Vec::new(),
+            score_reference: None,
         }
     }
 

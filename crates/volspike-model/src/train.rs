@@ -12,6 +12,7 @@ use crate::dataset::{self, DEFAULT_FEATURES, Dataset, DatasetCounts, LabelConfig
 use crate::forest::{ForestConfig, fit_forest};
 use crate::metrics::{self, Metrics, best_f1_threshold};
 use crate::model::{Model, Params, Scaler};
+use crate::reference::{self, Distribution};
 use crate::split::{self, SplitConfig, Splits};
 
 /// Which models to train.
@@ -124,6 +125,58 @@ pub struct Trained {
     /// standardized inputs for the logistic regression, the mean decrease
     /// in impurity for the forest, all on its feature for the baseline.
     pub importances: Vec<f64>,
+    /// The distribution of the model's scores on validation (for drift
+    /// checks of the model's output).
+    pub score_reference: Distribution,
+    /// PR and ROC curves on test, thinned for plotting.
+    pub test_curves: Curves,
+}
+
+/// Curves for plots: points in order of decreasing threshold, at most
+/// [`Curves::MAX_POINTS`] each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Curves {
+    /// (recall, precision).
+    pub pr: Vec<[f64; 2]>,
+    /// (false positive rate, true positive rate); empty with one class.
+    pub roc: Vec<[f64; 2]>,
+}
+
+impl Curves {
+    /// Most points kept per curve.
+    pub const MAX_POINTS: usize = 500;
+
+    /// The curves of `scores` against `labels`.
+    pub fn of(labels: &[bool], scores: &[f64]) -> Result<Curves, metrics::MetricError> {
+        let pr = metrics::pr_curve(labels, scores)?;
+        let roc = metrics::roc_curve(labels, scores)?;
+        Ok(Curves {
+            pr: thin(
+                pr.recall
+                    .iter()
+                    .zip(&pr.precision)
+                    .map(|(&r, &p)| [r, p])
+                    .collect(),
+            ),
+            roc: roc.map_or_else(Vec::new, |c| {
+                thin(c.fpr.iter().zip(&c.tpr).map(|(&f, &t)| [f, t]).collect())
+            }),
+        })
+    }
+}
+
+/// Every k-th point, plus the last, so a plot keeps its shape.
+fn thin(points: Vec<[f64; 2]>) -> Vec<[f64; 2]> {
+    if points.len() <= Curves::MAX_POINTS {
+        return points;
+    }
+    let step = points.len().div_ceil(Curves::MAX_POINTS - 1);
+    let last = *points.last().expect("not empty");
+    let mut out: Vec<[f64; 2]> = points.into_iter().step_by(step).collect();
+    if out.last() != Some(&last) {
+        out.push(last);
+    }
+    out
 }
 
 /// What training did.
@@ -143,6 +196,19 @@ pub struct TrainReport {
     pub spike_rates: [f64; 3],
     /// The models, in the order asked for.
     pub models: Vec<Trained>,
+    /// Every input's distribution on the training rows (for drift checks).
+    pub reference: Vec<Distribution>,
+}
+
+impl TrainReport {
+    /// The model to put forward: the highest validation PR-AUC (test
+    /// metrics are for reporting only, never for choosing).
+    pub fn best(&self) -> Option<&Trained> {
+        self.models.iter().max_by(|a, b| {
+            let key = |t: &Trained| t.validation.pr_auc.unwrap_or(f64::NEG_INFINITY);
+            key(a).total_cmp(&key(b)).then(std::cmp::Ordering::Greater)
+        })
+    }
 }
 
 /// The labeled, split data that models are fitted on.
@@ -297,6 +363,8 @@ pub fn fit_models(
             validation,
             test,
             importances,
+            score_reference: Distribution::of("score", &val_scores),
+            test_curves: Curves::of(&p.labels[s.test.clone()], &test_scores)?,
         });
     }
     let rate = |r: &std::ops::Range<usize>| {
@@ -313,6 +381,7 @@ pub fn fit_models(
         ),
         spike_rates: [rate(&s.train), rate(&s.validation), rate(&s.test)],
         models,
+        reference: reference::of_columns(&p.data.feature_names, train_x),
     })
 }
 
