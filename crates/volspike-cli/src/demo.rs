@@ -6,7 +6,9 @@
 //! `speed` times real time; with `--live` the same ingestor reads Coinbase
 //! instead. Feature rows are printed as they arrive; at the end the features
 //! are written to parquet and checked against `volspike replay` of the
-//! ingestor's journal, which must give the very same rows.
+//! ingestor's journal, which must give the very same rows. Before streaming,
+//! the demo trains the models on an hour of simulated history and registers
+//! the chosen one in the local registry.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -45,6 +47,9 @@ pub struct DemoOptions {
     pub out: Option<PathBuf>,
     /// Print feature rows as they arrive.
     pub print_rows: bool,
+    /// Before streaming, train on an hour of simulated history and register
+    /// the chosen model in this local registry (`None`: no training).
+    pub train_registry: Option<PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -58,6 +63,7 @@ impl Default for DemoOptions {
             journal: None,
             out: None,
             print_rows: true,
+            train_registry: None,
         }
     }
 }
@@ -74,6 +80,68 @@ pub struct DemoReport {
     /// The first difference between the live rows and a replay of the
     /// journal; `None` when they are identical.
     pub replay_difference: Option<String>,
+    /// The version registered by the training step, if it ran.
+    pub trained_version: Option<u64>,
+}
+
+/// The registered model name the demo trains.
+pub const MODEL_NAME: &str = "volspike";
+
+/// An hour of simulated market before the streamed one (another seed), for
+/// training.
+pub fn history_config(opts: &DemoOptions) -> SimConfig {
+    let stream = sim_config(opts);
+    SimConfig {
+        start_ns: stream.start_ns - 3_600 * NANOS_PER_SEC,
+        seconds: 3_600,
+        seed: 5,
+        ..stream
+    }
+}
+
+/// Trains every model on simulated history, prints the comparison, and
+/// registers the chosen one as `challenger` in `registry` (and as
+/// `champion` when there is none yet).
+pub async fn train_on_history(
+    cfg: &Config,
+    opts: &DemoOptions,
+    registry: &std::path::Path,
+) -> anyhow::Result<u64> {
+    use volspike_model::registry::{CHAMPION, LocalRegistry, Registry as _};
+    let started = Instant::now();
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let history = history_config(opts);
+    let recording = dir.path().join("history.ndjson");
+    simulate::write_file(&history, &recording)?;
+    let (rows, _) = replay::replay(std::slice::from_ref(&recording), &cfg.features)?;
+    println!(
+        "demo: training on {} s of simulated history before the stream ({} feature rows)",
+        history.seconds,
+        rows.len()
+    );
+    let train_cfg = volspike_model::train::TrainConfig::default();
+    let out = dir.path().join("model");
+    let report = crate::train::run_rows(&rows, &train_cfg, &out)?;
+    for line in crate::train::table(&report).lines() {
+        println!("demo: {line}");
+    }
+    let chosen = report.best().context("no model was trained")?;
+    let file = volspike_model::artifact::ModelFile::new(&report, chosen);
+    let local = LocalRegistry::new(registry);
+    let version = local.register(MODEL_NAME, &file).await?;
+    let promoted = if local.alias(MODEL_NAME, CHAMPION).await?.is_none() {
+        local.promote(MODEL_NAME, version).await?;
+        " and champion (there was none)"
+    } else {
+        "; promote it with `volspike models promote`"
+    };
+    println!(
+        "demo: {MODEL_NAME} version {version} ({}, best validation PR-AUC) is the challenger{promoted}, in {} ({:.1} s)",
+        file.name,
+        registry.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(version)
 }
 
 /// The simulated market the demo serves.
@@ -93,6 +161,10 @@ pub async fn run(
     opts: DemoOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<DemoReport> {
+    let trained_version = match &opts.train_registry {
+        Some(registry) if !opts.live => Some(train_on_history(&cfg, &opts, registry).await?),
+        _ => None,
+    };
     let started = Instant::now();
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     cfg.kafka.bootstrap = String::new(); // embedded Kafka
@@ -216,6 +288,7 @@ pub async fn run(
         sim_ticks,
         ingest,
         replay_difference,
+        trained_version,
     })
 }
 

@@ -53,6 +53,12 @@ enum Command {
         /// Where to write the features (default: a temporary directory).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Local model registry the demo trains into.
+        #[arg(long, default_value = "data/models")]
+        registry: PathBuf,
+        /// Skip training on simulated history before streaming.
+        #[arg(long)]
+        no_train: bool,
     },
     /// Offline features from recordings with the same engine, no Kafka.
     Replay {
@@ -405,6 +411,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             feed,
             journal,
             out,
+            registry,
+            no_train,
         } => {
             let cfg = load(loader)?;
             let opts = demo::DemoOptions {
@@ -416,6 +424,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 journal,
                 out,
                 print_rows: true,
+                train_registry: (!no_train).then_some(registry),
             };
             let report = demo::run(cfg, opts, shutdown::on_signals()).await?;
             match report.replay_difference {

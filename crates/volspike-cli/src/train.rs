@@ -10,21 +10,30 @@ use volspike_model::artifact::ModelFile;
 use volspike_model::dataset::DatasetCounts;
 use volspike_model::train::{TrainConfig, TrainReport};
 
-/// Reads every parquet file, trains, writes `DIR/{model}.json` and
-/// `DIR/report.json`, and returns the report.
+/// Reads every parquet file, trains, writes `DIR/{model}.json`,
+/// `DIR/report.json` and the charts and reports, and returns the report.
 pub fn run(files: &[PathBuf], cfg: &TrainConfig, out: &Path) -> anyhow::Result<TrainReport> {
     let mut rows = Vec::new();
     for f in files {
         rows.extend(volspike_runtime::parquet::read_rows(f)?);
     }
     anyhow::ensure!(!rows.is_empty(), "no feature rows in {files:?}");
+    run_rows(&rows, cfg, out)
+}
+
+/// [`run`] on rows already in memory.
+pub fn run_rows(
+    rows: &[volspike_core::FeatureRow],
+    cfg: &TrainConfig,
+    out: &Path,
+) -> anyhow::Result<TrainReport> {
     let bar = indicatif::ProgressBar::new(cfg.models.len() as u64 + 1);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .expect("valid template"),
     );
     bar.set_message("labeling and splitting");
-    let (data, counts) = volspike_model::train::build_dataset(&rows, cfg)?;
+    let (data, counts) = volspike_model::train::build_dataset(rows, cfg)?;
     bar.suspend(|| eprintln!("{}", counts_line(&counts, cfg)));
     let prepared = volspike_model::train::prepare(data, counts, cfg)?;
     let report = volspike_model::train::fit_models(prepared, cfg, |name| {

@@ -12,9 +12,10 @@ use volspike_cli::replay::replay;
 use volspike_core::Feed;
 use volspike_runtime::parquet::canonicalize;
 
-async fn check_demo(feed: Feed) {
+async fn check_demo(feed: Feed, train: bool) {
     let cfg = common::test_config(2_000);
     let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("models");
     let opts = DemoOptions {
         seconds: 360,
         speed: Speed::Max,
@@ -22,6 +23,7 @@ async fn check_demo(feed: Feed) {
         print_rows: false,
         journal: Some(dir.path().join("journal")),
         out: Some(dir.path().join("features.parquet")),
+        train_registry: train.then(|| registry.clone()),
         ..DemoOptions::default()
     };
     let recording = dir.path().join("market.ndjson");
@@ -53,14 +55,32 @@ async fn check_demo(feed: Feed) {
     }
     assert_eq!(got.replay_difference, None);
     assert!(dir.path().join("features.parquet").is_file());
+    if train {
+        // The first demo run registers version 1 as challenger and champion.
+        use volspike_model::registry::{CHALLENGER, CHAMPION, LocalRegistry, Registry as _};
+        assert_eq!(got.trained_version, Some(1));
+        let local = LocalRegistry::new(&registry);
+        assert_eq!(
+            local.alias(demo::MODEL_NAME, CHAMPION).await.unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            local.alias(demo::MODEL_NAME, CHALLENGER).await.unwrap(),
+            Some(1)
+        );
+        let file = local.load(demo::MODEL_NAME, 1).await.unwrap();
+        assert!(file.test.rows > 1000, "{:?}", file.test);
+    } else {
+        assert_eq!(got.trained_version, None);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_on_advanced_trade_gives_the_features_of_the_simulated_market() {
-    check_demo(Feed::AdvancedTrade).await;
+    check_demo(Feed::AdvancedTrade, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_on_the_exchange_feed_gives_the_features_of_the_simulated_market() {
-    check_demo(Feed::Exchange).await;
+    check_demo(Feed::Exchange, false).await;
 }
