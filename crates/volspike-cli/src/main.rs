@@ -228,11 +228,11 @@ enum Command {
         /// scale-free features listed in `docs/models.md`).
         #[arg(long, value_delimiter = ',')]
         inputs: Vec<String>,
-        /// Models, comma-separated: baseline, logistic, forest.
+        /// Models, comma-separated: baseline, logistic, forest, boosted.
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "baseline,logistic,forest"
+            default_value = "baseline,logistic,forest,boosted"
         )]
         models: Vec<volspike_model::train::ModelKind>,
         /// Directory for the model files and the report.

@@ -10,6 +10,7 @@
 //! `scripts/python/make_metric_fixtures.py`.
 
 pub mod artifact;
+pub mod boost;
 pub mod dataset;
 pub mod evaluate;
 pub mod forest;

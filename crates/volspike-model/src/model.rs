@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::boost::Booster;
 use crate::forest::Tree;
 
 /// Standardization fitted on training rows: z = (x - mean) / scale, with
@@ -81,6 +82,11 @@ pub enum Params {
         /// The trees.
         trees: Vec<Tree>,
     },
+    /// Gradient-boosted trees (perpetual, log loss).
+    Boosted {
+        /// The fitted booster.
+        booster: Box<Booster>,
+    },
 }
 
 /// A trained model: inputs, scaler, parameters and decision threshold.
@@ -103,12 +109,23 @@ impl Model {
             Params::Baseline { .. } => "baseline",
             Params::Logistic { .. } => "logistic",
             Params::Forest { .. } => "forest",
+            Params::Boosted { .. } => "boosted",
         }
     }
 
     /// Scores of `rows` (row-major, one row per `feature_names.len()` values).
     pub fn score_rows(&self, rows: &[f64]) -> Vec<f64> {
         let width = self.feature_names.len();
+        if let Params::Boosted { booster } = &self.params {
+            // One call for all rows: perpetual scores a matrix at a time.
+            let mut z = Vec::with_capacity(rows.len());
+            let mut row = Vec::with_capacity(width);
+            for r in rows.chunks_exact(width) {
+                self.scaler.transform_into(r, &mut row);
+                z.extend_from_slice(&row);
+            }
+            return booster.predict_rows(&z, width);
+        }
         let mut z = Vec::with_capacity(width);
         rows.chunks_exact(width)
             .map(|r| {
@@ -134,6 +151,7 @@ impl Model {
             Params::Forest { trees } => {
                 trees.iter().map(|t| t.predict(z)).sum::<f64>() / trees.len().max(1) as f64
             }
+            Params::Boosted { booster } => booster.predict_rows(z, z.len())[0],
         }
     }
 }

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use volspike_core::FeatureRow;
 
+use crate::boost::{BoostConfig, fit_boosted};
 use crate::dataset::{self, DEFAULT_FEATURES, Dataset, DatasetCounts, LabelConfig, quantile};
 use crate::forest::{ForestConfig, fit_forest};
 use crate::metrics::{self, Metrics, best_f1_threshold};
@@ -25,6 +26,8 @@ pub enum ModelKind {
     Logistic,
     /// Random forest (smartcore's trees).
     Forest,
+    /// Gradient-boosted trees (perpetual).
+    Boosted,
 }
 
 impl std::str::FromStr for ModelKind {
@@ -34,8 +37,9 @@ impl std::str::FromStr for ModelKind {
             "baseline" => Ok(ModelKind::Baseline),
             "logistic" => Ok(ModelKind::Logistic),
             "forest" | "random_forest" => Ok(ModelKind::Forest),
+            "boosted" | "gbm" => Ok(ModelKind::Boosted),
             _ => Err(format!(
-                "unknown model `{s}` (known: baseline, logistic, forest)"
+                "unknown model `{s}` (known: baseline, logistic, forest, boosted)"
             )),
         }
     }
@@ -72,6 +76,9 @@ pub struct TrainConfig {
     /// Random forest settings.
     #[serde(default)]
     pub forest: ForestConfig,
+    /// Gradient boosting settings.
+    #[serde(default)]
+    pub boost: BoostConfig,
 }
 
 impl Default for TrainConfig {
@@ -80,11 +87,17 @@ impl Default for TrainConfig {
             label: LabelConfig::default(),
             split: SplitConfig::default(),
             features: DEFAULT_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
-            models: vec![ModelKind::Baseline, ModelKind::Logistic, ModelKind::Forest],
+            models: vec![
+                ModelKind::Baseline,
+                ModelKind::Logistic,
+                ModelKind::Forest,
+                ModelKind::Boosted,
+            ],
             baseline_feature: "price_volatility_1min".into(),
             logistic_alpha: 1.0,
             class_weight: ClassWeight::Balanced,
             forest: ForestConfig::default(),
+            boost: BoostConfig::default(),
         }
     }
 }
@@ -342,6 +355,23 @@ pub fn fit_models(
                         trees: fitted.trees,
                     },
                     fitted.importances,
+                )
+            }
+            ModelKind::Boosted => {
+                progress("boosted");
+                let (booster, importances) = fit_boosted(
+                    &standardized(),
+                    train_y,
+                    width,
+                    &cfg.boost,
+                    cfg.class_weight,
+                )
+                .map_err(|e| TrainError::Fit("boosted", e))?;
+                (
+                    Params::Boosted {
+                        booster: Box::new(booster),
+                    },
+                    importances,
                 )
             }
         };
