@@ -258,7 +258,8 @@ import sys
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 p = pd.read_parquet(sys.argv[1])
-row = [l.split() for l in open(sys.argv[2]) if l.split()[:1] and l.split()[0] in ("baseline", "logistic", "forest")][0]
+lines = [l.split() for l in open(sys.argv[2])]
+row = lines[[i for i, l in enumerate(lines) if l[:2] == ["model", "PR-AUC"]][0] + 1]
 pr, roc, f1 = float(row[1]), float(row[2]), float(row[3])
 got = (average_precision_score(p.label, p.score), roc_auc_score(p.label, p.score), f1_score(p.label, p.decision))
 assert all(abs(a - b) < 1e-4 for a, b in zip(got, (pr, roc, f1))), (got, (pr, roc, f1))
