@@ -168,25 +168,15 @@ th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}\
 .bar{{background:#4a7bd0;height:12px;display:inline-block}}</style></head><body>"
     );
     let _ = write!(h, "<h1>volspike training report</h1>");
-    let sp = &r.splits;
     let _ = write!(
         h,
-        "<p>Label: <b>{:?}</b>, horizon {:?}, tau = {:.6e} (quantile {} of the training targets). \
-Training span {} .. {}. Rows: train {}, validation {}, test {} ({} embargoed). \
-Spike rate: train {:.3}, validation {:.3}, test {:.3}. Chosen model (highest validation PR-AUC): <b>{}</b>.</p>",
+        "<p>Label: <b>{:?}</b>, horizon {:?}, tau = {:.6e} (quantile {} of the training targets). {} \
+Chosen model (highest validation PR-AUC): <b>{}</b>.</p>",
         r.config.label.kind,
         r.config.label.horizon,
         r.tau,
         r.config.label.quantile,
-        format_timestamp(r.train_span_ns.0),
-        format_timestamp(r.train_span_ns.1),
-        sp.train.len(),
-        sp.validation.len(),
-        sp.test.len(),
-        sp.embargoed,
-        r.spike_rates[0],
-        r.spike_rates[1],
-        r.spike_rates[2],
+        data_summary(r),
         chosen.model.name()
     );
     for (split, pick) in [
@@ -269,6 +259,25 @@ in Gini impurity (forest), the rule's one feature (baseline).</p></body></html>"
     h
 }
 
+/// Training span, split sizes and spike rates, in one sentence.
+fn data_summary(r: &TrainReport) -> String {
+    let sp = &r.splits;
+    format!(
+        "Training rows from {} to {}. Time-ordered splits: train {} / validation {} / test {} \
+rows, {} rows embargoed so no label window crosses a split. Spike rate: train {:.3}, validation \
+{:.3}, test {:.3}.",
+        format_timestamp(r.train_span_ns.0),
+        format_timestamp(r.train_span_ns.1),
+        sp.train.len(),
+        sp.validation.len(),
+        sp.test.len(),
+        sp.embargoed,
+        r.spike_rates[0],
+        r.spike_rates[1],
+        r.spike_rates[2]
+    )
+}
+
 fn model_card(r: &TrainReport, chosen: &Trained) -> String {
     let mut s = String::new();
     let m = &chosen.model;
@@ -295,22 +304,7 @@ split's targets. Rows without a complete forward window are dropped ({} of {} ro
         r.counts.incomplete_forward,
         r.counts.rows_in
     );
-    let sp = &r.splits;
-    let _ = writeln!(
-        s,
-        "**Data.** Training rows from {} to {}. Time-ordered splits: train {} / validation {} / \
-test {} rows, {} rows embargoed so no label window crosses a split. Spike rate: train {:.3}, \
-validation {:.3}, test {:.3}.\n",
-        format_timestamp(r.train_span_ns.0),
-        format_timestamp(r.train_span_ns.1),
-        sp.train.len(),
-        sp.validation.len(),
-        sp.test.len(),
-        sp.embargoed,
-        r.spike_rates[0],
-        r.spike_rates[1],
-        r.spike_rates[2]
-    );
+    let _ = writeln!(s, "**Data.** {}\n", data_summary(r));
     let _ = writeln!(
         s,
         "## Metrics\n\n| model | split | PR-AUC | ROC-AUC | F1 | precision | recall | Brier | base rate |\n|---|---|---|---|---|---|---|---|---|"

@@ -73,19 +73,25 @@ impl Booster {
     /// Probabilities for row-major standardized rows.
     pub fn predict_rows(&self, z: &[f64], width: usize) -> Vec<f64> {
         let rows = z.len() / width.max(1);
-        // perpetual's matrices are column-major.
-        let mut columns = vec![0.0; z.len()];
-        for (i, r) in z.chunks_exact(width).enumerate() {
-            for (j, v) in r.iter().enumerate() {
-                columns[j * rows + i] = *v;
-            }
-        }
+        let columns = column_major(z, width);
         self.0
             .predict(&Matrix::new(&columns, rows, width), false)
             .into_iter()
             .map(crate::model::sigmoid)
             .collect()
     }
+}
+
+/// Row-major rows -> the column-major layout forust's `Matrix` reads.
+fn column_major(z: &[f64], width: usize) -> Vec<f64> {
+    let rows = z.len() / width.max(1);
+    let mut columns = vec![0.0; z.len()];
+    for (i, r) in z.chunks_exact(width).enumerate() {
+        for (j, v) in r.iter().enumerate() {
+            columns[j * rows + i] = *v;
+        }
+    }
+    columns
 }
 
 /// Fits on standardized rows `z` (row-major, `width` columns); returns the
@@ -102,12 +108,7 @@ pub fn fit_boosted(
     if positives == 0 || positives == n {
         return Err("boosting needs both classes in training".into());
     }
-    let mut columns = vec![0.0; z.len()];
-    for (i, r) in z.chunks_exact(width).enumerate() {
-        for (j, v) in r.iter().enumerate() {
-            columns[j * n + i] = *v;
-        }
-    }
+    let columns = column_major(z, width);
     let target: Vec<f64> = y.iter().map(|&v| f64::from(u8::from(v))).collect();
     let weights: Vec<f64> = match class_weight {
         ClassWeight::None => vec![1.0; n],
