@@ -73,8 +73,16 @@ pub struct ForestConfig {
     pub max_depth: u16,
     /// Fewest training rows in a leaf.
     pub min_samples_leaf: usize,
-    /// Seed of the bootstrap samples and feature choices.
+    /// Seed of the row sample, the bootstrap samples and feature choices.
     pub seed: u64,
+    /// Most rows the trees are grown on (a seeded sample beyond that; leaf
+    /// values still use every training row).
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+}
+
+fn default_max_rows() -> usize {
+    200_000
 }
 
 impl Default for ForestConfig {
@@ -84,6 +92,7 @@ impl Default for ForestConfig {
             max_depth: 8,
             min_samples_leaf: 20,
             seed: 42,
+            max_rows: default_max_rows(),
         }
     }
 }
@@ -99,9 +108,11 @@ pub struct FittedForest {
 
 /// Fits a forest on standardized rows `z` (row-major, `width` columns).
 ///
-/// With [`ClassWeight::Balanced`] the spikes are repeated so both classes
-/// weigh about the same in the bootstrap samples (smartcore samples each
-/// class in proportion), and leaf values use the same weights.
+/// With [`ClassWeight::Balanced`] the trees are grown on every row of the
+/// rarer class and an equal number of the other drawn with the seed (random undersampling, as
+/// in balanced random forests), and leaf values weigh the classes equally.
+/// At most `max_rows` rows grow the trees; every training row sets the leaf
+/// values.
 pub fn fit_forest(
     z: &[f64],
     y: &[bool],
@@ -114,21 +125,31 @@ pub fn fit_forest(
     if positives == 0 || positives == n {
         return Err("the forest needs both classes in training".into());
     }
-    let repeat = match class_weight {
-        ClassWeight::None => 1,
+    let negatives = n - positives;
+    // Chance of keeping a row of each class.
+    let (mut keep_pos, mut keep_neg) = match class_weight {
+        ClassWeight::None => (1.0, 1.0),
         ClassWeight::Balanced => {
-            ((n - positives) as f64 / positives as f64).round().max(1.0) as usize
+            let m = positives.min(negatives) as f64;
+            (m / positives as f64, m / negatives as f64)
         }
     };
-    let rows = n + positives * (repeat - 1);
-    let mut values = Vec::with_capacity(rows * width);
-    let mut labels = Vec::with_capacity(rows);
-    for (r, &spike) in z.chunks_exact(width).zip(y) {
-        for _ in 0..if spike { repeat } else { 1 } {
+    let expected = positives as f64 * keep_pos + negatives as f64 * keep_neg;
+    if expected > cfg.max_rows as f64 {
+        let f = cfg.max_rows as f64 / expected;
+        keep_pos *= f;
+        keep_neg *= f;
+    }
+    let mut values = Vec::new();
+    let mut labels = Vec::new();
+    for (i, (r, &spike)) in z.chunks_exact(width).zip(y).enumerate() {
+        let keep = if spike { keep_pos } else { keep_neg };
+        if keep >= 1.0 || unit(cfg.seed, i as u64) < keep {
             values.extend_from_slice(r);
             labels.push(u32::from(spike));
         }
     }
+    let rows = labels.len();
     let x = DenseMatrix::new(rows, width, values, false).map_err(|e| e.to_string())?;
     let params = RandomForestClassifierParameters::default()
         .with_n_trees(cfg.trees)
@@ -141,8 +162,11 @@ pub fn fit_forest(
     let raw = serde_json::to_value(&forest).map_err(|e| e.to_string())?;
     let (mut trees, importances) = read_trees(&raw, width)?;
 
-    // Leaf values: class-weighted share of spikes among the original rows.
-    let (w_pos, w_neg) = (repeat as f64, 1.0);
+    // Leaf values: class-weighted share of spikes among all training rows.
+    let (w_pos, w_neg) = match class_weight {
+        ClassWeight::None => (1.0, 1.0),
+        ClassWeight::Balanced => (negatives as f64 / positives as f64, 1.0),
+    };
     for tree in &mut trees {
         let mut weight = vec![(0.0f64, 0.0f64); tree.nodes.len()];
         for (r, &spike) in z.chunks_exact(width).zip(y) {
@@ -160,6 +184,16 @@ pub fn fit_forest(
         }
     }
     Ok(FittedForest { trees, importances })
+}
+
+/// A number in [0, 1) from (seed, i): splitmix64, so the sample depends only
+/// on the seed and the row's place in canonical order.
+fn unit(seed: u64, i: u64) -> f64 {
+    let mut x = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// smartcore's serde form of a fitted forest -> our trees and the mean
