@@ -29,27 +29,35 @@ fn client(uri: String, auth: Auth) -> MlflowClient {
     .unwrap()
 }
 
-#[tokio::test]
-async fn server_errors_and_throttling_are_retried_then_succeed() {
+/// A server answering GET `path` with `answer(n)` for the n-th call (from
+/// 0); returns its URI and the call counter.
+async fn counting(
+    path: &str,
+    answer: fn(usize) -> (StatusCode, &'static str),
+) -> (String, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let app = Router::new().route(
-        "/api/2.0/mlflow/registered-models/alias",
+        path,
         get(move || {
             let n = c.fetch_add(1, Ordering::SeqCst);
-            async move {
-                match n {
-                    0 => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
-                    1 => (StatusCode::TOO_MANY_REQUESTS, String::new()),
-                    _ => (
-                        StatusCode::OK,
-                        r#"{"model_version":{"name":"m","version":"7"}}"#.to_owned(),
-                    ),
-                }
-            }
+            async move { answer(n) }
         }),
     );
-    let uri = serve(app).await;
+    (serve(app).await, calls)
+}
+
+#[tokio::test]
+async fn server_errors_and_throttling_are_retried_then_succeed() {
+    let (uri, calls) = counting("/api/2.0/mlflow/registered-models/alias", |n| match n {
+        0 => (StatusCode::SERVICE_UNAVAILABLE, ""),
+        1 => (StatusCode::TOO_MANY_REQUESTS, ""),
+        _ => (
+            StatusCode::OK,
+            r#"{"model_version":{"name":"m","version":"7"}}"#,
+        ),
+    })
+    .await;
     let got = client(uri, Auth::None)
         .get_alias("m", "champion")
         .await
@@ -60,21 +68,13 @@ async fn server_errors_and_throttling_are_retried_then_succeed() {
 
 #[tokio::test]
 async fn client_errors_are_not_retried_and_keep_the_error_code() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let app = Router::new().route(
-        "/api/2.0/mlflow/model-versions/get",
-        get(move || {
-            c.fetch_add(1, Ordering::SeqCst);
-            async {
-                (
-                    StatusCode::BAD_REQUEST,
-                    r#"{"error_code":"INVALID_PARAMETER_VALUE","message":"bad version"}"#,
-                )
-            }
-        }),
-    );
-    let uri = serve(app).await;
+    let (uri, calls) = counting("/api/2.0/mlflow/model-versions/get", |_| {
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"error_code":"INVALID_PARAMETER_VALUE","message":"bad version"}"#,
+        )
+    })
+    .await;
     let err = client(uri, Auth::None)
         .get_model_version("m", 1)
         .await
@@ -86,16 +86,10 @@ async fn client_errors_are_not_retried_and_keep_the_error_code() {
 
 #[tokio::test]
 async fn retries_stop_after_the_limit() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let app = Router::new().route(
-        "/api/2.0/mlflow/model-versions/get",
-        get(move || {
-            c.fetch_add(1, Ordering::SeqCst);
-            async { (StatusCode::BAD_GATEWAY, "upstream down") }
-        }),
-    );
-    let uri = serve(app).await;
+    let (uri, calls) = counting("/api/2.0/mlflow/model-versions/get", |_| {
+        (StatusCode::BAD_GATEWAY, "upstream down")
+    })
+    .await;
     let err = client(uri, Auth::None)
         .get_model_version("m", 1)
         .await
