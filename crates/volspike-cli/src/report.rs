@@ -254,7 +254,7 @@ Chosen model (highest validation PR-AUC): <b>{}</b>.</p>",
     let _ = write!(
         h,
         "<p>Importances: share of |coefficient| on standardized inputs (logistic), mean decrease \
-in Gini impurity (forest), the rule's one feature (baseline).</p></body></html>"
+in Gini impurity (forest), total split gain (boosted), the rule's one feature (baseline).</p></body></html>"
     );
     h
 }

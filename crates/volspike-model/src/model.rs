@@ -82,7 +82,7 @@ pub enum Params {
         /// The trees.
         trees: Vec<Tree>,
     },
-    /// Gradient-boosted trees (perpetual, log loss).
+    /// Gradient-boosted trees (forust-ml, log loss).
     Boosted {
         /// The fitted booster.
         booster: Box<Booster>,
@@ -117,7 +117,7 @@ impl Model {
     pub fn score_rows(&self, rows: &[f64]) -> Vec<f64> {
         let width = self.feature_names.len();
         if let Params::Boosted { booster } = &self.params {
-            // One call for all rows: perpetual scores a matrix at a time.
+            // One call for all rows: forust scores a matrix at a time.
             let mut z = Vec::with_capacity(rows.len());
             let mut row = Vec::with_capacity(width);
             for r in rows.chunks_exact(width) {

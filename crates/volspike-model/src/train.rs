@@ -2,8 +2,9 @@
 //! threshold on validation, report validation and test metrics.
 //!
 //! Deterministic: rows are put in canonical order (time, product, tie)
-//! before anything is fitted, so the input order never matters, and the
-//! solvers have no randomness.
+//! before anything is fitted, so the input order never matters; the
+//! logistic solver has no randomness, and the forest and the booster draw
+//! only from their configured seeds (the booster runs serially).
 
 use serde::{Deserialize, Serialize};
 use volspike_core::FeatureRow;
@@ -26,7 +27,7 @@ pub enum ModelKind {
     Logistic,
     /// Random forest (smartcore's trees).
     Forest,
-    /// Gradient-boosted trees (perpetual).
+    /// Gradient-boosted trees (forust-ml).
     Boosted,
 }
 
@@ -136,7 +137,8 @@ pub struct Trained {
     pub test: Metrics,
     /// How much each input matters, summing to 1: the share of |coef| on
     /// standardized inputs for the logistic regression, the mean decrease
-    /// in impurity for the forest, all on its feature for the baseline.
+    /// in impurity for the forest, the total split gain for the booster,
+    /// all on its feature for the baseline.
     pub importances: Vec<f64>,
     /// The distribution of the model's scores on validation (for drift
     /// checks of the model's output).
