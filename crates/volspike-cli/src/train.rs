@@ -48,8 +48,16 @@ pub fn run_rows(
             .save(&path)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    // The report without model parameters (trees make it megabytes); those
+    // are in the model files next to it.
+    let mut summary = serde_json::to_value(&report)?;
+    for m in summary["models"].as_array_mut().into_iter().flatten() {
+        if let Some(model) = m["model"].as_object_mut() {
+            model.remove("params");
+        }
+    }
     let path = out.join("report.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+    std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("writing {}", path.display()))?;
     let chosen = report.best().context("no model was trained")?;
     crate::report::write_all(&report, chosen, out)?;
