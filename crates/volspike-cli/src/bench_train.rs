@@ -31,10 +31,7 @@ pub struct LogisticBench {
 /// Fits `runs` times on the training split of `files`; writes `out/z.f64`
 /// (row-major little-endian f64), `out/y.u8` and `out/meta.json`.
 pub fn run(files: &[std::path::PathBuf], runs: usize, out: &Path) -> anyhow::Result<LogisticBench> {
-    let mut rows = Vec::new();
-    for f in files {
-        rows.extend(volspike_runtime::parquet::read_rows(f)?);
-    }
+    let rows = crate::train::read_features(files)?;
     let cfg = TrainConfig::default();
     let (data, counts) = train::build_dataset(&rows, &cfg)?;
     let p = train::prepare(data, counts, &cfg)?;
@@ -43,12 +40,7 @@ pub fn run(files: &[std::path::PathBuf], runs: usize, out: &Path) -> anyhow::Res
     let x = &p.data.x[r.start * width..r.end * width];
     let y = &p.labels[r.clone()];
     let scaler = Scaler::fit(x, width);
-    let mut z = Vec::with_capacity(x.len());
-    let mut row = Vec::with_capacity(width);
-    for chunk in x.chunks_exact(width) {
-        scaler.transform_into(chunk, &mut row);
-        z.extend_from_slice(&row);
-    }
+    let z = scaler.transform_rows(x);
     let mut seconds = Vec::new();
     let mut last = None;
     for _ in 0..runs.max(1) {

@@ -19,11 +19,7 @@ pub async fn run(
     let resolved = resolve(registry, model)
         .await
         .with_context(|| format!("loading model {model}"))?;
-    let mut rows = Vec::new();
-    for f in files {
-        rows.extend(volspike_runtime::parquet::read_rows(f)?);
-    }
-    anyhow::ensure!(!rows.is_empty(), "no feature rows in {files:?}");
+    let rows = crate::train::read_features(files)?;
     let evaluation = volspike_model::evaluate::evaluate(&resolved.file, &rows)?;
     Ok((resolved, evaluation))
 }

@@ -13,12 +13,17 @@ use volspike_model::train::{TrainConfig, TrainReport};
 /// Reads every parquet file, trains, writes `DIR/{model}.json`,
 /// `DIR/report.json` and the charts and reports, and returns the report.
 pub fn run(files: &[PathBuf], cfg: &TrainConfig, out: &Path) -> anyhow::Result<TrainReport> {
+    run_rows(&read_features(files)?, cfg, out)
+}
+
+/// Every row of the feature parquet files; an error if there are none.
+pub fn read_features(files: &[PathBuf]) -> anyhow::Result<Vec<volspike_core::FeatureRow>> {
     let mut rows = Vec::new();
     for f in files {
         rows.extend(volspike_runtime::parquet::read_rows(f)?);
     }
     anyhow::ensure!(!rows.is_empty(), "no feature rows in {files:?}");
-    run_rows(&rows, cfg, out)
+    Ok(rows)
 }
 
 /// [`run`] on rows already in memory.

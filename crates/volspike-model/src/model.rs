@@ -48,6 +48,17 @@ impl Scaler {
         Scaler { mean, scale }
     }
 
+    /// Standardizes row-major `rows` (one row per column of the scaler).
+    pub fn transform_rows(&self, rows: &[f64]) -> Vec<f64> {
+        let mut z = Vec::with_capacity(rows.len());
+        let mut row = Vec::with_capacity(self.mean.len());
+        for r in rows.chunks_exact(self.mean.len().max(1)) {
+            self.transform_into(r, &mut row);
+            z.extend_from_slice(&row);
+        }
+        z
+    }
+
     /// Standardizes one row into `out`.
     pub fn transform_into(&self, row: &[f64], out: &mut Vec<f64>) {
         out.clear();
@@ -118,13 +129,7 @@ impl Model {
         let width = self.feature_names.len();
         if let Params::Boosted { booster } = &self.params {
             // One call for all rows: forust scores a matrix at a time.
-            let mut z = Vec::with_capacity(rows.len());
-            let mut row = Vec::with_capacity(width);
-            for r in rows.chunks_exact(width) {
-                self.scaler.transform_into(r, &mut row);
-                z.extend_from_slice(&row);
-            }
-            return booster.predict_rows(&z, width);
+            return booster.predict_rows(&self.scaler.transform_rows(rows), width);
         }
         let mut z = Vec::with_capacity(width);
         rows.chunks_exact(width)

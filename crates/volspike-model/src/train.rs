@@ -301,15 +301,9 @@ pub fn fit_models(
     let train_y = &p.labels[s.train.clone()];
     let scaler = Scaler::fit(train_x, width);
     let mut models = Vec::new();
-    let standardized = || {
-        let mut z = Vec::with_capacity(train_x.len());
-        let mut row = Vec::with_capacity(width);
-        for r in train_x.chunks_exact(width) {
-            scaler.transform_into(r, &mut row);
-            z.extend_from_slice(&row);
-        }
-        z
-    };
+    // Standardized training rows, made once for the models that need them.
+    let standardized = std::cell::OnceCell::new();
+    let standardized = || standardized.get_or_init(|| scaler.transform_rows(train_x));
     for kind in &cfg.models {
         let (params, importances) = match kind {
             ModelKind::Baseline => {
@@ -326,7 +320,7 @@ pub fn fit_models(
             ModelKind::Logistic => {
                 progress("logistic");
                 let params = fit_logistic(
-                    &standardized(),
+                    standardized(),
                     train_y,
                     width,
                     cfg.logistic_alpha,
@@ -345,7 +339,7 @@ pub fn fit_models(
             ModelKind::Forest => {
                 progress("forest");
                 let fitted = fit_forest(
-                    &standardized(),
+                    standardized(),
                     train_y,
                     width,
                     &cfg.forest,
@@ -361,14 +355,9 @@ pub fn fit_models(
             }
             ModelKind::Boosted => {
                 progress("boosted");
-                let (booster, importances) = fit_boosted(
-                    &standardized(),
-                    train_y,
-                    width,
-                    &cfg.boost,
-                    cfg.class_weight,
-                )
-                .map_err(|e| TrainError::Fit("boosted", e))?;
+                let (booster, importances) =
+                    fit_boosted(standardized(), train_y, width, &cfg.boost, cfg.class_weight)
+                        .map_err(|e| TrainError::Fit("boosted", e))?;
                 (
                     Params::Boosted {
                         booster: Box::new(booster),
