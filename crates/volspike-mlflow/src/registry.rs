@@ -182,20 +182,8 @@ impl Registry for MlflowRegistry {
             .download_artifact(&v.source, MODEL_FILE)
             .await
             .map_err(registry_error)?;
-        let f: ModelFile = serde_json::from_slice(&bytes).map_err(|e| {
-            RegistryError::Corrupt(format!(
-                "{name} version {version} ({}) has no readable {MODEL_FILE}: {e}",
-                v.source
-            ))
-        })?;
-        if f.format_version > volspike_model::artifact::FORMAT_VERSION {
-            return Err(RegistryError::Corrupt(format!(
-                "{name} version {version} has model format {}; this build reads up to {}",
-                f.format_version,
-                volspike_model::artifact::FORMAT_VERSION
-            )));
-        }
-        Ok(f)
+        let origin = format!("{name} version {version} ({}/{MODEL_FILE})", v.source);
+        ModelFile::from_json(&bytes, &origin).map_err(RegistryError::Corrupt)
     }
 
     async fn alias(&self, name: &str, alias: &str) -> Result<Option<u64>, RegistryError> {

@@ -76,12 +76,17 @@ impl ModelFile {
     /// Reads a file, refusing formats newer than this build knows.
     pub fn load(path: &Path) -> Result<ModelFile, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let f: ModelFile = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} is not a volspike model file: {e}", path.display()))?;
+        ModelFile::from_json(&bytes, &path.display().to_string())
+    }
+
+    /// Parses a model file's bytes (`origin` names them in errors), refusing
+    /// formats newer than this build knows.
+    pub fn from_json(bytes: &[u8], origin: &str) -> Result<ModelFile, String> {
+        let f: ModelFile = serde_json::from_slice(bytes)
+            .map_err(|e| format!("{origin} is not a volspike model file: {e}"))?;
         if f.format_version > FORMAT_VERSION {
             return Err(format!(
-                "{} has model format {}; this build reads up to {FORMAT_VERSION}",
-                path.display(),
+                "{origin} has model format {}; this build reads up to {FORMAT_VERSION}",
                 f.format_version
             ));
         }
