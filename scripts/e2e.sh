@@ -12,7 +12,9 @@
 #   4. (ingest) exchange-sim -> ingestor (SIGKILLed, restarted) -> featurizer,
 #      checked against the journal with consume-check and kcat;
 #   5. (train) `volspike train --mlflow-uri` against a real `mlflow server`,
-#      checked with MLflow's Python client, then promotion and evaluate.
+#      checked with MLflow's Python client, then promotion and evaluate;
+#   6. (inference) `volspike serve` scores live features on tansu; tritonclient
+#      and grpcio (reflection) call it; kcat reads predictions and alerts.
 #
 # Builds tansu (scripts/install-tansu.sh, once per machine) if missing, and
 # stops everything it started. E2E_KEEP=1 keeps the work directory (logs,
@@ -94,7 +96,7 @@ metric() { # admin-port name
   curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' | head -n1
 }
 
-# E2E_STAGES=all (default), or one of pipeline, ingest, train (for development).
+# E2E_STAGES=all (default), or one of pipeline, ingest, train, inference (for development).
 stage() { [ "${E2E_STAGES:-all}" = all ] || [ "${E2E_STAGES:-all}" = "$1" ]; }
 if stage pipeline; then
 log "pipeline feeding ${#FILES[@]} files"
@@ -272,5 +274,53 @@ grep -q "unreachable" "$WORK/offline.out" && [ -f "$WORK/model-offline/report.js
   || { log "no clear error or no local artifacts without MLflow"; cat "$WORK/offline.out"; exit 1; }
 log "MLflow: run $run, volspike version $version promoted to champion"
 fi  # stage train
+
+# --- Inference: `volspike serve` (the champion, from MLflow when the train
+# stage ran, else from a local registry) scores live features that the
+# pipeline puts on tansu; third-party clients call it (tritonclient and
+# plain grpcio through reflection, scripts/python/check_grpc.py) and kcat
+# reads the prediction log and alerts.volatility.
+if stage inference; then
+PY=$(scripts/python-env.sh)
+if [ -n "${MLFLOW:-}" ]; then
+  REG=(--mlflow-uri "$MLFLOW")
+else
+  REG=(--registry "$WORK/registry")
+  "$BIN" simulate --minutes 60 --seed 5 --out "$WORK/train-sim.ndjson" >/dev/null
+  "$BIN" replay --raw "$WORK/train-sim.ndjson" --out "$WORK/train.parquet" >/dev/null
+  "$BIN" train --features "$WORK/train.parquet" --out "$WORK/model-local" "${REG[@]}" >/dev/null
+  "$BIN" models promote "${REG[@]}"
+fi
+# Market the model has not seen.
+"$BIN" simulate --minutes 20 --seed 11 --out "$WORK/serve-sim.ndjson" >/dev/null
+S3=(env VOLSPIKE__TOPICS__RAW=serve.raw VOLSPIKE__TOPICS__FEATURES=serve.features VOLSPIKE__TOPICS__DLQ=serve.dlq
+    VOLSPIKE__FEATURIZER__GROUP_ID=e2e-serve VOLSPIKE__FEATURIZER__TRANSACTIONAL_ID=e2e-serve)
+free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+gport=$(free); aport=$(free)
+"${S3[@]}" "$BIN" serve --bootstrap "$BOOT" "${REG[@]}" --listen "127.0.0.1:$gport" --admin-listen "127.0.0.1:$aport" \
+  --start-from earliest --group-id e2e-inference >"$WORK/serve.log" 2>&1 &
+SERVE=$!
+PIDS+=("$SERVE")
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null || { log "serve is not ready"; cat "$WORK/serve.log"; exit 1; }
+"${S3[@]}" "$BIN" pipeline --raw "$WORK/serve-sim.ndjson" --out "$WORK/serve.parquet" --bootstrap "$BOOT" >"$WORK/serve-pipeline.out"
+# Wait until the server has scored everything (its count stops moving).
+last=-1
+for _ in $(seq 1 120); do
+  n=$(metric "$aport" volspike_inference_predictions_published_total); n=${n:-0}
+  [ "$n" != 0 ] && [ "$n" = "$last" ] && break
+  last=$n; sleep 1
+done
+log "serve published $n predictions and $(metric "$aport" volspike_inference_alerts_published_total) alerts"
+kcat -b "$BOOT" -C -t predictions -o beginning -e -q -f '%s\n' >"$WORK/predictions.ndjson"
+kcat -b "$BOOT" -C -t alerts.volatility -o beginning -e -q -f '%s\n' >"$WORK/alerts.ndjson"
+"$BIN" evaluate "${REG[@]}" --model models:/volspike@champion --features "$WORK/serve.parquet" \
+  --predictions-out "$WORK/serve-predictions.parquet" >/dev/null
+"$PY" scripts/python/check_grpc.py "127.0.0.1:$gport" volspike "$WORK/serve.parquet" \
+  "$WORK/serve-predictions.parquet" BTC-USD "$WORK/predictions.ndjson" "$WORK/alerts.ndjson"
+# SIGTERM: a graceful stop.
+kill -TERM "$SERVE"
+wait "$SERVE" || { log "serve did not stop cleanly"; tail -n 20 "$WORK/serve.log"; exit 1; }
+fi  # stage inference
 
 log "ok"

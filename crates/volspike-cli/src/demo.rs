@@ -50,6 +50,10 @@ pub struct DemoOptions {
     /// Before streaming, train on an hour of simulated history and register
     /// the chosen model in this local registry (`None`: no training).
     pub train_registry: Option<PathBuf>,
+    /// Serve the champion of this local registry while streaming: live
+    /// scores, alerts printed as they happen, gRPC on `inference.listen`
+    /// (`None`: no inference server).
+    pub serve_registry: Option<PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -64,6 +68,7 @@ impl Default for DemoOptions {
             out: None,
             print_rows: true,
             train_registry: None,
+            serve_registry: None,
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct DemoReport {
     pub replay_difference: Option<String>,
     /// The version registered by the training step, if it ran.
     pub trained_version: Option<u64>,
+    /// What the inference server did, if it ran.
+    pub inference: Option<crate::pipeline::InferenceSummary>,
 }
 
 /// The registered model name the demo trains.
@@ -232,9 +239,21 @@ pub async fn run(
     if let Some(addr) = cfg.admin.addr()? {
         println!("demo: the ingestor's metrics: http://{addr}/metrics");
     }
+    let serve = opts.serve_registry.clone().map(|registry| {
+        println!(
+            "demo: inference server on {} (volspike.v1, Open Inference Protocol v2, health, reflection) serving models:/{MODEL_NAME}@champion from {}; alerts print as they happen",
+            cfg.inference.listen,
+            registry.display()
+        );
+        crate::pipeline::ServeOptions {
+            registry,
+            print_alerts: true,
+        }
+    });
     let pipeline_opts = PipelineOptions {
         timeout,
         on_row: opts.print_rows.then(row_printer),
+        serve,
         ..PipelineOptions::default()
     };
     let input = Input::Ingestor {
@@ -259,6 +278,17 @@ pub async fn run(
         result.counts.summary("pipeline", started.elapsed())
     );
 
+    if let Some(i) = &result.inference {
+        match &i.model {
+            Some(m) => println!(
+                "demo: inference ({m}) read {} feature rows, published {} predictions and {} alerts",
+                i.rows, i.predictions, i.alerts
+            ),
+            None => println!(
+                "demo: inference had no champion to serve (train one: drop --no-train, or `volspike models promote`)"
+            ),
+        }
+    }
     let out = opts
         .out
         .clone()
@@ -289,6 +319,7 @@ pub async fn run(
         ingest,
         replay_difference,
         trained_version,
+        inference: result.inference,
     })
 }
 

@@ -7,6 +7,7 @@
 //! Coinbase WebSocket server with fault injection), [`ingest_check`] and [`bench_input`]. [`input`]
 //! reads and decodes recordings in parallel; [`summary`] counts and prints.
 
+pub mod bench_grpc;
 pub mod bench_input;
 pub mod bench_train;
 pub mod compare;

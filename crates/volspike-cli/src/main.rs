@@ -28,7 +28,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The whole system in one process on the embedded Kafka; needs nothing installed.
+    /// The whole system in one process on the embedded Kafka (simulator,
+    /// ingestor, featurizer, inference with gRPC on 127.0.0.1:50051); needs
+    /// nothing installed.
     Demo {
         /// Seconds of simulated market to run through the system (over 5
         /// minutes, so the 5-minute windows fill); with `--live`, seconds of
@@ -100,6 +102,36 @@ enum Command {
         /// Admin server address (`/metrics`, `/healthz`); empty to disable.
         #[arg(long)]
         admin_listen: Option<String>,
+    },
+    /// The inference service: gRPC scoring (volspike.v1, Open Inference
+    /// Protocol v2, health, reflection) and, with a broker, live scoring of
+    /// ticks.features into predictions and alerts.volatility.
+    Serve {
+        /// Kafka bootstrap servers; without one, only request/response scoring.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        /// gRPC listen address (default 127.0.0.1:50051).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Model to serve: `models:/NAME@ALIAS`, `models:/NAME/VERSION` or a
+        /// model file (default `models:/volspike@champion`).
+        #[arg(long)]
+        model: Option<String>,
+        /// Where a new consumer group starts on ticks.features: latest or earliest.
+        #[arg(long)]
+        start_from: Option<String>,
+        /// Consumer group on ticks.features.
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Admin server address (`/metrics`, `/healthz`); empty to disable.
+        #[arg(long)]
+        admin_listen: Option<String>,
+        /// Fill the latest row per product from a feature parquet file at
+        /// start (GetScore answers before live rows arrive; benchmarks).
+        #[arg(long)]
+        warm_from: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Synthetic but realistic Coinbase ticker messages (Advanced Trade shape).
     Simulate {
@@ -323,6 +355,10 @@ enum ModelsCommand {
         version: Option<u64>,
         #[command(flatten)]
         registry: RegistryArgs,
+        /// Kafka bootstrap servers: announce the change on models.events so
+        /// running inference servers swap to the new champion at once.
+        #[arg(long)]
+        bootstrap: Option<String>,
     },
     /// Makes the champion before the current one champion again.
     Rollback {
@@ -331,11 +367,46 @@ enum ModelsCommand {
         name: String,
         #[command(flatten)]
         registry: RegistryArgs,
+        /// Kafka bootstrap servers: announce the change on models.events.
+        #[arg(long)]
+        bootstrap: Option<String>,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Latency and throughput of a running inference server's GetScore and
+    /// Score: open loop at `--rate` requests/s, or closed loop with
+    /// `--concurrency` requests in flight.
+    Grpc {
+        /// Server address.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        target: String,
+        /// RPC to measure.
+        #[arg(long, value_enum, default_value = "score")]
+        rpc: volspike_cli::bench_grpc::Rpc,
+        /// Open loop: requests per second on a fixed schedule.
+        #[arg(long, conflicts_with = "concurrency")]
+        rate: Option<f64>,
+        /// Closed loop: requests in flight (the default, with 64).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Measured time.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Unmeasured time first.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        warmup: Duration,
+        /// HTTP/2 connections.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Product for GetScore.
+        #[arg(long, default_value = "BTC-USD")]
+        product: String,
+        /// Bearer token.
+        #[arg(long, env = "VOLSPIKE_TOKEN")]
+        token: Option<String>,
+    },
     /// Builds a large replay input by repeating recordings with shifted times.
     MakeInput {
         /// Recordings to repeat (globs).
@@ -424,7 +495,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 journal,
                 out,
                 print_rows: true,
-                train_registry: (!no_train).then_some(registry),
+                train_registry: (!no_train).then(|| registry.clone()),
+                serve_registry: Some(registry),
             };
             let report = demo::run(cfg, opts, shutdown::on_signals()).await?;
             match report.replay_difference {
@@ -460,6 +532,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 crash_after,
                 timeout,
                 on_row: None,
+                serve: None,
             };
             let out = pipeline::run(cfg, Input::Recordings(files), opts).await?;
             parquet::write_rows(&input.out, &out.rows)?;
@@ -796,6 +869,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Models(cmd) => {
+            use volspike_core::ModelEventKind;
             use volspike_model::registry::{CHALLENGER, Registry as _};
             match cmd {
                 ModelsCommand::List { name, registry } => {
@@ -806,7 +880,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     name,
                     version,
                     registry,
+                    bootstrap,
                 } => {
+                    let cfg = load(loader.set_opt("kafka.bootstrap", bootstrap))?;
                     let r = registry.open()?;
                     let version = match version {
                         Some(v) => v,
@@ -820,8 +896,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         p.from.map_or("none".into(), |v| v.to_string()),
                         p.to
                     );
+                    volspike_cli::models::announce(&cfg, ModelEventKind::Promoted, &p).await?;
                 }
-                ModelsCommand::Rollback { name, registry } => {
+                ModelsCommand::Rollback {
+                    name,
+                    registry,
+                    bootstrap,
+                } => {
+                    let cfg = load(loader.set_opt("kafka.bootstrap", bootstrap))?;
                     let r = registry.open()?;
                     let p = r.rollback(&name).await?;
                     println!(
@@ -829,9 +911,61 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         p.from.map_or("none".into(), |v| v.to_string()),
                         p.to
                     );
+                    volspike_cli::models::announce(&cfg, ModelEventKind::RolledBack, &p).await?;
                 }
             }
             Ok(())
+        }
+        Command::Serve {
+            bootstrap,
+            listen,
+            model,
+            start_from,
+            group_id,
+            admin_listen,
+            warm_from,
+            registry,
+        } => {
+            let cfg = load(
+                loader
+                    .set_opt("kafka.bootstrap", bootstrap)
+                    .set_opt("inference.listen", listen)
+                    .set_opt("inference.model", model)
+                    .set_opt("inference.start-from", start_from)
+                    .set_opt("inference.group-id", group_id)
+                    .set_opt("admin.listen", admin_listen),
+            )?;
+            let bootstrap = Some(cfg.kafka.bootstrap.clone()).filter(|b| !b.is_empty());
+            match &bootstrap {
+                Some(b) => {
+                    volspike_runtime::kafka::ensure_topics(
+                        &cfg,
+                        b,
+                        &volspike_inference::topics(&cfg),
+                    )
+                    .await?;
+                }
+                None => tracing::warn!(
+                    "no broker (--bootstrap): serving requests only, no live scoring"
+                ),
+            }
+            let running =
+                volspike_inference::start(cfg, registry.open()?, bootstrap, shutdown::on_signals())
+                    .await?;
+            if let Some(path) = warm_from {
+                let rows = parquet::read_rows(&path)?;
+                for row in &rows {
+                    running.state.latest.update(row);
+                }
+                println!(
+                    "serve: latest rows of {} products from {} ({} rows)",
+                    running.state.latest.products().len(),
+                    path.display(),
+                    rows.len()
+                );
+            }
+            println!("serve: gRPC on {}", running.grpc_addr);
+            running.wait().await
         }
         Command::Evaluate {
             model,
@@ -907,6 +1041,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 sorted[0],
                 out.display()
             );
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Grpc {
+            target,
+            rpc,
+            rate,
+            concurrency,
+            duration,
+            warmup,
+            connections,
+            product,
+            token,
+        }) => {
+            use volspike_cli::bench_grpc::{BenchOptions, Load};
+            let load = match rate {
+                Some(rate) => Load::Open { rate },
+                None => Load::Closed {
+                    concurrency: concurrency.unwrap_or(64),
+                },
+            };
+            let r = volspike_cli::bench_grpc::run(&BenchOptions {
+                target,
+                rpc,
+                load,
+                duration,
+                warmup,
+                connections,
+                product,
+                token,
+            })
+            .await?;
+            let mode = match load {
+                Load::Open { rate } => format!("open rate={rate}/s"),
+                Load::Closed { concurrency } => format!("closed concurrency={concurrency}"),
+            };
+            println!(
+                "bench grpc: rpc={rpc:?} {mode} requests={} errors={} throughput={:.0}/s p50={}us p90={}us p99={}us p99.9={}us max={}us",
+                r.requests,
+                r.errors,
+                r.throughput(),
+                r.p50_us,
+                r.p90_us,
+                r.p99_us,
+                r.p999_us,
+                r.max_us
+            );
+            if let Some(e) = r.first_error {
+                println!("bench grpc: first error: {e}");
+            }
             Ok(())
         }
         Command::Bench(BenchCommand::MakeInput {

@@ -4,8 +4,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use volspike_core::{ModelEvent, ModelEventKind};
 use volspike_mlflow::{AnyRegistry, Auth, MlflowClient, MlflowConfig, MlflowRegistry};
-use volspike_model::registry::{CHALLENGER, CHAMPION, LocalRegistry, Registry};
+use volspike_model::registry::{CHALLENGER, CHAMPION, LocalRegistry, Promotion, Registry};
+use volspike_runtime::Config;
 
 /// MLflow when `mlflow_uri` is given (credentials from MLflow's own
 /// environment variables `MLFLOW_TRACKING_TOKEN`, or
@@ -74,4 +78,42 @@ pub async fn list(registry: &AnyRegistry, name: &str) -> anyhow::Result<String> 
         ));
     }
     Ok(out)
+}
+
+/// Publishes a champion change on the model events topic, when a broker is
+/// configured, so running inference servers reload at once (they also
+/// re-read the registry every `inference.model-poll`).
+pub async fn announce(cfg: &Config, kind: ModelEventKind, p: &Promotion) -> anyhow::Result<()> {
+    if cfg.kafka.bootstrap.is_empty() {
+        return Ok(());
+    }
+    let topic = &cfg.topics.model_events;
+    volspike_runtime::kafka::ensure_topics(cfg, &cfg.kafka.bootstrap, &[topic]).await?;
+    let producer: FutureProducer =
+        volspike_runtime::kafka::producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "models")
+            .create()
+            .context("creating the model events producer")?;
+    let event = ModelEvent {
+        kind,
+        name: p.name.clone(),
+        from: p.from,
+        to: p.to,
+        at_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+    };
+    let payload = serde_json::to_vec(&event)?;
+    producer
+        .send(
+            FutureRecord::to(topic).key(&p.name).payload(&payload),
+            cfg.kafka.request_timeout,
+        )
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("publishing to {topic}: {e}"))?;
+    println!(
+        "announced on {topic}: {kind:?} {} -> {}",
+        p.from.map_or("none".into(), |v| v.to_string()),
+        p.to
+    );
+    Ok(())
 }

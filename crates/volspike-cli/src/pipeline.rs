@@ -77,6 +77,33 @@ pub struct PipelineOptions {
     /// Sees every feature row as it arrives (duplicates after a crash
     /// included), before the rows are put in canonical order.
     pub on_row: Option<RowObserver>,
+    /// Runs the inference server on the same broker while the pipeline
+    /// runs, scoring `ticks.features` live.
+    pub serve: Option<ServeOptions>,
+}
+
+/// The inference server inside a pipeline run.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Local registry holding the champion to serve.
+    pub registry: std::path::PathBuf,
+    /// Print each alert as it is raised.
+    pub print_alerts: bool,
+}
+
+/// What the inference server did during a pipeline run.
+#[derive(Debug, Clone)]
+pub struct InferenceSummary {
+    /// Where it answered gRPC.
+    pub grpc_addr: std::net::SocketAddr,
+    /// The model it served at the end, if any.
+    pub model: Option<volspike_core::ModelId>,
+    /// Feature rows it read.
+    pub rows: u64,
+    /// Predictions published.
+    pub predictions: u64,
+    /// Alerts published.
+    pub alerts: u64,
 }
 
 impl Default for PipelineOptions {
@@ -86,6 +113,7 @@ impl Default for PipelineOptions {
             crash_after: None,
             timeout: Duration::from_secs(600),
             on_row: None,
+            serve: None,
         }
     }
 }
@@ -103,6 +131,8 @@ pub struct PipelineOutput {
     pub crashes: u64,
     /// What the ingestor did, when it was the input.
     pub ingest: Option<volspike_ingestor::Report>,
+    /// What the inference server did, when one ran.
+    pub inference: Option<InferenceSummary>,
 }
 
 struct Featurizer {
@@ -170,6 +200,10 @@ pub async fn run(
             &[&cfg.topics.raw, &cfg.topics.features, &cfg.topics.dlq],
         )
         .await?;
+    let server = match &opts.serve {
+        Some(serve) => Some(start_server(&cfg, &broker, serve).await?),
+        None => None,
+    };
     let input_end = blocking(&cfg, |cfg| end_offsets(cfg, &cfg.topics.raw)).await?;
     if input_end.values().any(|&o| o > 0) {
         bail!(
@@ -321,6 +355,10 @@ pub async fn run(
     let mut counts = counts.expect("the producer finished before the loop ended");
     counts.reemitted = volspike_runtime::parquet::canonicalize(&mut rows)? as u64;
     counts.rows = rows.len() as u64;
+    let inference = match server {
+        Some((running, stop)) => Some(stop_server(running, stop, rows.len() as u64).await?),
+        None => None,
+    };
     // Every client before the embedded broker, which complains otherwise.
     drop(progress);
     drop(broker);
@@ -330,7 +368,88 @@ pub async fn run(
         dlq,
         crashes,
         ingest,
+        inference,
     })
+}
+
+/// Starts the inference server on the pipeline's broker, serving the
+/// champion of a local registry, reading `ticks.features` from the start.
+async fn start_server(
+    cfg: &Config,
+    broker: &Broker,
+    serve: &ServeOptions,
+) -> anyhow::Result<(volspike_inference::Running, CancellationToken)> {
+    let mut cfg = cfg.clone();
+    cfg.inference.start_from = "earliest".to_owned();
+    cfg.inference.score_live = true;
+    broker
+        .ensure_topics(
+            &cfg,
+            &[
+                &cfg.topics.predictions,
+                &cfg.topics.alerts,
+                &cfg.topics.model_events,
+            ],
+        )
+        .await?;
+    let stop = CancellationToken::new();
+    let registry = volspike_model::registry::LocalRegistry::new(&serve.registry);
+    let bootstrap = Some(broker.bootstrap().to_owned());
+    let running = volspike_inference::start(cfg, registry, bootstrap, stop.clone()).await?;
+    if serve.print_alerts {
+        let mut events = running.state.events.subscribe();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match events.recv().await {
+                    Ok(e) => {
+                        if let volspike_inference::live::LiveEvent::Alert(a) = &*e {
+                            println!(
+                                "ALERT {} {} probability {:.3} >= {:.3} ({})",
+                                a.product_id,
+                                volspike_core::time::format_timestamp(a.event_time_ns),
+                                a.probability,
+                                a.threshold,
+                                a.model
+                            );
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+    Ok((running, stop))
+}
+
+/// Lets the server score the last rows (at least `rows` read, or no
+/// progress for 5 s), then stops it.
+async fn stop_server(
+    running: volspike_inference::Running,
+    stop: CancellationToken,
+    rows: u64,
+) -> anyhow::Result<InferenceSummary> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counts = &running.state.counts;
+    let (mut last, mut since) = (u64::MAX, Instant::now());
+    while counts.rows.load(Relaxed) < rows && since.elapsed() < Duration::from_secs(5) {
+        let now = counts.rows.load(Relaxed);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let summary = InferenceSummary {
+        grpc_addr: running.grpc_addr,
+        model: running.state.slot.current().map(|m| m.id.clone()),
+        rows: counts.rows.load(Relaxed),
+        predictions: counts.predictions.load(Relaxed),
+        alerts: counts.alerts.load(Relaxed),
+    };
+    stop.cancel();
+    running.wait().await?;
+    Ok(summary)
 }
 
 /// The task feeding `ticks.raw`: its counts, and the ingestor's report

@@ -13,7 +13,9 @@ use volspike_core::Feed;
 use volspike_runtime::parquet::canonicalize;
 
 async fn check_demo(feed: Feed, train: bool) {
-    let cfg = common::test_config(2_000);
+    let mut cfg = common::test_config(2_000);
+    // Two demos run at once in this file: each on a free port.
+    cfg.inference.listen = "127.0.0.1:0".into();
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("models");
     let opts = DemoOptions {
@@ -24,6 +26,7 @@ async fn check_demo(feed: Feed, train: bool) {
         journal: Some(dir.path().join("journal")),
         out: Some(dir.path().join("features.parquet")),
         train_registry: train.then(|| registry.clone()),
+        serve_registry: Some(registry.clone()),
         ..DemoOptions::default()
     };
     let recording = dir.path().join("market.ndjson");
@@ -70,8 +73,34 @@ async fn check_demo(feed: Feed, train: bool) {
         );
         let file = local.load(demo::MODEL_NAME, 1).await.unwrap();
         assert!(file.test.rows > 1000, "{:?}", file.test);
+        // The inference server scored every row that has the model's inputs.
+        let i = got.inference.expect("the inference server ran");
+        let scorable = got
+            .rows
+            .iter()
+            .filter(|r| {
+                let v = r.values();
+                file.model.feature_names.iter().all(|f| {
+                    let at = volspike_core::FEATURE_NAMES
+                        .iter()
+                        .position(|n| n == f)
+                        .unwrap();
+                    v[at].is_some()
+                })
+            })
+            .count() as u64;
+        assert!(scorable > 100);
+        // (More only if the featurizer re-emitted rows: at least once.)
+        assert!(
+            i.predictions >= scorable && i.predictions <= i.rows,
+            "{scorable} {i:?}"
+        );
+        assert_eq!(i.model.unwrap().version, "1");
     } else {
         assert_eq!(got.trained_version, None);
+        // No champion: the server ran and scored nothing.
+        let i = got.inference.expect("the inference server ran");
+        assert_eq!((i.model, i.predictions), (None, 0));
     }
 }
 

@@ -3,14 +3,20 @@
 //! Start with [`decode::decode_line`]: it turns one Coinbase recording line or
 //! live WebSocket frame, in any of the shapes recorders have written, into
 //! normalized [`Tick`]s. [`FeatureRow`] is what the feature engine emits and
-//! what travels on `ticks.features`; [`topics`] names the Kafka topics.
+//! what travels on `ticks.features`; [`scoring`] holds what the inference
+//! server publishes; [`topics`] names the Kafka topics.
 
 pub mod decode;
 pub mod feature_row;
+pub mod scoring;
 pub mod tick;
 pub mod time;
 pub mod topics;
 
 pub use decode::{Control, DecodeError, LineKind, decode_frame, decode_line};
 pub use feature_row::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FeatureRow};
+pub use scoring::{
+    Alert, LATENCY_HEADER, ModelEvent, ModelEventKind, ModelId, Prediction, SCORING_SCHEMA_VERSION,
+    prediction_id,
+};
 pub use tick::{Feed, ProductId, TICK_SCHEMA_VERSION, Tick, TickSource, write_tick_record};

@@ -33,6 +33,8 @@ pub struct Config {
     pub featurizer: FeaturizerConfig,
     /// The ingestor service.
     pub ingestor: IngestorConfig,
+    /// The inference service.
+    pub inference: InferenceConfig,
     /// The admin HTTP server (`/metrics`, `/healthz`).
     pub admin: AdminConfig,
     /// Logging.
@@ -86,6 +88,12 @@ pub struct TopicsConfig {
     pub dlq: String,
     /// The ingestor's connection lifecycle and sequence-break events.
     pub events: String,
+    /// The prediction log: every live score.
+    pub predictions: String,
+    /// Volatility spike alerts.
+    pub alerts: String,
+    /// Model promotions and rollbacks.
+    pub model_events: String,
     /// Partitions for topics volspike creates.
     pub partitions: i32,
     /// Replication factor for topics volspike creates.
@@ -193,6 +201,50 @@ impl IngestorConfig {
             (true, volspike_core::Feed::Exchange) => "wss://ws-feed.exchange.coinbase.com",
         }
     }
+}
+
+/// The inference service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InferenceConfig {
+    /// gRPC listen address.
+    pub listen: String,
+    /// The model to serve: `models:/NAME@ALIAS`, `models:/NAME/VERSION` or a file.
+    pub model: String,
+    /// Score `ticks.features` as it arrives.
+    pub score_live: bool,
+    /// Consumer group on `ticks.features`.
+    pub group_id: String,
+    /// Where a new consumer group starts: `latest` or `earliest`.
+    pub start_from: String,
+    /// Event time after an alert before the product can alert again.
+    #[serde(with = "humantime_serde")]
+    pub alert_cooldown: Duration,
+    /// An alerted product re-arms when its probability falls below
+    /// threshold times this.
+    pub alert_rearm_ratio: f64,
+    /// How often the served alias is re-read from the registry.
+    #[serde(with = "humantime_serde")]
+    pub model_poll: Duration,
+    /// Most rows in one `ScoreBatch` or `ModelInfer`.
+    pub max_batch: usize,
+    /// Largest request message, bytes.
+    pub max_message_bytes: usize,
+    /// Most concurrent streams (requests) per HTTP/2 connection.
+    pub max_concurrent_streams: u32,
+    /// Longest a request may take; also how long open streams may run on
+    /// after shutdown begins.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Bearer token clients must send; none: no authentication.
+    #[serde(default)]
+    pub auth_token: Option<Secret>,
+    /// PEM certificate chain for TLS (with `tls-key`).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with `tls-cert`).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The admin HTTP server.
@@ -351,6 +403,9 @@ impl Config {
             &self.topics.features,
             &self.topics.dlq,
             &self.topics.events,
+            &self.topics.predictions,
+            &self.topics.alerts,
+            &self.topics.model_events,
         ];
         if names.iter().any(|n| n.is_empty()) {
             errors.push("topic names must not be empty".into());
@@ -414,6 +469,35 @@ impl Config {
         }
         if self.ingestor.backoff_cap < self.ingestor.backoff_base {
             errors.push("ingestor.backoff-cap must not be below ingestor.backoff-base".into());
+        }
+        let inf = &self.inference;
+        if inf.listen.parse::<SocketAddr>().is_err() {
+            errors.push(format!(
+                "inference.listen `{}` is not an address (host:port)",
+                inf.listen
+            ));
+        }
+        if !["latest", "earliest"].contains(&inf.start_from.as_str()) {
+            errors.push("inference.start-from must be `latest` or `earliest`".into());
+        }
+        if !(inf.alert_rearm_ratio > 0.0 && inf.alert_rearm_ratio <= 1.0) {
+            errors.push("inference.alert-rearm-ratio must be in (0, 1]".into());
+        }
+        if inf.max_batch == 0 || inf.max_message_bytes == 0 || inf.max_concurrent_streams == 0 {
+            errors.push(
+                "inference.max-batch, -max-message-bytes and -max-concurrent-streams must be at least 1"
+                    .into(),
+            );
+        }
+        if inf.tls_cert.is_some() != inf.tls_key.is_some() {
+            errors.push("inference.tls-cert and inference.tls-key go together".into());
+        }
+        if inf
+            .auth_token
+            .as_ref()
+            .is_some_and(|t| t.expose().is_empty())
+        {
+            errors.push("inference.auth-token must not be empty when set".into());
         }
         if let Err(e) = self.admin.addr() {
             errors.extend(e.0);

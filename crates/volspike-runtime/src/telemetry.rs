@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;
@@ -26,7 +26,19 @@ pub fn init_tracing(log: &LogConfig) {
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        // Durations (`*_seconds`) as histograms with buckets from 50 us to
+        // 10 s, so latency can be aggregated across instances; the rest of
+        // the histograms stay summaries.
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".to_owned()),
+                &[
+                    50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1,
+                    0.25, 0.5, 1.0, 2.5, 10.0,
+                ],
+            )
+            .expect("bucket list is not empty")
+            .build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder was installed first; then our
         // handle renders nothing, which the admin server makes visible.
