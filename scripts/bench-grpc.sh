@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 RATES=${1:-1000 5000}
 SECONDS_=${2:-20}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/volspike/target}"
-cargo build --release --quiet
+# The same build as the tests and scripts/e2e.sh, so nothing compiles twice.
+cargo test --workspace --release --no-run --quiet 2>/dev/null
 BIN="$CARGO_TARGET_DIR/release/volspike"
 PY=$(scripts/python-env.sh)
 WORK=$(mktemp -d)

@@ -123,6 +123,21 @@ async fn send(client: &mut Client, call: &Call) -> Result<(), tonic::Status> {
     }
 }
 
+/// Runs the benchmark on a thread of its own with a single-threaded
+/// runtime: on a small machine shared with the server, a load generator
+/// spread over every core would compete with the server for each of them.
+pub fn run_on_own_thread(opts: BenchOptions) -> anyhow::Result<BenchResult> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("building the load generator's runtime")?
+            .block_on(run(&opts))
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the load generator panicked"))?
+}
+
 /// Runs the benchmark against `opts.target`.
 pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchResult> {
     let token = opts

@@ -1061,7 +1061,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     concurrency: concurrency.unwrap_or(64),
                 },
             };
-            let r = volspike_cli::bench_grpc::run(&BenchOptions {
+            let opts = BenchOptions {
                 target,
                 rpc,
                 load,
@@ -1070,8 +1070,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 connections,
                 product,
                 token,
+            };
+            let r = tokio::task::spawn_blocking(move || {
+                volspike_cli::bench_grpc::run_on_own_thread(opts)
             })
-            .await?;
+            .await??;
             let mode = match load {
                 Load::Open { rate } => format!("open rate={rate}/s"),
                 Load::Closed { concurrency } => format!("closed concurrency={concurrency}"),

@@ -382,6 +382,9 @@ async fn start_server(
     let mut cfg = cfg.clone();
     cfg.inference.start_from = "earliest".to_owned();
     cfg.inference.score_live = true;
+    // One process, one metrics registry: the admin server the ingestor or
+    // pipeline already runs shows the inference metrics too.
+    cfg.admin.listen = String::new();
     broker
         .ensure_topics(
             &cfg,

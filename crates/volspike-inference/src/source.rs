@@ -56,19 +56,37 @@ impl<R: Registry + Send + Sync> ModelSource<R> {
     /// Resolves the reference and swaps the model in if it is not the one
     /// being served.
     pub async fn reload(&self, slot: &ModelSlot) -> Result<Reload, String> {
+        // The cheap check first: a model file is read (and parsed, which
+        // takes milliseconds for a forest) only when the reference moved.
+        // A file or a fixed version never moves once loaded.
+        if let Some(current) = slot.current() {
+            let unchanged = match &self.model {
+                ModelRef::Path(_) | ModelRef::Version { .. } => true,
+                ModelRef::Alias { name, alias } => {
+                    let now = self
+                        .registry
+                        .alias(name, alias)
+                        .await
+                        .map_err(|e| format!("reading {}: {e}", self.model))?;
+                    match now {
+                        Some(v) => v.to_string() == current.id.version,
+                        None => {
+                            return Err(format!(
+                                "{} is no longer set; still serving version {}",
+                                self.model, current.id.version
+                            ));
+                        }
+                    }
+                }
+            };
+            if unchanged {
+                metrics::counter!(m::MODEL_LOADS, "outcome" => "unchanged").increment(1);
+                return Ok(Reload::Unchanged);
+            }
+        }
         let resolved = resolve(&self.registry, &self.model)
             .await
             .map_err(|e| format!("loading {}: {e}", self.model))?;
-        let current = slot.current();
-        let same = match (&current, resolved.version) {
-            (Some(c), Some(v)) => c.id.version == v.to_string(),
-            (Some(c), None) => c.file == resolved.file,
-            (None, _) => false,
-        };
-        if same {
-            metrics::counter!(m::MODEL_LOADS, "outcome" => "unchanged").increment(1);
-            return Ok(Reload::Unchanged);
-        }
         let (name, alias) = match &self.model {
             ModelRef::Alias { name, alias } => (name.clone(), alias.clone()),
             ModelRef::Version { name, .. } => (name.clone(), String::new()),
