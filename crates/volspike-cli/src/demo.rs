@@ -60,7 +60,7 @@ impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
             products: vec!["BTC-USD".to_owned(), "ETH-USD".to_owned()],
-            seconds: 420,
+            seconds: 900,
             speed: Speed::Factor(20.0),
             live: false,
             feed: Feed::AdvancedTrade,

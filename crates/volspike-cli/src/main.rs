@@ -35,7 +35,7 @@ enum Command {
         /// Seconds of simulated market to run through the system (over 5
         /// minutes, so the 5-minute windows fill); with `--live`, seconds of
         /// the live feed.
-        #[arg(long, default_value_t = 420)]
+        #[arg(long, default_value_t = 900)]
         seconds: u64,
         /// Pace of the simulated market: times real time, or `max`.
         #[arg(long, default_value = "20")]

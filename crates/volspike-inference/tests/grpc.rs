@@ -357,6 +357,20 @@ async fn bad_input_is_invalid_argument_with_the_field_named() {
     server.wait().await.unwrap();
 }
 
+/// A client that sends `authorization: Bearer TOKEN`.
+fn with_bearer(
+    channel: Channel,
+    token: &str,
+) -> VolatilityServiceClient<
+    tonic::service::interceptor::InterceptedService<Channel, impl tonic::service::Interceptor>,
+> {
+    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    VolatilityServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", value.clone());
+        Ok(r)
+    })
+}
+
 #[tokio::test]
 async fn tls_and_a_bearer_token_guard_every_service_but_health() {
     let dir = tempfile::tempdir().unwrap();
@@ -392,12 +406,7 @@ async fn tls_and_a_bearer_token_guard_every_service_but_health() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    let mut wrong =
-        VolatilityServiceClient::with_interceptor(channel.clone(), |mut r: tonic::Request<()>| {
-            r.metadata_mut()
-                .insert("authorization", "Bearer s3cre".parse().unwrap());
-            Ok(r)
-        });
+    let mut wrong = with_bearer(channel.clone(), "s3cre");
     assert_eq!(
         wrong
             .get_model(pb::GetModelRequest {})
@@ -406,12 +415,7 @@ async fn tls_and_a_bearer_token_guard_every_service_but_health() {
             .code(),
         Code::Unauthenticated
     );
-    let mut authed =
-        VolatilityServiceClient::with_interceptor(channel.clone(), |mut r: tonic::Request<()>| {
-            r.metadata_mut()
-                .insert("authorization", "Bearer s3cret".parse().unwrap());
-            Ok(r)
-        });
+    let mut authed = with_bearer(channel.clone(), "s3cret");
     assert_eq!(
         authed
             .get_model(pb::GetModelRequest {})
@@ -623,6 +627,110 @@ async fn hot_swap_under_load_fails_nothing_and_never_mixes_models() {
         "{} requests",
         ok.load(Ordering::Relaxed)
     );
+    stop.cancel();
+    server.wait().await.unwrap();
+}
+
+fn prediction(product: &str, i: i64) -> volspike_core::Prediction {
+    let model = volspike_core::ModelId {
+        name: "volspike".into(),
+        version: "1".into(),
+        kind: "logistic".into(),
+    };
+    volspike_core::Prediction {
+        schema_version: 1,
+        prediction_id: volspike_core::prediction_id(product, i, 0, &model),
+        product_id: product.into(),
+        event_time_ns: i,
+        tie: 0,
+        features: Default::default(),
+        probability: 0.25,
+        spike: false,
+        threshold: 0.5,
+        model,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_scores_streams_the_products_asked_for_and_a_slow_watcher_gets_data_loss() {
+    use volspike_inference::live::LiveEvent;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, stop) = start(config(), registry_with_two_versions(dir.path()).await).await;
+    let mut api = VolatilityServiceClient::connect(url(&server))
+        .await
+        .unwrap();
+    let mut btc = api
+        .watch_scores(pb::WatchScoresRequest {
+            product_ids: vec!["BTC-USD".into()],
+            alerts_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut alerts = api
+        .watch_scores(pb::WatchScoresRequest {
+            product_ids: vec![],
+            alerts_only: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // The subscriptions exist once the server has answered them.
+    while server.state.events.receiver_count() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let events = &server.state.events;
+    events
+        .send(Arc::new(LiveEvent::Scored(prediction("ETH-USD", 1))))
+        .unwrap();
+    events
+        .send(Arc::new(LiveEvent::Scored(prediction("BTC-USD", 2))))
+        .unwrap();
+    let p = prediction("ETH-USD", 3);
+    let alert = volspike_core::Alert {
+        schema_version: 1,
+        alert_id: p.prediction_id.clone(),
+        product_id: p.product_id.clone(),
+        event_time_ns: 3,
+        tie: 0,
+        probability: 0.9,
+        threshold: 0.5,
+        model: p.model.clone(),
+    };
+    events.send(Arc::new(LiveEvent::Alert(alert))).unwrap();
+
+    use pb::watch_scores_response::Event;
+    match btc.message().await.unwrap().unwrap().event.unwrap() {
+        Event::Score(s) => assert_eq!(
+            (s.product_id.as_str(), s.feature_time.unwrap().nanos),
+            ("BTC-USD", 2)
+        ),
+        other => panic!("expected BTC-USD's score, got {other:?}"),
+    }
+    match alerts.message().await.unwrap().unwrap().event.unwrap() {
+        Event::Alert(a) => assert_eq!(a.alert_id, "ETH-USD/3/0/volspike/1"),
+        other => panic!("expected the alert only, got {other:?}"),
+    }
+    // A watcher that does not read falls behind and is told so.
+    for i in 0..10_000 {
+        let _ = events.send(Arc::new(LiveEvent::Scored(prediction("BTC-USD", 10 + i))));
+    }
+    let mut lost = None;
+    for _ in 0..10_001 {
+        match btc.message().await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(status) => {
+                lost = Some(status);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        lost.expect("DATA_LOSS, not a silent gap").code(),
+        Code::DataLoss
+    );
+    drop((btc, alerts));
     stop.cancel();
     server.wait().await.unwrap();
 }
