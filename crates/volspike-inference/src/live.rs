@@ -297,12 +297,28 @@ pub async fn run(
     loop {
         let first = tokio::select! {
             () = shutdown.cancelled() => break,
-            m = consumer.recv() => m.context("reading ticks.features")?.detach(),
+            m = consumer.recv() => m,
+        };
+        // librdkafka reports broker trouble here and retries on its own; a
+        // consumer error is logged and counted, not fatal.
+        let first = match first {
+            Ok(msg) => msg.detach(),
+            Err(e) => {
+                metrics::counter!(m::CONSUMER_ERRORS).increment(1);
+                tracing::warn!(error = %e, "reading ticks.features; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                continue;
+            }
         };
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match consumer.recv().now_or_never() {
-                Some(m) => batch.push(m.context("reading ticks.features")?.detach()),
+                Some(Ok(msg)) => batch.push(msg.detach()),
+                Some(Err(e)) => {
+                    metrics::counter!(m::CONSUMER_ERRORS).increment(1);
+                    tracing::warn!(error = %e, "reading ticks.features; retrying");
+                    break;
+                }
                 None => break,
             }
         }
