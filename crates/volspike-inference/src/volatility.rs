@@ -77,7 +77,7 @@ impl VolatilityApi {
         let inputs = live_inputs(&model, &row.values).map_err(|missing| {
             Status::failed_precondition(format!(
                 "the latest {product} row ({}) lacks model inputs {} (windows still filling)",
-                timestamp_text(row.event_time_ns),
+                volspike_core::time::format_timestamp(row.event_time_ns),
                 missing.join(", ")
             ))
         })?;
@@ -184,10 +184,6 @@ fn timestamp_ns(t: &prost_types::Timestamp) -> i64 {
     t.seconds
         .saturating_mul(1_000_000_000)
         .saturating_add(i64::from(t.nanos))
-}
-
-fn timestamp_text(ns: i64) -> String {
-    timestamp(ns).to_string()
 }
 
 fn metric_map(m: &Metrics) -> HashMap<String, f64> {
