@@ -8,7 +8,8 @@
   reflection, then GetModel, Score (same rows, same check) and GetScore.
 
 - with the prediction log and alerts as kcat read them (NDJSON): one
-  prediction per feature row that has every model input, each equal to
+  prediction per feature row that has every model input (and is warm, when
+  the model scores only warm rows), each equal to
   `volspike evaluate`'s score where evaluate scored the row, and alerts that
   are JSON naming predictions that crossed the threshold.
 
@@ -113,7 +114,10 @@ if len(sys.argv) > 7:
     log = [json.loads(line) for line in open(sys.argv[6]) if line.strip()]
     alerts = [json.loads(line) for line in open(sys.argv[7]) if line.strip()]
     all_features = pd.read_parquet(features_path)
-    scorable = len(all_features.dropna(subset=names))
+    scorable_rows = all_features.dropna(subset=names)
+    if info.warm_only:
+        scorable_rows = scorable_rows[scorable_rows["warm"]]
+    scorable = len(scorable_rows)
     ids = {p["prediction_id"] for p in log}
     assert len(ids) == scorable, f"{len(ids)} distinct predictions for {scorable} scorable rows"
     logged = pd.DataFrame(log).drop_duplicates("prediction_id")

@@ -257,9 +257,21 @@ enum Command {
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         lookback: Duration,
         /// Model inputs, comma-separated feature names (default: the
-        /// scale-free features listed in `docs/models.md`).
+        /// trailing volatilities; see `docs/models.md`).
         #[arg(long, value_delimiter = ',')]
         inputs: Vec<String>,
+        /// Standardize the inputs as they are, without first taking the log
+        /// of the scale features (volatilities, ranges, spreads, counts).
+        #[arg(long)]
+        raw_inputs: bool,
+        /// Also train on (and have the model score) rows whose feature
+        /// windows are still filling; by default only warm rows are used.
+        #[arg(long)]
+        include_cold: bool,
+        /// Shares of the rows (in time order) for training and validation;
+        /// test gets the rest.
+        #[arg(long, default_value = "0.7,0.15", value_parser = parse_split)]
+        split: volspike_model::split::SplitConfig,
         /// Models, comma-separated: baseline, logistic, forest, boosted.
         #[arg(
             long,
@@ -452,6 +464,22 @@ fn parse_label_kind(s: &str) -> Result<volspike_model::dataset::LabelKind, Strin
         "relative" => Ok(volspike_model::dataset::LabelKind::Relative),
         _ => Err(format!(
             "label kind must be `absolute` or `relative`, not `{s}`"
+        )),
+    }
+}
+
+/// `TRAIN,VALIDATION` shares of the rows, e.g. `0.7,0.15`.
+fn parse_split(s: &str) -> Result<volspike_model::split::SplitConfig, String> {
+    let shares: Vec<f64> = s
+        .split(',')
+        .map(|v| v.trim().parse::<f64>().map_err(|e| format!("`{v}`: {e}")))
+        .collect::<Result<_, _>>()?;
+    match shares[..] {
+        [train, validation] if train > 0.0 && validation > 0.0 && train + validation < 1.0 => {
+            Ok(volspike_model::split::SplitConfig { train, validation })
+        }
+        _ => Err(format!(
+            "split must be two positive shares TRAIN,VALIDATION summing to less than 1 (test gets the rest), not `{s}`"
         )),
     }
 }
@@ -788,6 +816,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             quantile,
             lookback,
             inputs,
+            raw_inputs,
+            include_cold,
+            split,
             models,
             out,
             model_name,
@@ -801,6 +832,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     inputs
                 },
+                log_scale_inputs: !raw_inputs,
+                warm_only: !include_cold,
+                split,
                 label: volspike_model::dataset::LabelConfig {
                     kind: label_kind,
                     quantile,
@@ -990,11 +1024,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 f.model.threshold
             );
             println!(
-                "rows: {} in, {} labeled (dropped: {} without a full forward window, {} without the trailing window, {} missing a feature)",
+                "rows: {} in, {} labeled (dropped: {} without a full forward window, {} without the trailing window, {} cold, {} missing a feature)",
                 c.rows_in,
                 c.rows_out,
                 c.incomplete_forward,
                 c.incomplete_trailing,
+                c.cold,
                 c.missing_feature
             );
             if let Some(path) = &predictions_out {

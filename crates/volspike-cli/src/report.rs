@@ -372,5 +372,19 @@ them as a ranking and use the decision threshold, not as probabilities.\n- Tick-
 recorded as well as on the market.\n- Reference distributions of every input and of the \
 validation scores are in the model file for drift checks."
     );
+    if !m.scaler.log_floor.is_empty() {
+        let _ = writeln!(
+            s,
+            "- Scale inputs (volatilities, ranges, spreads, tick counts) enter as logs, then \
+standardized."
+        );
+    }
+    if m.warm_only {
+        let _ = writeln!(
+            s,
+            "- The model scores warm rows only: after a segment starts (a connection, a gap) it \
+gives no prediction until every feature window is complete (5 minutes)."
+        );
+    }
     s
 }

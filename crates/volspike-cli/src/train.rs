@@ -71,12 +71,13 @@ pub fn run_rows(
 
 fn counts_line(c: &DatasetCounts, cfg: &TrainConfig) -> String {
     format!(
-        "rows: {} in, {} labeled (dropped: {} without a full {:?} forward window, {} without the trailing window, {} missing a feature)",
+        "rows: {} in, {} labeled (dropped: {} without a full {:?} forward window, {} without the trailing window, {} cold, {} missing a feature)",
         c.rows_in,
         c.rows_out,
         c.incomplete_forward,
         cfg.label.horizon,
         c.incomplete_trailing,
+        c.cold,
         c.missing_feature
     )
 }

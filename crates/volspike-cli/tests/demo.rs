@@ -73,11 +73,14 @@ async fn check_demo(feed: Feed, train: bool) {
         );
         let file = local.load(demo::MODEL_NAME, 1).await.unwrap();
         assert!(file.test.rows > 1000, "{:?}", file.test);
-        // The inference server scored every row that has the model's inputs.
+        // The inference server scored every warm row that has the model's
+        // inputs (the default model scores warm rows only).
+        assert!(file.model.warm_only);
         let i = got.inference.expect("the inference server ran");
         let scorable = got
             .rows
             .iter()
+            .filter(|r| r.warm)
             .filter(|r| {
                 let v = r.values();
                 file.model.feature_names.iter().all(|f| {

@@ -39,6 +39,8 @@ pub struct LatestRow {
     pub tie: u32,
     /// Every feature, in [`FEATURE_NAMES`] order.
     pub values: [Option<f64>; FEATURE_NAMES.len()],
+    /// Every feature window was complete.
+    pub warm: bool,
 }
 
 /// The latest row per product, for `GetScore`.
@@ -59,6 +61,7 @@ impl LatestRows {
                     event_time_ns: row.event_time_ns,
                     tie: row.tie,
                     values: row.values(),
+                    warm: row.warm,
                 },
             );
         }
@@ -87,9 +90,17 @@ impl LatestRows {
     }
 }
 
-/// The model inputs of a live row, or the names of the inputs it lacks
-/// (a window still filling, no book on this feed).
-pub fn live_inputs(model: &LoadedModel, values: &[Option<f64>]) -> Result<Vec<f64>, Vec<String>> {
+/// The model inputs of a live row; why not when the row lacks some (a
+/// window still filling, no book on this feed) or is cold and the model
+/// scores only warm rows.
+pub fn live_inputs(
+    model: &LoadedModel,
+    values: &[Option<f64>],
+    warm: bool,
+) -> Result<Vec<f64>, Unscored> {
+    if model.file.model.warm_only && !warm {
+        return Err(Unscored::Cold);
+    }
     let mut out = Vec::with_capacity(model.live_index.len());
     let mut missing = Vec::new();
     for (&i, name) in model.live_index.iter().zip(model.feature_names()) {
@@ -101,7 +112,7 @@ pub fn live_inputs(model: &LoadedModel, values: &[Option<f64>]) -> Result<Vec<f6
     if missing.is_empty() {
         Ok(out)
     } else {
-        Err(missing)
+        Err(Unscored::MissingInputs(missing))
     }
 }
 
@@ -183,6 +194,20 @@ pub enum Unscored {
     NoModel,
     /// The row lacks these model inputs.
     MissingInputs(Vec<String>),
+    /// The row is cold (its segment is younger than the feature windows)
+    /// and the model scores only warm rows.
+    Cold,
+}
+
+impl Unscored {
+    /// The `reason` label of `rows_unscored_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Unscored::NoModel => "no_model",
+            Unscored::MissingInputs(_) => "missing_input",
+            Unscored::Cold => "cold",
+        }
+    }
 }
 
 /// Scores a live row: the prediction, and an alert if the gate lets one through.
@@ -192,7 +217,7 @@ pub fn score_row(
     row: &FeatureRow,
 ) -> Result<(Prediction, Option<Alert>), Unscored> {
     let values = row.values();
-    let inputs = live_inputs(model, &values).map_err(Unscored::MissingInputs)?;
+    let inputs = live_inputs(model, &values, row.warm)?;
     let probability = model.score(&inputs);
     let threshold = model.threshold();
     let id = prediction_id(&row.product_id, row.event_time_ns, row.tie, &model.id);
@@ -329,14 +354,14 @@ pub async fn run(
             let Some(row) = decode(msg) else { continue };
             rows += 1;
             state.latest.update(&row);
-            let Some(model) = state.slot.current() else {
-                metrics::counter!(m::ROWS_UNSCORED, "reason" => "no_model").increment(1);
-                continue;
+            let scored = match state.slot.current() {
+                Some(model) => score_row(&model, &mut gate, &row),
+                None => Err(Unscored::NoModel),
             };
-            let (prediction, alert) = match score_row(&model, &mut gate, &row) {
+            let (prediction, alert) = match scored {
                 Ok(p) => p,
-                Err(_) => {
-                    metrics::counter!(m::ROWS_UNSCORED, "reason" => "missing_input").increment(1);
+                Err(why) => {
+                    metrics::counter!(m::ROWS_UNSCORED, "reason" => why.reason()).increment(1);
                     continue;
                 }
             };

@@ -10,7 +10,7 @@ pub const ROWS_SCORED: &str = "volspike_inference_rows_scored_total";
 pub const PREDICTIONS_PUBLISHED: &str = "volspike_inference_predictions_published_total";
 /// Alerts published.
 pub const ALERTS_PUBLISHED: &str = "volspike_inference_alerts_published_total";
-/// Live rows not scored, by `reason` (`no_model`, `missing_input`).
+/// Live rows not scored, by `reason` (`no_model`, `missing_input`, `cold`).
 pub const ROWS_UNSCORED: &str = "volspike_inference_rows_unscored_total";
 /// Records on the features topic that are not feature rows.
 pub const ROWS_UNREADABLE: &str = "volspike_inference_rows_unreadable_total";

@@ -16,7 +16,7 @@ use volspike_model::metrics::Metrics;
 use volspike_proto::volspike::v1 as pb;
 use volspike_proto::volspike::v1::volatility_service_server::VolatilityService;
 
-use crate::live::{LiveEvent, LiveState, live_inputs};
+use crate::live::{LiveEvent, LiveState, Unscored, live_inputs};
 use crate::metrics_names as m;
 use crate::model::LoadedModel;
 use crate::observe::observed;
@@ -74,12 +74,18 @@ impl VolatilityApi {
                 ),
             )]));
         };
-        let inputs = live_inputs(&model, &row.values).map_err(|missing| {
-            Status::failed_precondition(format!(
-                "the latest {product} row ({}) lacks model inputs {} (windows still filling)",
-                volspike_core::time::format_timestamp(row.event_time_ns),
-                missing.join(", ")
-            ))
+        let inputs = live_inputs(&model, &row.values, row.warm).map_err(|why| {
+            let at = volspike_core::time::format_timestamp(row.event_time_ns);
+            Status::failed_precondition(match why {
+                Unscored::MissingInputs(missing) => format!(
+                    "the latest {product} row ({at}) lacks model inputs {} (windows still filling)",
+                    missing.join(", ")
+                ),
+                _ => format!(
+                    "the latest {product} row ({at}) is cold (its feature windows are still \
+filling) and the model scores only warm rows"
+                ),
+            })
         })?;
         Ok(score_message(
             &model,
@@ -226,6 +232,7 @@ pub(crate) fn model_info(model: &LoadedModel, max_batch: usize) -> pb::ModelInfo
         } else {
             0.0
         },
+        warm_only: f.model.warm_only,
     }
 }
 

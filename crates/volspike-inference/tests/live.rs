@@ -232,7 +232,7 @@ async fn replayed_features_give_identical_predictions_and_alerts_and_events_swap
         .into_inner();
     let last = rows.iter().rfind(|r| r.product_id == "ETH-USD").unwrap();
     assert_eq!(s.feature_time.unwrap().seconds, last.event_time_ns / SECOND);
-    let inputs = volspike_inference::live::live_inputs(&v1, &last.values()).unwrap();
+    let inputs = volspike_inference::live::live_inputs(&v1, &last.values(), last.warm).unwrap();
     assert_eq!(s.probability, v1.score(&inputs));
 
     // A promotion announced on models.events swaps the model.
@@ -304,4 +304,24 @@ async fn replayed_features_give_identical_predictions_and_alerts_and_events_swap
         by_key(&both_alerts).values().all(|&n| n == 2),
         "alerts differ between the passes"
     );
+}
+
+#[test]
+fn a_model_trained_on_warm_rows_scores_no_cold_row() {
+    use volspike_inference::live::Unscored;
+    let mut file = common::logistic([1.0, 0.5, -0.5], 0.0, 0.5);
+    let mut row = rows().swap_remove(10);
+    assert!(row.warm);
+    let mut gate = AlertGate::new(60 * SECOND, 0.8);
+    let any = LoadedModel::new(file.clone(), "volspike", Some(1), "champion").unwrap();
+    file.model.warm_only = true;
+    let warm_only = LoadedModel::new(file, "volspike", Some(1), "champion").unwrap();
+    assert!(score_row(&warm_only, &mut gate, &row).is_ok());
+    row.warm = false;
+    assert_eq!(
+        score_row(&warm_only, &mut gate, &row).unwrap_err(),
+        Unscored::Cold
+    );
+    assert!(score_row(&any, &mut gate, &row).is_ok());
+    assert_eq!(Unscored::Cold.reason(), "cold");
 }

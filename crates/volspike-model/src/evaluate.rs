@@ -46,7 +46,7 @@ pub fn evaluate(file: &ModelFile, rows: &[FeatureRow]) -> Result<Evaluation, Eva
         .iter()
         .map(String::as_str)
         .collect();
-    let (data, counts) = dataset::build(rows, &names, &file.label)?;
+    let (data, counts) = dataset::build(rows, &names, &file.label, file.model.warm_only)?;
     let scores = file.model.score_rows(&data.x);
     let labels: Vec<bool> = data.target.iter().map(|&v| v >= file.tau).collect();
     let metrics = if labels.is_empty() {

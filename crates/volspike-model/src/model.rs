@@ -10,45 +10,83 @@ use serde::{Deserialize, Serialize};
 use crate::boost::Booster;
 use crate::forest::Tree;
 
-/// Standardization fitted on training rows: z = (x - mean) / scale, with
-/// the population standard deviation as scale (scikit-learn's
-/// `StandardScaler`), 1 for a constant column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Preprocessing fitted on training rows: the log of the scale columns,
+/// then standardization z = (v - mean) / scale, with the population
+/// standard deviation as scale (scikit-learn's `StandardScaler`), 1 for a
+/// constant column.
+///
+/// Volatilities, ranges, spreads and tick counts are positive and
+/// heavy-tailed, and their effect on the chance of a spike is
+/// multiplicative: a linear model on their logs ranks the days it was not
+/// trained on far better than one on their raw values (`docs/models.md`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scaler {
-    /// Column means.
+    /// Per column, `Some(floor)` when the column enters as ln(max(x, floor)),
+    /// `floor` being its smallest positive training value (so a zero stays
+    /// finite); `None` for a column used as it is. Empty (model files from
+    /// before the log) means every column as it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_floor: Vec<Option<f64>>,
+    /// Column means (after the log).
     pub mean: Vec<f64>,
-    /// Column standard deviations.
+    /// Column standard deviations (after the log).
     pub scale: Vec<f64>,
 }
 
 impl Scaler {
-    /// Fits on `rows` (row-major, `width` columns).
+    /// Fits standardization alone on `rows` (row-major, `width` columns).
     pub fn fit(rows: &[f64], width: usize) -> Scaler {
+        Scaler::fit_logged(rows, width, &vec![false; width])
+    }
+
+    /// Fits on `rows` (row-major, `width` columns), taking the log of the
+    /// columns marked in `log_columns` first. A marked column with no
+    /// positive training value is used as it is.
+    pub fn fit_logged(rows: &[f64], width: usize, log_columns: &[bool]) -> Scaler {
+        assert_eq!(log_columns.len(), width, "one flag per column");
+        let mut log_floor: Vec<Option<f64>> = vec![None; width];
+        for r in rows.chunks_exact(width) {
+            for ((floor, &v), &logged) in log_floor.iter_mut().zip(r).zip(log_columns) {
+                if logged && v > 0.0 && floor.is_none_or(|f| v < f) {
+                    *floor = Some(v);
+                }
+            }
+        }
+        if log_floor.iter().all(Option::is_none) {
+            log_floor.clear();
+        }
+        let mut s = Scaler {
+            log_floor,
+            mean: vec![0.0; width],
+            scale: vec![1.0; width],
+        };
+        let logged = s.transform_rows(rows);
         let n = (rows.len() / width.max(1)).max(1) as f64;
         let mut mean = vec![0.0; width];
-        for r in rows.chunks_exact(width) {
+        for r in logged.chunks_exact(width) {
             for (m, v) in mean.iter_mut().zip(r) {
                 *m += v;
             }
         }
         mean.iter_mut().for_each(|m| *m /= n);
         let mut var = vec![0.0; width];
-        for r in rows.chunks_exact(width) {
+        for r in logged.chunks_exact(width) {
             for ((s, v), m) in var.iter_mut().zip(r).zip(&mean) {
                 *s += (v - m) * (v - m);
             }
         }
-        let scale = var
+        s.scale = var
             .into_iter()
             .map(|s| {
                 let sd = (s / n).sqrt();
                 if sd > 0.0 && sd.is_finite() { sd } else { 1.0 }
             })
             .collect();
-        Scaler { mean, scale }
+        s.mean = mean;
+        s
     }
 
-    /// Standardizes row-major `rows` (one row per column of the scaler).
+    /// Transforms row-major `rows` (one row per column of the scaler).
     pub fn transform_rows(&self, rows: &[f64]) -> Vec<f64> {
         let mut z = Vec::with_capacity(rows.len());
         let mut row = Vec::with_capacity(self.mean.len());
@@ -59,15 +97,22 @@ impl Scaler {
         z
     }
 
-    /// Standardizes one row into `out`.
+    /// Transforms one row into `out`.
     pub fn transform_into(&self, row: &[f64], out: &mut Vec<f64>) {
         out.clear();
-        out.extend(
-            row.iter()
-                .zip(&self.mean)
-                .zip(&self.scale)
-                .map(|((v, m), s)| (v - m) / s),
-        );
+        let standardize = row.iter().zip(&self.mean).zip(&self.scale);
+        if self.log_floor.is_empty() {
+            out.extend(standardize.map(|((v, m), s)| (v - m) / s));
+        } else {
+            out.extend(
+                standardize
+                    .zip(&self.log_floor)
+                    .map(|(((v, m), s), floor)| match floor {
+                        Some(f) => (v.max(*f).ln() - m) / s,
+                        None => (v - m) / s,
+                    }),
+            );
+        }
     }
 }
 
@@ -111,6 +156,12 @@ pub struct Model {
     pub params: Params,
     /// `score >= threshold` is a spike (chosen on validation).
     pub threshold: f64,
+    /// Trained on warm rows only (every feature window complete), so it
+    /// scores only warm rows: a "5-minute" volatility over the first
+    /// seconds of a segment is a different quantity. False in model files
+    /// from before the flag.
+    #[serde(default)]
+    pub warm_only: bool,
 }
 
 impl Model {
@@ -183,6 +234,32 @@ mod tests {
         assert_eq!(s.mean, vec![3.0, 5.0]);
         assert!((s.scale[0] - 1.632_993_161_855_452).abs() < 1e-15);
         assert_eq!(s.scale[1], 1.0);
+        assert!(s.log_floor.is_empty());
+    }
+
+    #[test]
+    fn logged_columns_are_standardized_logs_and_zero_maps_to_the_floor() {
+        // Column 0 logged: ln [1, e, e^2] = [0, 1, 2]; column 1 as it is.
+        let e = std::f64::consts::E;
+        let rows = [1.0, 4.0, e, 5.0, e * e, 6.0];
+        let s = Scaler::fit_logged(&rows, 2, &[true, false]);
+        assert_eq!(s.log_floor, vec![Some(1.0), None]);
+        assert!((s.mean[0] - 1.0).abs() < 1e-15 && s.mean[1] == 5.0);
+        let mut z = Vec::new();
+        s.transform_into(&[e * e, 6.0], &mut z);
+        assert!((z[0] - 1.0 / s.scale[0]).abs() < 1e-12, "{z:?}");
+        // Below the smallest training value (and zero): the floor's log.
+        s.transform_into(&[0.0, 5.0], &mut z);
+        assert!(
+            (z[0] + 1.0 / s.scale[0]).abs() < 1e-12 && z[1] == 0.0,
+            "{z:?}"
+        );
+        // A logged column without a positive value stays as it is.
+        let s = Scaler::fit_logged(&[0.0, 0.0], 1, &[true]);
+        assert!(s.log_floor.is_empty());
+        // Model files from before the log read as "no column logged".
+        let old: Scaler = serde_json::from_str(r#"{"mean":[1.0],"scale":[2.0]}"#).unwrap();
+        assert!(old.log_floor.is_empty());
     }
 
     #[test]
@@ -192,12 +269,14 @@ mod tests {
             scaler: Scaler {
                 mean: vec![1.0, 0.0],
                 scale: vec![2.0, 1.0],
+                ..Scaler::default()
             },
             params: Params::Logistic {
                 coef: vec![0.5, -1.0],
                 intercept: 0.25,
             },
             threshold: 0.5,
+            warm_only: false,
         };
         // z = [(3 - 1) / 2, 1] = [1, 1]; 0.5 - 1 + 0.25 = -0.25.
         assert!((m.score(&[3.0, 1.0]) - 1.0 / (1.0 + 0.25f64.exp())).abs() < 1e-15);

@@ -404,12 +404,14 @@ mod tests {
                 scaler: Scaler {
                     mean: vec![0.0],
                     scale: vec![1.0],
+                    ..Scaler::default()
                 },
                 params: Params::Logistic {
                     coef: vec![1.0],
                     intercept: 0.0,
                 },
                 threshold: kind_threshold,
+                warm_only: false,
             },
             label: LabelConfig::default(),
             tau: 1e-4,

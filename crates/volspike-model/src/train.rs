@@ -66,6 +66,14 @@ pub struct TrainConfig {
     pub split: SplitConfig,
     /// Model inputs, in order.
     pub features: Vec<String>,
+    /// Take the log of the scale inputs ([`dataset::SCALE_FEATURES`])
+    /// before standardizing (default true).
+    #[serde(default = "yes")]
+    pub log_scale_inputs: bool,
+    /// Keep only warm rows (every feature window complete) for training and
+    /// evaluation, and have the model score only warm rows (default true).
+    #[serde(default = "yes")]
+    pub warm_only: bool,
     /// Models to train.
     pub models: Vec<ModelKind>,
     /// The baseline's feature.
@@ -88,6 +96,8 @@ impl Default for TrainConfig {
             label: LabelConfig::default(),
             split: SplitConfig::default(),
             features: DEFAULT_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            log_scale_inputs: true,
+            warm_only: true,
             models: vec![
                 ModelKind::Baseline,
                 ModelKind::Logistic,
@@ -101,6 +111,10 @@ impl Default for TrainConfig {
             boost: BoostConfig::default(),
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Errors of training.
@@ -285,7 +299,7 @@ pub fn build_dataset(
     cfg: &TrainConfig,
 ) -> Result<(Dataset, DatasetCounts), TrainError> {
     let names: Vec<&str> = cfg.features.iter().map(String::as_str).collect();
-    Ok(dataset::build(rows, &names, &cfg.label)?)
+    Ok(dataset::build(rows, &names, &cfg.label, cfg.warm_only)?)
 }
 
 /// Fits every configured model on prepared data (step 3 of [`train`]),
@@ -299,7 +313,13 @@ pub fn fit_models(
     let s = &p.splits;
     let train_x = &p.data.x[s.train.start * width..s.train.end * width];
     let train_y = &p.labels[s.train.clone()];
-    let scaler = Scaler::fit(train_x, width);
+    let log_columns: Vec<bool> = p
+        .data
+        .feature_names
+        .iter()
+        .map(|f| cfg.log_scale_inputs && dataset::SCALE_FEATURES.contains(&f.as_str()))
+        .collect();
+    let scaler = Scaler::fit_logged(train_x, width, &log_columns);
     let mut models = Vec::new();
     // Standardized training rows, made once for the models that need them.
     let standardized = std::cell::OnceCell::new();
@@ -371,6 +391,7 @@ pub fn fit_models(
             scaler: scaler.clone(),
             params,
             threshold: 0.5,
+            warm_only: cfg.warm_only,
         };
         let rows_of = |r: &std::ops::Range<usize>| &p.data.x[r.start * width..r.end * width];
         let val_scores = model.score_rows(rows_of(&s.validation));

@@ -36,12 +36,14 @@ pub fn logistic(coef: [f64; 3], intercept: f64, threshold: f64) -> ModelFile {
             scaler: Scaler {
                 mean: vec![1e-4, 30.0, 1.0],
                 scale: vec![5e-5, 10.0, 0.5],
+                ..Scaler::default()
             },
             params: Params::Logistic {
                 coef: coef.to_vec(),
                 intercept,
             },
             threshold,
+            warm_only: false,
         },
         label: LabelConfig::default(),
         tau: 1e-4,
