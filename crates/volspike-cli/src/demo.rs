@@ -95,13 +95,18 @@ pub struct DemoReport {
 pub const MODEL_NAME: &str = "volspike";
 
 /// An hour of simulated market before the streamed one (another seed), for
-/// training.
+/// training. The simulator's volatility comes in bursts, so an hour's
+/// 15-minute validation share often holds no spike under the absolute
+/// label (seeds 1, 2 and 4) or only an unrepresentative few (seed 5, which
+/// made the demo's champion a forest with test F1 0 and no alerts). Seed 3
+/// has spikes in every split; every model's test PR-AUC is 0.62-0.70 at a
+/// base rate of 0.30.
 pub fn history_config(opts: &DemoOptions) -> SimConfig {
     let stream = sim_config(opts);
     SimConfig {
         start_ns: stream.start_ns - 3_600 * NANOS_PER_SEC,
         seconds: 3_600,
-        seed: 5,
+        seed: 3,
         ..stream
     }
 }
