@@ -37,7 +37,7 @@ def main():
     if run.info.status != "FINISHED":
         fail(f"run status {run.info.status}")
     params, metrics = run.data.params, run.data.metrics
-    for p in ["label.kind", "label.horizon_s", "label.quantile", "features", "models"]:
+    for p in ["label.kind", "label.horizon_s", "label.quantile", "features", "log_scale_inputs", "warm_only", "models"]:
         if p not in params:
             fail(f"param {p} missing; have {sorted(params)}")
     for m in ["tau", "rows.train", "spike_rate.test", "baseline.test.pr_auc", "logistic.test.pr_auc"]:

@@ -1,8 +1,9 @@
 """volspike.v1 Score and GetScore served by Python grpcio and scikit-learn.
 
 The comparison point of `scripts/bench-grpc.sh`: the same logistic model
-(a volspike model file's scaler and coefficients, put into scikit-learn's
-StandardScaler and LogisticRegression), the same proto, the same semantics
+(a volspike model file's log of the scale inputs in numpy, its scaler and
+coefficients put into scikit-learn's StandardScaler and LogisticRegression),
+the same proto, the same semantics
 (GetScore scores the latest row of a product on each request), measured with
 the same load generator (`volspike bench grpc`).
 
@@ -40,6 +41,18 @@ model = spec["model"]
 assert model["params"]["kind"] == "logistic", "this server serves logistic models"
 names = model["feature_names"]
 threshold = model["threshold"]
+# The model file's preparation: ln(max(x, floor)) of the scale inputs.
+floors = model["scaler"].get("log_floor") or [None] * len(names)
+logged = np.array([f is not None for f in floors])
+floor_values = np.array([f if f is not None else 0.0 for f in floors])
+
+
+def prepare(x):
+    x = x.copy()
+    x[:, logged] = np.log(np.maximum(x[:, logged], floor_values[logged]))
+    return x
+
+
 scaler = StandardScaler()
 scaler.mean_ = np.array(model["scaler"]["mean"])
 scaler.scale_ = np.array(model["scaler"]["scale"])
@@ -53,6 +66,8 @@ lr.n_features_in_ = len(names)
 
 # The latest complete row of each product, as `volspike serve --warm-from` keeps it.
 features = pd.read_parquet(features_path).dropna(subset=names)
+if model.get("warm_only"):
+    features = features[features["warm"]]
 latest = {}
 for product, rows in features.sort_values(["event_time_ns", "tie"]).groupby("product_id"):
     last = rows.iloc[-1]
@@ -62,7 +77,7 @@ version = pb.ModelVersion(name="volspike", version="sklearn", kind="logistic")
 
 
 def score(x, product, time_ns=None):
-    p = float(lr.predict_proba(scaler.transform(x.reshape(1, -1)))[0, 1])
+    p = float(lr.predict_proba(scaler.transform(prepare(x.reshape(1, -1))))[0, 1])
     s = pb.VolatilityScore(probability=p, spike=p >= threshold, threshold=threshold, model=version, product_id=product)
     if time_ns is not None:
         s.feature_time.FromNanoseconds(time_ns)

@@ -50,6 +50,8 @@ pub fn params_of(report: &TrainReport) -> Vec<KeyValue> {
         kv("split.train", c.split.train.to_string()),
         kv("split.validation", c.split.validation.to_string()),
         kv("features", c.features.join(",")),
+        kv("log_scale_inputs", c.log_scale_inputs.to_string()),
+        kv("warm_only", c.warm_only.to_string()),
         kv("models", models.join(",")),
         kv("baseline_feature", c.baseline_feature.clone()),
         kv("logistic.alpha", c.logistic_alpha.to_string()),
@@ -64,6 +66,12 @@ pub fn params_of(report: &TrainReport) -> Vec<KeyValue> {
             c.forest.min_samples_leaf.to_string(),
         ),
         kv("forest.seed", c.forest.seed.to_string()),
+        kv("boost.rounds", c.boost.rounds.to_string()),
+        kv("boost.learning_rate", c.boost.learning_rate.to_string()),
+        kv("boost.max_depth", c.boost.max_depth.to_string()),
+        kv("boost.l2", c.boost.l2.to_string()),
+        kv("boost.min_leaf_weight", c.boost.min_leaf_weight.to_string()),
+        kv("boost.seed", c.boost.seed.to_string()),
     ]
 }
 
