@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${1:-1100}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/volspike/target}"
-cargo build --release --quiet
+# The same build as the tests and scripts/e2e.sh, so nothing compiles twice.
+cargo test --workspace --release --no-run --quiet
 BIN="$CARGO_TARGET_DIR/release/volspike"
 PY=$(scripts/python-env.sh)
 WORK=$(mktemp -d)
