@@ -59,8 +59,8 @@ impl Default for LabelConfig {
 /// The other features describe the product and the recorder as much as the
 /// market: in the shared recordings ETH ticks at about 3/4 of BTC's rate,
 /// with 1.2-1.6x its per-tick volatility and 30x its spread in basis
-/// points, and recorders keep different subsets
-/// of the ticker messages. Trained on one day, a model learns those
+/// points, and recorders keep different subsets of the ticker messages.
+/// Trained on one day, a model learns those
 /// differences and they turn around on the next: on the shared recordings
 /// `trade_intensity` ranks spikes with ROC-AUC 0.40 in training and 0.95 on
 /// validation, `bid_ask_spread_bps` 0.59 and 0.15. `--inputs` adds them when
@@ -76,8 +76,8 @@ pub const DEFAULT_FEATURES: [&str; 3] = [
 
 /// Features that are positive scales (volatilities, ranges, spreads, tick
 /// rates, gaps, prices): models take their log (see
-/// [`crate::model::Scaler`]). Returns and the book imbalance are signed and
-/// enter as they are.
+/// [`crate::model::Scaler`]). Returns, the book imbalance and the 24 h
+/// volume change are signed and enter as they are.
 pub const SCALE_FEATURES: [&str; 10] = [
     "price_volatility_1min",
     "price_volatility_5min",
