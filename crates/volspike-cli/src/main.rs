@@ -475,11 +475,11 @@ fn parse_split(s: &str) -> Result<volspike_model::split::SplitConfig, String> {
         .map(|v| v.trim().parse::<f64>().map_err(|e| format!("`{v}`: {e}")))
         .collect::<Result<_, _>>()?;
     match shares[..] {
-        [train, validation] if train > 0.0 && validation > 0.0 && train + validation < 1.0 => {
-            Ok(volspike_model::split::SplitConfig { train, validation })
-        }
+        [train, validation] => volspike_model::split::SplitConfig { train, validation }
+            .check()
+            .map_err(|e| e.to_string()),
         _ => Err(format!(
-            "split must be two positive shares TRAIN,VALIDATION summing to less than 1 (test gets the rest), not `{s}`"
+            "split must be two shares TRAIN,VALIDATION (test gets the rest), not `{s}`"
         )),
     }
 }

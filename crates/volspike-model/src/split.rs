@@ -30,6 +30,20 @@ impl Default for SplitConfig {
     }
 }
 
+impl SplitConfig {
+    /// The shares, if both are positive and leave some rows for test.
+    pub fn check(self) -> Result<SplitConfig, SplitError> {
+        if self.train > 0.0 && self.validation > 0.0 && self.train + self.validation < 1.0 {
+            Ok(self)
+        } else {
+            Err(SplitError::Shares {
+                train: self.train,
+                validation: self.validation,
+            })
+        }
+    }
+}
+
 /// Row ranges of each split, and the rows the embargo removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Splits {
@@ -70,13 +84,7 @@ pub fn split(
     cfg: SplitConfig,
     horizon_ns: i64,
 ) -> Result<Splits, SplitError> {
-    let shares_ok = cfg.train > 0.0 && cfg.validation > 0.0 && cfg.train + cfg.validation < 1.0;
-    if !shares_ok {
-        return Err(SplitError::Shares {
-            train: cfg.train,
-            validation: cfg.validation,
-        });
-    }
+    cfg.check()?;
     if let Some(i) = event_time_ns.windows(2).position(|w| w[1] < w[0]) {
         return Err(SplitError::Unordered(i + 1));
     }
