@@ -13,7 +13,7 @@ use serde_json::json;
 use volspike_core::Tick;
 use volspike_core::time::{NANOS_PER_SEC, format_timestamp};
 
-use crate::input::decode_files;
+use volspike_replay::decode_files;
 
 /// Writes at least `min_ticks` ticks to `out`; returns (lines, ticks).
 pub fn make_input(files: &[PathBuf], min_ticks: u64, out: &Path) -> anyhow::Result<(u64, u64)> {

@@ -22,11 +22,10 @@ use volspike_core::time::{NANOS_PER_SEC, format_timestamp, parse_timestamp};
 use volspike_core::{FeatureRow, Feed};
 use volspike_runtime::Config;
 
-use crate::compare::first_difference;
-use crate::exchange_sim::{self, ExchangeSim, SimSettings, Speed};
+use volspike_replay::{first_difference, replay};
+use volspike_sim::{ExchangeSim, MarketConfig, SimSettings, Speed, simulate_ticks};
+
 use crate::pipeline::{self, Input, PipelineOptions, RowObserver};
-use crate::replay;
-use crate::simulate::{self, SimConfig};
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -101,9 +100,9 @@ pub const MODEL_NAME: &str = "volspike";
 /// made the demo's champion a forest with test F1 0 and no alerts). Seed 3
 /// has spikes in every split; every model's test PR-AUC is 0.62-0.70 at a
 /// base rate of 0.30.
-pub fn history_config(opts: &DemoOptions) -> SimConfig {
+pub fn history_config(opts: &DemoOptions) -> MarketConfig {
     let stream = sim_config(opts);
-    SimConfig {
+    MarketConfig {
         start_ns: stream.start_ns - 3_600 * NANOS_PER_SEC,
         seconds: 3_600,
         seed: 3,
@@ -123,9 +122,7 @@ pub async fn train_on_history(
     let started = Instant::now();
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let history = history_config(opts);
-    let recording = dir.path().join("history.ndjson");
-    simulate::write_file(&history, &recording)?;
-    let (rows, _) = replay::replay(std::slice::from_ref(&recording), &cfg.features)?;
+    let (rows, _) = volspike_replay::replay_ticks(&simulate_ticks(&history), &cfg.features);
     println!(
         "demo: training on {} s of simulated history before the stream ({} feature rows)",
         history.seconds,
@@ -157,8 +154,8 @@ pub async fn train_on_history(
 }
 
 /// The simulated market the demo serves.
-pub fn sim_config(opts: &DemoOptions) -> SimConfig {
-    SimConfig {
+pub fn sim_config(opts: &DemoOptions) -> MarketConfig {
+    MarketConfig {
         products: opts.products.clone(),
         start_ns: parse_timestamp("2026-01-01T00:00:00Z").expect("valid start"),
         seconds: opts.seconds,
@@ -201,10 +198,7 @@ pub async fn run(
         };
         (None, ingest_opts, Duration::from_secs(opts.seconds + 600))
     } else {
-        let recording = dir.path().join("simulated.ndjson");
-        simulate::write_file(&sim_config(&opts), &recording)
-            .with_context(|| format!("writing {}", recording.display()))?;
-        let ticks = exchange_sim::load_ticks(std::slice::from_ref(&recording))?;
+        let ticks = simulate_ticks(&sim_config(&opts));
         let total = ticks.len() as u64;
         let settings = SimSettings {
             feed: opts.feed,
@@ -298,7 +292,7 @@ pub async fn run(
         .out
         .clone()
         .unwrap_or_else(|| dir.path().join("features.parquet"));
-    volspike_runtime::parquet::write_rows(&out, &result.rows)?;
+    volspike_replay::parquet::write_rows(&out, &result.rows)?;
     println!("demo: features written to {}", out.display());
     for p in &opts.products {
         print_product(p, &result.rows);
@@ -308,7 +302,7 @@ pub async fn run(
     let engine_cfg = cfg.features.clone();
     let (mut replayed, _) =
         tokio::task::spawn_blocking(move || replay::replay(&files, &engine_cfg)).await??;
-    volspike_runtime::parquet::canonicalize(&mut replayed)?;
+    volspike_replay::parquet::canonicalize(&mut replayed)?;
     let replay_difference = first_difference(&result.rows, &replayed);
     match &replay_difference {
         None => println!(

@@ -110,7 +110,7 @@ pub fn features_of_topic(
         if let Some(e) = err {
             return Err(e).context(format!("a {topic} record is not a feature row"));
         }
-        volspike_runtime::parquet::canonicalize(&mut rows)?;
+        volspike_replay::parquet::canonicalize(&mut rows)?;
         if rows.len() >= min_rows || Instant::now() > deadline {
             return Ok(rows);
         }

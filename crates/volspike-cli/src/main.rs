@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use volspike_cli::commands::{exchange_sim, simulate};
 use volspike_cli::pipeline::{Input, PipelineOptions};
-use volspike_cli::simulate::SimConfig;
-use volspike_cli::{bench_input, compare, demo, exchange_sim, input, pipeline, replay, simulate};
-use volspike_core::time::parse_timestamp;
-use volspike_runtime::{Config, ConfigLoader, parquet, shutdown, telemetry};
+use volspike_cli::{bench_input, demo, pipeline};
+use volspike_replay::{compare, parquet, recordings as input, replay};
+use volspike_runtime::{Config, ConfigLoader, shutdown, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,7 +39,7 @@ enum Command {
         seconds: u64,
         /// Pace of the simulated market: times real time, or `max`.
         #[arg(long, default_value = "20")]
-        speed: exchange_sim::Speed,
+        speed: volspike_sim::Speed,
         /// Read Coinbase's live feed instead of the exchange simulator.
         #[arg(long)]
         live: bool,
@@ -134,48 +134,10 @@ enum Command {
         registry: RegistryArgs,
     },
     /// Synthetic but realistic Coinbase ticker messages (Advanced Trade shape).
-    Simulate {
-        /// Products, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "BTC-USD,ETH-USD")]
-        products: Vec<String>,
-        /// Minutes of market to simulate.
-        #[arg(long, default_value_t = 10)]
-        minutes: u64,
-        /// Random seed; the same seed gives the same bytes.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Start time (RFC 3339).
-        #[arg(long, default_value = "2026-01-01T00:00:00Z")]
-        start: String,
-        /// Output NDJSON file.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Simulate(simulate::SimulateArgs),
     /// A local WebSocket server speaking Coinbase's protocol, replaying
     /// recordings (or simulated ticks) with injectable faults.
-    ExchangeSim {
-        /// Recordings to serve (globs; anything `replay` reads). Without it,
-        /// `--simulate-minutes` of synthetic market are served.
-        #[arg(long, num_args = 1..)]
-        replay: Vec<String>,
-        /// Minutes of synthetic market when no recording is given.
-        #[arg(long, default_value_t = 10)]
-        simulate_minutes: u64,
-        /// Protocol: `advanced-trade` or `exchange`.
-        #[arg(long, default_value = "advanced-trade", value_parser = parse_feed)]
-        feed: volspike_core::Feed,
-        /// Address to listen on (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: std::net::SocketAddr,
-        /// Recorded time divided by this factor, or `max` for no waiting.
-        #[arg(long, default_value = "1")]
-        speed: exchange_sim::Speed,
-        /// Exit once every message was sent and the last client left.
-        #[arg(long)]
-        exit_when_done: bool,
-        #[command(flatten)]
-        faults: exchange_sim::Faults,
-    },
+    ExchangeSim(exchange_sim::ExchangeSimArgs),
     /// The ingestor service: Coinbase WebSocket -> ticks.raw (+ NDJSON journal).
     Ingest(volspike_ingestor::cli::IngestArgs),
     /// Sends journal frames to Kafka: a range the ingestor reported as
@@ -605,105 +567,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::ExchangeSim {
-            replay,
-            simulate_minutes,
-            feed,
-            listen,
-            speed,
-            exit_when_done,
-            faults,
-        } => {
+        Command::ExchangeSim(args) => {
             let _cfg = load(loader)?;
-            let ticks = if replay.is_empty() {
-                let dir = tempfile::tempdir()?;
-                let path = dir.path().join("sim.ndjson");
-                let sim = simulate::SimConfig {
-                    products: vec!["BTC-USD".into(), "ETH-USD".into()],
-                    start_ns: volspike_core::time::parse_timestamp("2026-01-01T00:00:00Z")?,
-                    seconds: simulate_minutes * 60,
-                    seed: 42,
-                };
-                simulate::write_file(&sim, &path)?;
-                exchange_sim::load_ticks(&[path])?
-            } else {
-                let files = input::order_by_first_tick(input::expand_globs(&replay)?)?;
-                exchange_sim::load_ticks(&files)?
-            };
-            let settings = exchange_sim::SimSettings {
-                feed,
-                speed,
-                faults,
-                ..exchange_sim::SimSettings::default()
-            };
-            let sim = exchange_sim::ExchangeSim::start(listen, ticks, settings).await?;
-            println!(
-                "exchange-sim: serving {} messages on {} ({})",
-                sim.messages().len(),
-                sim.url(),
-                feed.as_str()
-            );
-            let stop = shutdown::on_signals();
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
-                if exit_when_done
-                    && sim.exhausted()
-                    && sim.reports().iter().all(|r| !r.end.is_empty())
-                {
-                    break;
-                }
-            }
-            let reports = sim.stop().await;
-            println!(
-                "exchange-sim: total connections={} ticks={}",
-                reports.len(),
-                reports.iter().map(|r| r.ticks).sum::<u64>()
-            );
-            for r in reports {
-                println!(
-                    "exchange-sim: connection {}: subscribed={:?} rejected={:?} messages={} ticks={} heartbeats={} malformed={} errors={} sequence_breaks={} end={}",
-                    r.id,
-                    r.subscribed,
-                    r.rejected,
-                    r.messages.len(),
-                    r.ticks,
-                    r.heartbeats,
-                    r.malformed,
-                    r.errors,
-                    r.sequence_breaks,
-                    r.end
-                );
-            }
-            Ok(())
+            exchange_sim::run(args).await
         }
-        Command::Simulate {
-            products,
-            minutes,
-            seed,
-            start,
-            out,
-        } => {
-            let start_ns = parse_timestamp(&start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
-            let cfg = SimConfig {
-                products,
-                start_ns,
-                seconds: minutes * 60,
-                seed,
-            };
-            let started = Instant::now();
-            let (lines, ticks) = simulate::write_file(&cfg, &out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "simulate: lines={lines} ticks={ticks} out={} elapsed={secs:.3}s rate={:.0} ticks/s",
-                out.display(),
-                ticks as f64 / secs.max(1e-9)
-            );
-            Ok(())
-        }
+        Command::Simulate(args) => simulate::run(args),
         Command::Ingest(args) => {
             let cfg = load(args.apply(loader))?;
             if cfg.kafka.bootstrap.is_empty() {

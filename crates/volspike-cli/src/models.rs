@@ -98,9 +98,7 @@ pub async fn announce(cfg: &Config, kind: ModelEventKind, p: &Promotion) -> anyh
         name: p.name.clone(),
         from: p.from,
         to: p.to,
-        at_ns: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        at_ns: volspike_core::time::now_ns(),
     };
     let payload = serde_json::to_vec(&event)?;
     producer

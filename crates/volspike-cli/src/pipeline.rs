@@ -33,8 +33,8 @@ use volspike_runtime::kafka::{
 };
 use volspike_runtime::{Broker, Config};
 
-use crate::input::{DecodedChunk, decode_files};
-use crate::summary::Counts;
+use volspike_replay::Counts;
+use volspike_replay::recordings::{DecodedChunk, decode_files};
 
 /// What feeds `ticks.raw`.
 #[derive(Debug, Clone)]
@@ -353,7 +353,7 @@ pub async fn run(
     finish.store(true, Ordering::Relaxed);
     let (mut rows, dlq) = collector.await.context("output collector task")??;
     let mut counts = counts.expect("the producer finished before the loop ended");
-    counts.reemitted = volspike_runtime::parquet::canonicalize(&mut rows)? as u64;
+    counts.reemitted = volspike_replay::parquet::canonicalize(&mut rows)? as u64;
     counts.rows = rows.len() as u64;
     let inference = match server {
         Some((running, stop)) => Some(stop_server(running, stop, rows.len() as u64).await?),

@@ -20,7 +20,7 @@ pub fn run(files: &[PathBuf], cfg: &TrainConfig, out: &Path) -> anyhow::Result<T
 pub fn read_features(files: &[PathBuf]) -> anyhow::Result<Vec<volspike_core::FeatureRow>> {
     let mut rows = Vec::new();
     for f in files {
-        rows.extend(volspike_runtime::parquet::read_rows(f)?);
+        rows.extend(volspike_replay::parquet::read_rows(f)?);
     }
     anyhow::ensure!(!rows.is_empty(), "no feature rows in {files:?}");
     Ok(rows)

@@ -5,12 +5,11 @@
 mod common;
 
 use tokio_util::sync::CancellationToken;
-use volspike_cli::compare::first_difference;
 use volspike_cli::demo::{self, DemoOptions};
-use volspike_cli::exchange_sim::Speed;
-use volspike_cli::replay::replay;
 use volspike_core::Feed;
-use volspike_runtime::parquet::canonicalize;
+use volspike_replay::first_difference;
+use volspike_replay::parquet::canonicalize;
+use volspike_sim::Speed;
 
 async fn check_demo(feed: Feed, train: bool) {
     let mut cfg = common::test_config(2_000);
@@ -29,9 +28,8 @@ async fn check_demo(feed: Feed, train: bool) {
         serve_registry: Some(registry.clone()),
         ..DemoOptions::default()
     };
-    let recording = dir.path().join("market.ndjson");
-    volspike_cli::simulate::write_file(&demo::sim_config(&opts), &recording).unwrap();
-    let (mut want, counts) = replay(std::slice::from_ref(&recording), &cfg.features).unwrap();
+    let market = volspike_sim::simulate_ticks(&demo::sim_config(&opts));
+    let (mut want, counts) = volspike_replay::replay_ticks(&market, &cfg.features);
     canonicalize(&mut want).unwrap();
 
     let got = demo::run(cfg, opts, CancellationToken::new())
@@ -41,6 +39,12 @@ async fn check_demo(feed: Feed, train: bool) {
     assert_eq!(got.ingest.ticks, counts.ticks, "{:?}", got.ingest);
     assert_eq!(got.ingest.subscriptions, 1, "{:?}", got.ingest);
     assert!(got.ingest.undelivered.is_empty());
+    // A clean simulated feed: no message missing, so no sequence break.
+    assert!(
+        got.ingest.sequence_breaks.is_empty(),
+        "{:?}",
+        got.ingest.sequence_breaks
+    );
     assert!(want.iter().filter(|r| r.warm).count() > 100);
     if feed == Feed::AdvancedTrade {
         assert_eq!(first_difference(&got.rows, &want), None);

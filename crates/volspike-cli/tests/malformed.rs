@@ -6,10 +6,10 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use volspike_cli::compare::first_difference;
 use volspike_cli::pipeline::{self, Input, PipelineOptions};
-use volspike_cli::replay::replay;
-use volspike_runtime::parquet::canonicalize;
+use volspike_replay::first_difference;
+use volspike_replay::parquet::canonicalize;
+use volspike_replay::replay;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_lines_are_counted_dead_lettered_and_survived() {

@@ -4,17 +4,17 @@ mod common;
 
 use std::time::Duration;
 
-use volspike_cli::compare::first_difference;
 use volspike_cli::pipeline::{self, Input, PipelineOptions};
-use volspike_cli::replay::replay;
-use volspike_runtime::parquet::{canonicalize, read_rows, write_rows};
+use volspike_replay::first_difference;
+use volspike_replay::parquet::{canonicalize, read_rows, write_rows};
+use volspike_replay::replay;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_equals_replay_on_every_shared_recording() {
     let Some(dir) = common::shared_data() else {
         return;
     };
-    let files = volspike_cli::input::order_by_first_tick(common::shared_files(&dir)).unwrap();
+    let files = volspike_replay::order_by_first_tick(common::shared_files(&dir)).unwrap();
     assert!(
         files.len() >= 8,
         "expected the shared recordings, found {files:?}"

@@ -5,9 +5,9 @@ mod common;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use volspike_cli::replay::replay;
 use volspike_model::dataset::{LabelConfig, LabelKind};
 use volspike_model::train::{TrainConfig, train};
+use volspike_replay::replay;
 
 fn simulated_rows(minutes: u64) -> Vec<volspike_core::FeatureRow> {
     let dir = tempfile::tempdir().unwrap();
@@ -106,7 +106,7 @@ fn on_the_shared_recordings_logistic_regression_beats_the_baseline() {
         return;
     };
     let cfg = volspike_runtime::Config::defaults();
-    let files = volspike_cli::input::order_by_first_tick(common::shared_files(&dir)).unwrap();
+    let files = volspike_replay::order_by_first_tick(common::shared_files(&dir)).unwrap();
     let rows = replay(&files, &cfg.features).unwrap().0;
     let r = train(&rows, &TrainConfig::default()).unwrap();
     let s = &r.splits;

@@ -4,11 +4,13 @@
 //! live WebSocket frame, in any of the shapes recorders have written, into
 //! normalized [`Tick`]s. [`FeatureRow`] is what the feature engine emits and
 //! what travels on `ticks.features`; [`scoring`] holds what the inference
-//! server publishes; [`topics`] names the Kafka topics.
+//! server publishes; [`sequence`] finds gaps in a feed's message numbers;
+//! [`topics`] names the Kafka topics.
 
 pub mod decode;
 pub mod feature_row;
 pub mod scoring;
+pub mod sequence;
 pub mod tick;
 pub mod time;
 pub mod topics;

@@ -163,6 +163,14 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     )
 }
 
+/// The wall clock now, in ns since the epoch (0 before 1970, saturating
+/// in 2262). The one place volspike reads wall-clock time as a number.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with 9 fractional
 /// digits, e.g. `2026-04-04T21:13:43.291084825Z`.
 pub fn format_timestamp(ns: i64) -> String {

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use volspike_core::{Control, DecodeError, Feed, LineKind, Tick, decode_frame};
 
 use crate::backoff::Backoff;
-use crate::sequence::{SequenceBreak, SequenceTracker};
+use volspike_core::sequence::{SequenceBreak, SequenceTracker};
+use volspike_core::time::now_ns;
 
 /// Where and what to subscribe, and the watchdogs' limits.
 #[derive(Debug, Clone)]
@@ -157,13 +158,6 @@ enum End {
 
 /// Frames handled between two [`FrameSink::flush`] calls at most.
 const FLUSH_EVERY: usize = 1024;
-
-/// Now, in ns since the epoch.
-pub(crate) fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
 
 type Limiter = governor::DefaultDirectRateLimiter;
 

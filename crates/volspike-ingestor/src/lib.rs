@@ -2,7 +2,7 @@
 //!
 //! [`connection::run`] keeps a subscribed connection alive (acknowledgement
 //! check, two watchdogs, reconnect forever with [`backoff`], rate limits,
-//! [`sequence`] tracking) and hands every frame, decoded once, to a
+//! sequence tracking ([`volspike_core::sequence`])) and hands every frame, decoded once, to a
 //! [`connection::FrameSink`]. [`IngestSink`] is the real one: it appends the
 //! frame to the [`journal`] and builds its Kafka records ([`output`]); at
 //! each batch boundary it hands the journal's lines to the OS and only then
@@ -20,7 +20,6 @@ pub mod journal;
 mod metrics_names;
 pub mod output;
 pub mod recover;
-pub mod sequence;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -177,7 +176,7 @@ impl FrameSink for IngestSink {
     }
 
     fn event(&mut self, event: FeedEvent) -> anyhow::Result<()> {
-        let time = format_timestamp(connection::now_ns());
+        let time = format_timestamp(volspike_core::time::now_ns());
         let (conn, body) = match &event {
             FeedEvent::Subscribed { conn, products } => {
                 self.report.subscriptions += 1;

@@ -721,9 +721,7 @@ pub fn proxied_path(uri: &str) -> Result<String, MlflowError> {
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    volspike_core::time::now_ns().div_euclid(1_000_000)
 }
 
 #[cfg(test)]

@@ -291,7 +291,7 @@ impl LocalRegistry {
         write_atomically(&dir.join("model.json"), &json)?;
         index.versions.push(VersionInfo {
             version,
-            created_ns: now_ns(),
+            created_ns: volspike_core::time::now_ns(),
             kind: file.name.clone(),
             test_pr_auc: file.test.pr_auc,
         });
@@ -364,12 +364,6 @@ impl Registry for LocalRegistry {
     async fn rollback(&self, name: &str) -> Result<Promotion, RegistryError> {
         self.rollback_now(name)
     }
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Writes `path` so that readers see the old or the new content, never a

@@ -9,7 +9,6 @@
 pub mod admin;
 pub mod config;
 pub mod kafka;
-pub mod parquet;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use volspike_cli::simulate::{SimConfig, write_file};
 use volspike_runtime::{Config, ConfigLoader};
+use volspike_sim::{MarketConfig, write_ndjson_file};
 
 /// `../shared/data/coinbase` beside the checkout, if present.
 pub fn shared_data() -> Option<PathBuf> {
@@ -34,13 +34,13 @@ pub fn shared_files(dir: &Path) -> Vec<PathBuf> {
 /// A simulated recording of `seconds` of BTC-USD and ETH-USD.
 pub fn simulated(dir: &Path, seconds: u64, seed: u64) -> PathBuf {
     let path = dir.join(format!("sim-{seed}.ndjson"));
-    let cfg = SimConfig {
+    let cfg = MarketConfig {
         products: vec!["BTC-USD".into(), "ETH-USD".into()],
         start_ns: 1_767_225_600_000_000_000,
         seconds,
         seed,
     };
-    write_file(&cfg, &path).unwrap();
+    write_ndjson_file(&cfg, &path).unwrap();
     path
 }
 

@@ -296,6 +296,17 @@ pub fn decode_files(
     })
 }
 
+/// Reads recordings (any shape [`decode_files`] reads) into their ticks, in
+/// order: what the exchange simulator serves when given recordings.
+pub fn load_ticks(files: &[PathBuf]) -> anyhow::Result<Vec<Tick>> {
+    let mut ticks = Vec::new();
+    decode_files(files, |chunk| {
+        ticks.extend(chunk.ticks);
+        Ok(())
+    })?;
+    Ok(ticks)
+}
+
 fn deliver_in_order(
     rx: Receiver<anyhow::Result<(u64, DecodedChunk)>>,
     sink: &mut impl FnMut(DecodedChunk) -> anyhow::Result<()>,

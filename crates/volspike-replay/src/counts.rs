@@ -7,7 +7,7 @@ use std::time::Duration;
 use volspike_core::{DecodeError, LineKind};
 use volspike_features::Outcome;
 
-use crate::input::LineOutcome;
+use crate::recordings::LineOutcome;
 
 /// How many first unreadable lines are logged with their file and line.
 const LOGGED_BAD_LINES: u64 = 10;

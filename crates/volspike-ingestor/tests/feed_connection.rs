@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use volspike_cli::exchange_sim::{ExchangeSim, Faults, SimSettings, Speed, load_ticks};
 use volspike_core::{Feed, Tick};
 use volspike_ingestor::auth::CdpKey;
 use volspike_ingestor::connection::{FeedConfig, FeedError, FeedEvent, Frame, FrameSink, run};
+use volspike_sim::{ExchangeSim, Faults, SimSettings, Speed};
 
 #[derive(Default)]
 struct Collected {
@@ -56,8 +56,7 @@ fn feed_config(url: String) -> FeedConfig {
 }
 
 async fn start_sim(seconds: u64, faults: Faults) -> (ExchangeSim, Vec<Tick>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let ticks = load_ticks(&[common::simulated(tmp.path(), seconds, 9)]).unwrap();
+    let ticks = common::simulated(seconds, 9);
     let settings = SimSettings {
         feed: Feed::AdvancedTrade,
         speed: Speed::Max,
@@ -258,12 +257,19 @@ fn api_key(byte: u8) -> CdpKey {
 }
 
 async fn start_authenticating_sim(key: &CdpKey) -> (ExchangeSim, Vec<Tick>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let ticks = load_ticks(&[common::simulated(tmp.path(), 60, 9)]).unwrap();
+    let ticks = common::simulated(60, 9);
     let settings = SimSettings {
         speed: Speed::Max,
         heartbeat_interval: Duration::from_millis(100),
-        require_jwt: Some(key.verifier()),
+        require_jwt: Some({
+            let verifier = key.verifier();
+            std::sync::Arc::new(move |token: &str, now_s: i64| {
+                verifier
+                    .verify(token, now_s)
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:#}"))
+            })
+        }),
         ..SimSettings::default()
     };
     let sim = ExchangeSim::start("127.0.0.1:0".parse().unwrap(), ticks.clone(), settings)
@@ -328,8 +334,7 @@ async fn a_refused_token_stops_the_loop_with_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_trades_the_feed_never_delivered_are_recorded_as_gaps() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut ticks = load_ticks(&[common::simulated(tmp.path(), 60, 9)]).unwrap();
+    let mut ticks = common::simulated(60, 9);
     // An Exchange market: every tick is a trade with its product's next id.
     let mut next_id = std::collections::HashMap::new();
     for t in ticks.iter_mut() {

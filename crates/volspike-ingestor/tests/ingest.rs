@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use rdkafka::message::Message as _;
 use tokio_util::sync::CancellationToken;
-use volspike_cli::exchange_sim::{ConnectionReport, ExchangeSim, Faults, SimSettings, Speed};
 use volspike_core::{Feed, Tick, decode_line};
 use volspike_ingestor::journal::journal_files;
 use volspike_ingestor::{Report, RunOptions};
 use volspike_runtime::Config;
 use volspike_runtime::kafka::{Broker, read_partitions};
+use volspike_sim::{ConnectionReport, ExchangeSim, Faults, SimSettings, Speed};
 
 /// What one run produced.
 struct Ingested {
@@ -23,7 +23,7 @@ struct Ingested {
 }
 
 fn ingest_config(url: String, feed: Feed, products: Vec<String>, bootstrap: &str) -> Config {
-    let mut cfg = common::test_config(1000);
+    let mut cfg = common::test_config();
     cfg.kafka.bootstrap = bootstrap.to_owned();
     cfg.kafka.fetch_max_wait = Duration::from_millis(5);
     let i = &mut cfg.ingestor;
@@ -148,8 +148,7 @@ fn journal_ticks(dir: &Path) -> Vec<Tick> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ticker_lands_once_in_kafka_and_the_journal_across_100_disconnects() {
     let tmp = tempfile::tempdir().unwrap();
-    let want =
-        volspike_cli::exchange_sim::load_ticks(&[common::simulated(tmp.path(), 240, 5)]).unwrap();
+    let want = common::simulated(240, 5);
     let broker = Broker::external_or_embedded("").unwrap();
     let journal = tmp.path().join("journal");
     let faults = Faults {
@@ -222,8 +221,7 @@ async fn every_ticker_lands_once_in_kafka_and_the_journal_across_100_disconnects
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_go_to_the_dlq_and_ingestion_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
-    let want =
-        volspike_cli::exchange_sim::load_ticks(&[common::simulated(tmp.path(), 60, 6)]).unwrap();
+    let want = common::simulated(60, 6);
     let broker = Broker::external_or_embedded("").unwrap();
     let journal = tmp.path().join("journal");
     let faults = Faults {
@@ -263,7 +261,7 @@ async fn every_shared_recording_replays_identically_from_the_journal() {
     let files = common::shared_files(&dir);
     assert!(files.len() > 100);
     for file in &files {
-        let ticks = volspike_cli::exchange_sim::load_ticks(std::slice::from_ref(file)).unwrap();
+        let ticks = volspike_replay::load_ticks(std::slice::from_ref(file)).unwrap();
         let feed = ticks[0].feed;
         assert!(ticks.iter().all(|t| t.feed == feed), "{}", file.display());
         let tmp = tempfile::tempdir().unwrap();
@@ -271,13 +269,13 @@ async fn every_shared_recording_replays_identically_from_the_journal() {
         ingest(ticks, feed, Faults::default(), &journal, &broker).await;
 
         let (mut expected, _) =
-            volspike_cli::replay::replay(std::slice::from_ref(file), &engine).unwrap();
+            volspike_replay::replay(std::slice::from_ref(file), &engine).unwrap();
         let (mut replayed, _) =
-            volspike_cli::replay::replay(&journal_files(&journal).unwrap(), &engine).unwrap();
-        volspike_runtime::parquet::canonicalize(&mut expected).unwrap();
-        volspike_runtime::parquet::canonicalize(&mut replayed).unwrap();
+            volspike_replay::replay(&journal_files(&journal).unwrap(), &engine).unwrap();
+        volspike_replay::parquet::canonicalize(&mut expected).unwrap();
+        volspike_replay::parquet::canonicalize(&mut replayed).unwrap();
         assert!(!expected.is_empty());
-        if let Some(diff) = volspike_cli::compare::first_difference(&expected, &replayed) {
+        if let Some(diff) = volspike_replay::first_difference(&expected, &replayed) {
             panic!("{}: journal replay differs: {diff}", file.display());
         }
     }
@@ -290,9 +288,7 @@ async fn ingest_through_outage(
     journal: &Path,
     broker: std::sync::Arc<Broker>,
 ) -> (Config, Report, Vec<Tick>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let want =
-        volspike_cli::exchange_sim::load_ticks(&[common::simulated(tmp.path(), 120, 8)]).unwrap();
+    let want = common::simulated(120, 8);
     let settings = SimSettings {
         feed: Feed::AdvancedTrade,
         // 120 s of market in about 6 s.

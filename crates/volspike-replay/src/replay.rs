@@ -2,14 +2,14 @@
 
 use std::path::PathBuf;
 
-use volspike_core::FeatureRow;
+use volspike_core::{FeatureRow, Tick};
 use volspike_features::{EngineConfig, FeatureEngine, Outcome};
 
-use crate::input::decode_files;
-use crate::summary::Counts;
+use crate::counts::Counts;
+use crate::recordings::decode_files;
 
 /// Runs the feature engine over recordings. Rows come out in input order;
-/// [`volspike_runtime::parquet::write_rows`] puts them in canonical order.
+/// [`crate::parquet::write_rows`] puts them in canonical order.
 pub fn replay(
     files: &[PathBuf],
     engine_cfg: &EngineConfig,
@@ -34,4 +34,23 @@ pub fn replay(
     })?;
     counts.rows = rows.len() as u64;
     Ok((rows, counts))
+}
+
+/// Runs the feature engine over ticks already in memory (a simulated
+/// market); returns the rows in input order and the ticks the engine skipped.
+pub fn replay_ticks(ticks: &[Tick], engine_cfg: &EngineConfig) -> (Vec<FeatureRow>, Counts) {
+    let mut engine = FeatureEngine::new(engine_cfg);
+    let mut counts = Counts {
+        ticks: ticks.len() as u64,
+        ..Counts::default()
+    };
+    let mut rows = Vec::new();
+    for tick in ticks {
+        match engine.push(tick) {
+            Outcome::Row(row) => rows.push(row),
+            other => counts.outcome(&other),
+        }
+    }
+    counts.rows = rows.len() as u64;
+    (rows, counts)
 }

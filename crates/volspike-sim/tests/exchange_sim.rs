@@ -2,15 +2,13 @@
 //! that what a client decodes is what was recorded, sends each message once
 //! across reconnects, and injects the faults it is asked for.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use volspike_cli::exchange_sim::{ExchangeSim, Faults, SimSettings, Speed, load_ticks};
 use volspike_core::{Feed, LineKind, Tick, decode_line};
+use volspike_sim::{ExchangeSim, Faults, SimSettings, Speed};
 
 /// What one client connection saw.
 #[derive(Debug, Default)]
@@ -90,8 +88,14 @@ async fn read(url: &str, feed: Feed, products: &[&str], quiet: Duration) -> Seen
     seen
 }
 
-fn recording(dir: &std::path::Path, seconds: u64) -> Vec<Tick> {
-    load_ticks(&[common::simulated(dir, seconds, 5)]).unwrap()
+/// `seconds` of simulated BTC-USD and ETH-USD.
+fn recording(seconds: u64) -> Vec<Tick> {
+    volspike_sim::simulate_ticks(&volspike_sim::MarketConfig {
+        products: vec!["BTC-USD".into(), "ETH-USD".into()],
+        start_ns: 1_767_225_600_000_000_000,
+        seconds,
+        seed: 5,
+    })
 }
 
 fn settings(feed: Feed, faults: Faults) -> SimSettings {
@@ -112,8 +116,7 @@ async fn start(ticks: Vec<Tick>, s: SimSettings) -> ExchangeSim {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_message_is_sent_once_across_forced_disconnects_and_decodes_as_recorded() {
-    let tmp = tempfile::tempdir().unwrap();
-    let want = recording(tmp.path(), 180);
+    let want = recording(180);
     let faults = Faults {
         disconnect_every: Some(40),
         max_disconnects: 20,
@@ -155,13 +158,12 @@ async fn every_message_is_sent_once_across_forced_disconnects_and_decodes_as_rec
 }
 
 fn sim_messages(ticks: &[Tick]) -> usize {
-    volspike_cli::exchange_sim::group_messages(ticks.to_vec()).len()
+    volspike_sim::exchange::group_messages(ticks.to_vec()).len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_protocol_carries_the_recorded_ticks() {
-    let tmp = tempfile::tempdir().unwrap();
-    let want = recording(tmp.path(), 60);
+    let want = recording(60);
     let sim = start(want.clone(), settings(Feed::Exchange, Faults::default())).await;
     let seen = read(
         &sim.url(),
@@ -183,17 +185,12 @@ async fn exchange_protocol_carries_the_recorded_ticks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_product_gets_an_error_and_is_missing_from_the_acknowledgement() {
-    let tmp = tempfile::tempdir().unwrap();
     let faults = Faults {
         reject_products: vec!["ETH-USD".into()],
         ack_delay: Duration::from_millis(300),
         ..Faults::default()
     };
-    let sim = start(
-        recording(tmp.path(), 30),
-        settings(Feed::AdvancedTrade, faults),
-    )
-    .await;
+    let sim = start(recording(30), settings(Feed::AdvancedTrade, faults)).await;
     let started = Instant::now();
     let mut ws = subscribe(&sim.url(), Feed::AdvancedTrade, &["BTC-USD", "ETH-USD"]).await;
     let mut error = None;
@@ -240,8 +237,7 @@ async fn read_at(sim: &ExchangeSim, quiet_ms: u64) -> Seen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_heartbeat_only_and_malformed_faults() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ticks = recording(tmp.path(), 120);
+    let ticks = recording(120);
     let products = ["BTC-USD", "ETH-USD"];
 
     // Silent: after 10 messages nothing at all, socket open.
@@ -296,9 +292,8 @@ async fn silence_heartbeat_only_and_malformed_faults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_dropped() {
-    let tmp = tempfile::tempdir().unwrap();
     // An hour of market: far more than the sockets' buffers hold.
-    let ticks = recording(tmp.path(), 3600);
+    let ticks = recording(3600);
     let faults = Faults {
         drop_slow_after: Some(Duration::from_millis(300)),
         ..Faults::default()
