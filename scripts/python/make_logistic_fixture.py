@@ -1,7 +1,7 @@
-"""Writes crates/volspike-model/tests/fixtures/sklearn_logistic.json: a small
+"""Writes crates/volspike-train/tests/fixtures/sklearn_logistic.json: a small
 standardized dataset and the coefficients scikit-learn's LogisticRegression
 (L2, lbfgs, tight tolerance) fits on it, with and without balanced class
-weights, for crates/volspike-model/tests/sklearn_parity.rs.
+weights, for crates/volspike-train/tests/sklearn_parity.rs.
 
 Run: $(scripts/python-env.sh) scripts/python/make_logistic_fixture.py
 """
@@ -13,7 +13,7 @@ import numpy as np
 import sklearn
 from sklearn.linear_model import LogisticRegression
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/volspike-model/tests/fixtures/sklearn_logistic.json"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/volspike-train/tests/fixtures/sklearn_logistic.json"
 
 
 def main():

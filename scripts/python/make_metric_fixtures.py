@@ -1,6 +1,6 @@
-"""Writes crates/volspike-model/tests/fixtures/sklearn_metrics.json: labels,
+"""Writes crates/volspike-train/tests/fixtures/sklearn_metrics.json: labels,
 scores and what scikit-learn computes from them, for the metric parity test
-(crates/volspike-model/tests/sklearn_parity.rs).
+(crates/volspike-train/tests/sklearn_parity.rs).
 
 Run: $(scripts/python-env.sh) scripts/python/make_metric_fixtures.py
 The output is deterministic for the pinned versions (fixed seeds).
@@ -14,7 +14,7 @@ import numpy as np
 import sklearn
 from sklearn import metrics
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/volspike-model/tests/fixtures/sklearn_metrics.json"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/volspike-train/tests/fixtures/sklearn_metrics.json"
 
 
 def sigmoid(x):

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use volspike_model::model::{Params, Scaler};
-use volspike_model::train::{self, TrainConfig, fit_logistic};
+use volspike_train::train::{self, TrainConfig, fit_logistic};
 
 /// The benchmark's inputs: every feature but the price levels and the
 /// book and volume ones (eleven, where the default inputs are three), as
@@ -48,7 +48,7 @@ pub struct LogisticBench {
 /// Fits `runs` times on the training split of `files`; writes `out/z.f64`
 /// (row-major little-endian f64), `out/y.u8` and `out/meta.json`.
 pub fn run(files: &[std::path::PathBuf], runs: usize, out: &Path) -> anyhow::Result<LogisticBench> {
-    let rows = crate::train::read_features(files)?;
+    let rows = volspike_replay::parquet::read_files(files)?;
     let cfg = TrainConfig {
         features: bench_inputs(),
         ..TrainConfig::default()

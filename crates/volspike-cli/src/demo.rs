@@ -22,8 +22,11 @@ use volspike_core::time::{NANOS_PER_SEC, format_timestamp, parse_timestamp};
 use volspike_core::{FeatureRow, Feed};
 use volspike_runtime::Config;
 
+use volspike_mlflow::AnyRegistry;
+use volspike_model::registry::LocalRegistry;
 use volspike_replay::{first_difference, replay};
 use volspike_sim::{ExchangeSim, MarketConfig, SimSettings, Speed, simulate_ticks};
+use volspike_train::register::{Registration, train_pick_register};
 
 use crate::pipeline::{self, Input, PipelineOptions, RowObserver};
 
@@ -118,7 +121,6 @@ pub async fn train_on_history(
     opts: &DemoOptions,
     registry: &std::path::Path,
 ) -> anyhow::Result<u64> {
-    use volspike_model::registry::{CHAMPION, LocalRegistry, Registry as _};
     let started = Instant::now();
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let history = history_config(opts);
@@ -128,25 +130,34 @@ pub async fn train_on_history(
         history.seconds,
         rows.len()
     );
-    let train_cfg = volspike_model::train::TrainConfig::default();
-    let out = dir.path().join("model");
-    let report = crate::train::run_rows(&rows, &train_cfg, &out)?;
-    for line in crate::train::table(&report).lines() {
+    let local = AnyRegistry::Local(LocalRegistry::new(registry));
+    let reg = Registration {
+        name: Some(MODEL_NAME),
+        experiment: "",
+        champion_if_none: true,
+    };
+    let train_cfg = volspike_train::train::TrainConfig::default();
+    let (report, done) = train_pick_register(
+        &rows,
+        &train_cfg,
+        &dir.path().join("model"),
+        &local,
+        reg,
+        |_| {},
+    )
+    .await?;
+    for line in volspike_train::artifacts::table(&report).lines() {
         println!("demo: {line}");
     }
-    let chosen = report.best().context("no model was trained")?;
-    let file = volspike_model::artifact::ModelFile::new(&report, chosen);
-    let local = LocalRegistry::new(registry);
-    let version = local.register(MODEL_NAME, &file).await?;
-    let promoted = if local.alias(MODEL_NAME, CHAMPION).await?.is_none() {
-        local.promote(MODEL_NAME, version).await?;
+    let version = done.version.context("the demo registers its model")?;
+    let promoted = if done.became_champion {
         " and champion (there was none)"
     } else {
         "; promote it with `volspike models promote`"
     };
     println!(
         "demo: {MODEL_NAME} version {version} ({}, best validation PR-AUC) is the challenger{promoted}, in {} ({:.1} s)",
-        file.name,
+        done.chosen.name,
         registry.display(),
         started.elapsed().as_secs_f64()
     );

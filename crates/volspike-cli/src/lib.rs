@@ -2,10 +2,10 @@
 //!
 //! `main.rs` parses arguments and calls into these modules: [`pipeline`]
 //! (recordings -> Kafka -> featurizer service -> Kafka -> features),
-//! [`demo`] (all of it on the embedded Kafka), [`train`], [`evaluate`] and
-//! [`models`] (training, scoring and the registry), [`ingest_check`],
-//! [`consume_check`] and the benchmarks. Replay lives in `volspike-replay`,
-//! the simulators in `volspike-sim`.
+//! [`demo`] (all of it on the embedded Kafka), [`evaluate`] and [`models`]
+//! (scoring and the registry), [`ingest_check`], [`consume_check`] and the
+//! benchmarks. Replay lives in `volspike-replay`, the simulators in
+//! `volspike-sim`, training in `volspike-train`.
 
 pub mod bench_grpc;
 pub mod bench_input;
@@ -17,5 +17,4 @@ pub mod evaluate;
 pub mod ingest_check;
 pub mod models;
 pub mod pipeline;
-pub mod report;
-pub mod train;
+pub mod progress;

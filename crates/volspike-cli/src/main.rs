@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use volspike_cli::commands::{exchange_sim, simulate};
 use volspike_cli::pipeline::{Input, PipelineOptions};
@@ -211,7 +211,7 @@ enum Command {
         /// `absolute` (forward volatility >= tau) or `relative` (forward over
         /// trailing volatility >= tau).
         #[arg(long, default_value = "absolute", value_parser = parse_label_kind)]
-        label_kind: volspike_model::dataset::LabelKind,
+        label_kind: volspike_train::dataset::LabelKind,
         /// Quantile of the training targets that sets tau.
         #[arg(long, default_value_t = 0.9)]
         quantile: f64,
@@ -233,14 +233,14 @@ enum Command {
         /// Shares of the rows (in time order) for training and validation;
         /// test gets the rest.
         #[arg(long, default_value = "0.7,0.15", value_parser = parse_split)]
-        split: volspike_model::split::SplitConfig,
+        split: volspike_train::split::SplitConfig,
         /// Models, comma-separated: baseline, logistic, forest, boosted.
         #[arg(
             long,
             value_delimiter = ',',
             default_value = "baseline,logistic,forest,boosted"
         )]
-        models: Vec<volspike_model::train::ModelKind>,
+        models: Vec<volspike_train::train::ModelKind>,
         /// Directory for the model files and the report.
         #[arg(long, default_value = "data/models/latest")]
         out: PathBuf,
@@ -420,10 +420,10 @@ struct InputArgs {
 
 use volspike_ingestor::cli::parse_feed;
 
-fn parse_label_kind(s: &str) -> Result<volspike_model::dataset::LabelKind, String> {
+fn parse_label_kind(s: &str) -> Result<volspike_train::dataset::LabelKind, String> {
     match s {
-        "absolute" => Ok(volspike_model::dataset::LabelKind::Absolute),
-        "relative" => Ok(volspike_model::dataset::LabelKind::Relative),
+        "absolute" => Ok(volspike_train::dataset::LabelKind::Absolute),
+        "relative" => Ok(volspike_train::dataset::LabelKind::Relative),
         _ => Err(format!(
             "label kind must be `absolute` or `relative`, not `{s}`"
         )),
@@ -431,13 +431,13 @@ fn parse_label_kind(s: &str) -> Result<volspike_model::dataset::LabelKind, Strin
 }
 
 /// `TRAIN,VALIDATION` shares of the rows, e.g. `0.7,0.15`.
-fn parse_split(s: &str) -> Result<volspike_model::split::SplitConfig, String> {
+fn parse_split(s: &str) -> Result<volspike_train::split::SplitConfig, String> {
     let shares: Vec<f64> = s
         .split(',')
         .map(|v| v.trim().parse::<f64>().map_err(|e| format!("`{v}`: {e}")))
         .collect::<Result<_, _>>()?;
     match shares[..] {
-        [train, validation] => volspike_model::split::SplitConfig { train, validation }
+        [train, validation] => volspike_train::split::SplitConfig { train, validation }
             .check()
             .map_err(|e| e.to_string()),
         _ => Err(format!(
@@ -693,8 +693,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             no_register,
             registry,
         } => {
-            let defaults = volspike_model::train::TrainConfig::default();
-            let cfg = volspike_model::train::TrainConfig {
+            let defaults = volspike_train::train::TrainConfig::default();
+            let cfg = volspike_train::train::TrainConfig {
                 features: if inputs.is_empty() {
                     defaults.features.clone()
                 } else {
@@ -703,7 +703,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 log_scale_inputs: !raw_inputs,
                 warm_only: !include_cold,
                 split,
-                label: volspike_model::dataset::LabelConfig {
+                label: volspike_train::dataset::LabelConfig {
                     kind: label_kind,
                     quantile,
                     lookback,
@@ -713,60 +713,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..defaults
             };
             let started = Instant::now();
-            let report = volspike_cli::train::run(&features, &cfg, &out)?;
-            println!("{}", volspike_cli::train::table(&report));
+            let rows = volspike_replay::parquet::read_files(&features)?;
+            let registry_handle = registry.open()?;
+            let reg = volspike_train::register::Registration {
+                name: (!no_register).then_some(model_name.as_str()),
+                experiment: &registry.experiment,
+                champion_if_none: false,
+            };
+            let (report, done) = volspike_train::register::train_pick_register(
+                &rows,
+                &cfg,
+                &out,
+                &registry_handle,
+                reg,
+                volspike_cli::progress::training(cfg.models.len()),
+            )
+            .await?;
+            println!("{}", volspike_train::artifacts::table(&report));
             println!(
                 "train: models written to {} in {:.1} s",
                 out.display(),
                 started.elapsed().as_secs_f64()
             );
-            let best = report
-                .best()
-                .ok_or_else(|| anyhow!("no model was trained"))?;
-            let file = volspike_model::artifact::ModelFile::new(&report, best);
-            let register = (!no_register).then_some(model_name.as_str());
-            match registry.open()? {
-                volspike_mlflow::AnyRegistry::Mlflow(mlflow) => {
-                    let logged = volspike_mlflow::tracking::log_training(
-                        &mlflow,
-                        &registry.experiment,
-                        &report,
-                        &out,
-                        &file,
-                        register,
-                    )
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "logging to MLflow failed; the local artifacts are in {}",
-                            out.display()
-                        )
-                    })?;
-                    println!(
-                        "mlflow: experiment {} run {} ({} log-batch calls, {} artifacts) at {}",
-                        logged.experiment_id,
-                        logged.run_id,
-                        logged.batches,
-                        logged.artifacts,
-                        mlflow.client().uri()
-                    );
-                    if let Some((name, version)) = logged.registered {
-                        println!(
-                            "registry: {name} version {version} ({}) is the challenger",
-                            file.name
-                        );
-                    }
-                }
-                local => {
-                    if let Some(name) = register {
-                        use volspike_model::registry::Registry as _;
-                        let version = local.register(name, &file).await?;
-                        println!(
-                            "registry: {name} version {version} ({}) is the challenger in the {local}",
-                            file.name
-                        );
-                    }
-                }
+            if let Some(logged) = &done.logged {
+                println!(
+                    "mlflow: experiment {} run {} ({} log-batch calls, {} artifacts) at {}",
+                    logged.experiment_id,
+                    logged.run_id,
+                    logged.batches,
+                    logged.artifacts,
+                    registry.mlflow_uri.as_deref().unwrap_or_default()
+                );
+            }
+            if let (Some(name), Some(version)) = (reg.name, done.version) {
+                let place = match &registry_handle {
+                    volspike_mlflow::AnyRegistry::Mlflow(_) => String::new(),
+                    local => format!(" in the {local}"),
+                };
+                println!(
+                    "registry: {name} version {version} ({}) is the challenger{place}",
+                    done.chosen.name
+                );
             }
             Ok(())
         }
@@ -901,7 +888,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 c.missing_feature
             );
             if let Some(path) = &predictions_out {
-                volspike_cli::evaluate::write_predictions(path, &eval.predictions)?;
+                volspike_train::evaluate::write_predictions(path, &eval.predictions)?;
                 println!(
                     "predictions: {} rows written to {}",
                     eval.predictions.len(),
@@ -911,8 +898,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let m = eval
                 .metrics
                 .ok_or_else(|| anyhow!("no row of {features:?} could be labeled for this model"))?;
-            print!("{}", volspike_cli::train::metrics_header());
-            print!("{}", volspike_cli::train::metrics_line(&f.name, &m));
+            print!("{}", volspike_train::artifacts::metrics_header());
+            print!("{}", volspike_train::artifacts::metrics_line(&f.name, &m));
             println!(
                 "(base rate {:.4}; confusion tp {} fp {} fn {} tn {})",
                 m.base_rate, m.confusion.tp, m.confusion.fp, m.confusion.fn_, m.confusion.tn

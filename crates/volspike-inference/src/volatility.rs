@@ -213,7 +213,7 @@ fn metric_map(m: &Metrics) -> HashMap<String, f64> {
 /// `GetModel`'s answer for `model`.
 pub(crate) fn model_info(model: &LoadedModel, max_batch: usize) -> pb::ModelInfo {
     let f = &model.file;
-    let relative = matches!(f.label.kind, volspike_model::dataset::LabelKind::Relative);
+    let relative = matches!(f.label.kind, volspike_model::label::LabelKind::Relative);
     pb::ModelInfo {
         model: Some(model_version(&model.id)),
         alias: model.alias.clone(),

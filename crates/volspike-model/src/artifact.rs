@@ -10,11 +10,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::LabelConfig;
+use crate::label::LabelConfig;
 use crate::metrics::Metrics;
 use crate::model::Model;
 use crate::reference::Distribution;
-use crate::train::{TrainReport, Trained};
 
 /// The current model file format.
 pub const FORMAT_VERSION: u32 = 1;
@@ -50,23 +49,6 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// The file for one trained model of `report`.
-    pub fn new(report: &TrainReport, trained: &Trained) -> ModelFile {
-        ModelFile {
-            format_version: FORMAT_VERSION,
-            name: trained.model.name().to_owned(),
-            model: trained.model.clone(),
-            label: report.config.label.clone(),
-            tau: report.tau,
-            train_span_ns: report.train_span_ns,
-            validation: trained.validation.clone(),
-            test: trained.test.clone(),
-            importances: trained.importances.clone(),
-            reference: report.reference.clone(),
-            score_reference: Some(trained.score_reference.clone()),
-        }
-    }
-
     /// Writes the file (pretty JSON).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;

@@ -1,169 +1,184 @@
-//! Gradient-boosted trees with `forust-ml`: a pure-Rust, XGBoost-style GBM
-//! (histogram splits, L2 leaf regularization, log loss) that builds on
-//! stable Rust. Its maintained successor `perpetual` needs a nightly
-//! compiler (`#![feature(array_ptr_get)]` in every release up to 2.3.0), so
-//! it cannot be built here. The fitted booster is serde data, so it goes
-//! into the model file as is.
+//! Gradient-boosted trees as plain data, scored without the library that
+//! fitted them.
+//!
+//! Training fits with forust-ml (`volspike-train`); the model file keeps the
+//! booster in forust's own serde layout, field for field and in its order,
+//! so files are byte-identical to what forust writes and forust can read
+//! them back. Only the fields scoring needs are interpreted (the trees, the
+//! base score, the missing-value marker and the prediction cut-off); the
+//! rest are kept as they came. Scoring follows forust's `predict`: the base
+//! score plus each tree's leaf weight, summed in tree order, as log odds.
 
-use forust_ml::gradientbooster::ImportanceMethod;
-use forust_ml::objective::ObjectiveType;
-use forust_ml::{GradientBooster, Matrix};
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-use crate::train::ClassWeight;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
-/// Booster settings.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct BoostConfig {
+/// One node of a boosted tree, as forust writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoostNode {
+    /// Index of this node in its tree.
+    pub num: usize,
+    /// Leaf output (log odds), or the node's weight for a split.
+    pub weight_value: f32,
+    /// Sum of hessians of the training rows here.
+    pub hessian_sum: f32,
+    /// Depth (the root is 0).
+    pub depth: usize,
+    /// `z[split_feature] < split_value` goes left.
+    pub split_value: f64,
+    /// Input index the split tests.
+    pub split_feature: usize,
+    /// Gain of the split.
+    pub split_gain: f32,
+    /// Child for a missing value.
+    pub missing_node: usize,
+    /// Left child.
+    pub left_child: usize,
+    /// Right child.
+    pub right_child: usize,
+    /// A leaf (no children).
+    pub is_leaf: bool,
+}
+
+/// One boosted tree: nodes, the root first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoostTree {
+    /// The nodes.
+    pub nodes: Vec<BoostNode>,
+}
+
+impl BoostTree {
+    /// The leaf weight for standardized inputs `z`.
+    fn leaf_weight(&self, z: &[f64], missing: f64) -> f32 {
+        let mut i = 0;
+        loop {
+            let n = &self.nodes[i];
+            if n.is_leaf {
+                return n.weight_value;
+            }
+            let v = z[n.split_feature];
+            let is_missing = if missing.is_nan() {
+                v.is_nan()
+            } else {
+                v == missing
+            };
+            i = if is_missing {
+                n.missing_node
+            } else if v < n.split_value {
+                n.left_child
+            } else {
+                n.right_child
+            };
+        }
+    }
+}
+
+fn null_is_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Option::<f64>::deserialize(d).map(|v| v.unwrap_or(f64::NAN))
+}
+
+/// A fitted booster (log loss) in forust-ml 0.8's layout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Booster {
+    /// Loss (`LogLoss`).
+    pub objective_type: Value,
     /// Boosting rounds.
-    pub rounds: usize,
+    pub iterations: usize,
     /// Learning rate.
     pub learning_rate: f32,
     /// Depth of each tree.
     pub max_depth: usize,
-    /// L2 regularization of leaf weights.
+    /// Most leaves of a tree.
+    pub max_leaves: usize,
+    /// L1 regularization.
+    pub l1: f32,
+    /// L2 regularization.
     pub l2: f32,
+    /// Smallest gain of a split.
+    pub gamma: f32,
+    /// Largest step of a leaf.
+    pub max_delta_step: f32,
     /// Smallest hessian sum in a leaf.
     pub min_leaf_weight: f32,
+    /// Starting log odds of every row.
+    pub base_score: f64,
+    /// Histogram bins.
+    pub nbins: u16,
+    /// Fitted in parallel.
+    pub parallel: bool,
+    /// Splits may send missing values their own way.
+    pub allow_missing_splits: bool,
+    /// Monotone constraints per input, if any.
+    pub monotone_constraints: Value,
+    /// Row subsample per tree.
+    pub subsample: f32,
+    /// GOSS top rate.
+    pub top_rate: f64,
+    /// GOSS other rate.
+    pub other_rate: f64,
+    /// Column subsample per tree.
+    pub colsample_bytree: f64,
     /// Seed.
     pub seed: u64,
+    /// The value that marks a missing input (NaN, written as `null`).
+    #[serde(deserialize_with = "null_is_nan")]
+    pub missing: f64,
+    /// Missing values got their own branch.
+    pub create_missing_branch: bool,
+    /// Row sampling method.
+    pub sample_method: Value,
+    /// How trees grow.
+    pub grow_policy: Value,
+    /// Early-stopping metric.
+    pub evaluation_metric: Value,
+    /// Early-stopping patience.
+    pub early_stopping_rounds: Option<usize>,
+    /// The base score was fitted.
+    pub initialize_base_score: bool,
+    /// Inputs whose missing values end a branch.
+    pub terminate_missing_features: Vec<usize>,
+    /// Metric per round, if kept.
+    pub evaluation_history: Value,
+    /// Best round by the early-stopping metric.
+    pub best_iteration: Option<usize>,
+    /// Rounds used to predict (all when `None`).
+    pub prediction_iteration: Option<usize>,
+    /// How missing-value nodes were weighted.
+    pub missing_node_treatment: Value,
+    /// Logging interval of the fit.
+    pub log_iterations: usize,
+    /// Children's weights bounded by the parent's.
+    pub force_children_to_bound_parent: bool,
+    /// Threads of the fit.
+    pub num_threads: Option<usize>,
+    /// Histogram layout of the fit.
+    pub tiled_histograms: bool,
+    /// The trees.
+    pub trees: Vec<BoostTree>,
+    /// forust's free-form metadata.
+    pub metadata: BTreeMap<String, String>,
 }
 
-impl Default for BoostConfig {
-    fn default() -> Self {
-        BoostConfig {
-            rounds: 200,
-            learning_rate: 0.05,
-            max_depth: 4,
-            l2: 1.0,
-            min_leaf_weight: 5.0,
-            seed: 42,
-        }
-    }
-}
-
-/// A fitted booster (log loss), scored as the probability of a spike.
-#[derive(Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Booster(pub GradientBooster);
-
-impl std::fmt::Debug for Booster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Booster({} trees)", self.0.trees.len())
-    }
-}
-
-// forust's booster is not `Clone`; its serde form is complete.
-impl Clone for Booster {
-    fn clone(&self) -> Self {
-        let json = serde_json::to_value(&self.0).expect("a booster serializes");
-        Booster(serde_json::from_value(json).expect("a booster reads back its own form"))
-    }
-}
-
-// Equal when their serialized forms are (tests compare whole models).
+// Equal when their serialized forms are: `missing` is NaN, which a
+// field-wise comparison never finds equal (tests compare whole models).
 impl PartialEq for Booster {
     fn eq(&self, other: &Self) -> bool {
-        serde_json::to_value(&self.0).ok() == serde_json::to_value(&other.0).ok()
+        serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
     }
 }
 
 impl Booster {
-    /// Probabilities for row-major standardized rows.
-    pub fn predict_rows(&self, z: &[f64], width: usize) -> Vec<f64> {
-        let rows = z.len() / width.max(1);
-        let columns = column_major(z, width);
-        self.0
-            .predict(&Matrix::new(&columns, rows, width), false)
-            .into_iter()
-            .map(crate::model::sigmoid)
-            .collect()
-    }
-}
-
-/// Row-major rows -> the column-major layout forust's `Matrix` reads.
-fn column_major(z: &[f64], width: usize) -> Vec<f64> {
-    let rows = z.len() / width.max(1);
-    let mut columns = vec![0.0; z.len()];
-    for (i, r) in z.chunks_exact(width).enumerate() {
-        for (j, v) in r.iter().enumerate() {
-            columns[j * rows + i] = *v;
+    /// Log odds of a spike for standardized inputs `z`.
+    pub fn log_odds(&self, z: &[f64]) -> f64 {
+        let used = self
+            .prediction_iteration
+            .unwrap_or(self.trees.len())
+            .min(self.trees.len());
+        let mut s = self.base_score;
+        for tree in &self.trees[..used] {
+            s += f64::from(tree.leaf_weight(z, self.missing));
         }
-    }
-    columns
-}
-
-/// Fits on standardized rows `z` (row-major, `width` columns); returns the
-/// booster and the gain importance of each input (summing to 1).
-pub fn fit_boosted(
-    z: &[f64],
-    y: &[bool],
-    width: usize,
-    cfg: &BoostConfig,
-    class_weight: ClassWeight,
-) -> Result<(Booster, Vec<f64>), String> {
-    let n = y.len();
-    let positives = y.iter().filter(|&&v| v).count();
-    if positives == 0 || positives == n {
-        return Err("boosting needs both classes in training".into());
-    }
-    let columns = column_major(z, width);
-    let target: Vec<f64> = y.iter().map(|&v| f64::from(u8::from(v))).collect();
-    let weights: Vec<f64> = match class_weight {
-        ClassWeight::None => vec![1.0; n],
-        ClassWeight::Balanced => {
-            let (wp, wn) = (
-                n as f64 / (2.0 * positives as f64),
-                n as f64 / (2.0 * (n - positives) as f64),
-            );
-            y.iter().map(|&v| if v { wp } else { wn }).collect()
-        }
-    };
-    // Serial: parallel histogram sums would make the fit depend on
-    // scheduling, and a model must be a function of its data and seed.
-    let mut booster = GradientBooster::default()
-        .set_objective_type(ObjectiveType::LogLoss)
-        .set_iterations(cfg.rounds)
-        .set_learning_rate(cfg.learning_rate)
-        .set_max_depth(cfg.max_depth)
-        .set_l2(cfg.l2)
-        .set_min_leaf_weight(cfg.min_leaf_weight)
-        .set_seed(cfg.seed)
-        .set_parallel(false);
-    booster
-        .fit(&Matrix::new(&columns, n, width), &target, &weights, None)
-        .map_err(|e| e.to_string())?;
-    let gains = booster.calculate_feature_importance(ImportanceMethod::TotalGain, true);
-    let mut importances = vec![0.0; width];
-    for (j, g) in gains {
-        if j < width {
-            importances[j] = f64::from(g);
-        }
-    }
-    Ok((Booster(booster), importances))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_booster_learns_a_threshold_deterministically() {
-        let mut z = Vec::new();
-        let mut y = Vec::new();
-        for i in 0..3000 {
-            let a = (i % 300) as f64 / 75.0 - 2.0;
-            let b = ((i * 7919) % 101) as f64 / 50.0 - 1.0;
-            z.extend([a, b]);
-            y.push(a > 1.0);
-        }
-        let cfg = BoostConfig::default();
-        let (m, importances) = fit_boosted(&z, &y, 2, &cfg, ClassWeight::Balanced).unwrap();
-        let p = m.predict_rows(&[1.8, 0.0, -1.5, 0.0], 2);
-        assert!(p[0] > 0.8 && p[1] < 0.2, "{p:?}");
-        assert!(importances[0] > importances[1], "{importances:?}");
-        let (again, _) = fit_boosted(&z, &y, 2, &cfg, ClassWeight::Balanced).unwrap();
-        assert_eq!(m, again);
+        s
     }
 }

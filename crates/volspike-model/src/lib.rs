@@ -1,22 +1,23 @@
-//! volspike's models: labels, splits, training and evaluation.
+//! What serving a volspike model needs, and nothing that training needs.
 //!
-//! `dataset` labels feature rows (forward volatility, absolute or relative
-//! to trailing volatility) and keeps them in time order; `split` cuts them
-//! into train, validation and test with an embargo of one label horizon.
+//! [`artifact::ModelFile`] is the model file: the [`model::Model`] (inputs
+//! in order, [`model::Scaler`], parameters, decision threshold), the
+//! [`label::LabelConfig`] and tau it was trained for, its [`metrics`], and
+//! [`reference`] distributions of its inputs and scores for drift checks.
+//! Every model kind scores from plain data: logistic weights, random-forest
+//! trees ([`forest`]) and boosted trees ([`boost`]), so a server links no
+//! training library. [`registry`] holds the registry trait (versions,
+//! `champion` and `challenger`, promotion and rollback) and its
+//! local-directory implementation. Start reading at [`model::Model::score`].
 //!
-//! `metrics` computes what scikit-learn computes (average precision, ROC-AUC,
-//! Brier score, precision, recall and F1 at a threshold) to within 1e-9;
-//! `tests/sklearn_parity.rs` checks it against fixtures written by
-//! `scripts/python/make_metric_fixtures.py`.
+//! Fitting, labeling, splitting and computing metrics live in
+//! `volspike-train`.
 
 pub mod artifact;
 pub mod boost;
-pub mod dataset;
-pub mod evaluate;
 pub mod forest;
+pub mod label;
 pub mod metrics;
 pub mod model;
 pub mod reference;
 pub mod registry;
-pub mod split;
-pub mod train;

@@ -3,7 +3,7 @@
 //! A [`Model`] is plain data (serde): feature names and order, the scaler,
 //! the parameters and the decision threshold, so the inference server scores
 //! with this code and no training library. Training lives in
-//! [`crate::train`].
+//! `volspike-train`.
 
 use serde::{Deserialize, Serialize};
 
@@ -138,7 +138,8 @@ pub enum Params {
         /// The trees.
         trees: Vec<Tree>,
     },
-    /// Gradient-boosted trees (forust-ml, log loss).
+    /// Gradient-boosted trees (fitted with forust-ml, log loss):
+    /// sigmoid of the base score plus the trees' leaf weights.
     Boosted {
         /// The fitted booster.
         booster: Box<Booster>,
@@ -178,10 +179,6 @@ impl Model {
     /// Scores of `rows` (row-major, one row per `feature_names.len()` values).
     pub fn score_rows(&self, rows: &[f64]) -> Vec<f64> {
         let width = self.feature_names.len();
-        if let Params::Boosted { booster } = &self.params {
-            // One call for all rows: forust scores a matrix at a time.
-            return booster.predict_rows(&self.scaler.transform_rows(rows), width);
-        }
         let mut z = Vec::with_capacity(width);
         rows.chunks_exact(width)
             .map(|r| {
@@ -207,7 +204,7 @@ impl Model {
             Params::Forest { trees } => {
                 trees.iter().map(|t| t.predict(z)).sum::<f64>() / trees.len().max(1) as f64
             }
-            Params::Boosted { booster } => booster.predict_rows(z, z.len())[0],
+            Params::Boosted { booster } => sigmoid(booster.log_odds(z)),
         }
     }
 }

@@ -4,8 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::quantile;
-
 /// The quantile levels kept.
 pub const LEVELS: [f64; 13] = [
     0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0,
@@ -48,6 +46,19 @@ impl Distribution {
     }
 }
 
+/// The `q` quantile of `values` with linear interpolation between order
+/// statistics (numpy's default). `None` when empty.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
+}
+
 /// One [`Distribution`] per column of row-major `rows`.
 pub fn of_columns(names: &[String], rows: &[f64]) -> Vec<Distribution> {
     let width = names.len();
@@ -64,6 +75,14 @@ pub fn of_columns(names: &[String], rows: &[f64]) -> Vec<Distribution> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantile_interpolates_like_numpy() {
+        // numpy.quantile([1, 2, 3, 4], 0.9) == 3.7
+        assert!((quantile(&[4.0, 1.0, 3.0, 2.0], 0.9).unwrap() - 3.7).abs() < 1e-12);
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&[5.0], 0.9), Some(5.0));
+    }
 
     #[test]
     fn deciles_and_moments_of_a_uniform_grid() {

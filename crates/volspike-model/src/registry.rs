@@ -384,12 +384,29 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::LabelConfig;
-    use crate::metrics::evaluate;
+    use crate::label::LabelConfig;
+    use crate::metrics::{Confusion, Metrics};
     use crate::model::{Model, Params, Scaler};
 
     fn file(kind_threshold: f64) -> ModelFile {
-        let m = evaluate(&[true, false], &[0.9, 0.1], 0.5).unwrap();
+        let confusion = Confusion {
+            tn: 1,
+            fp: 0,
+            fn_: 0,
+            tp: 1,
+        };
+        let m = Metrics {
+            rows: 2,
+            base_rate: 0.5,
+            pr_auc: Some(1.0),
+            roc_auc: Some(1.0),
+            brier: 0.01,
+            threshold: 0.5,
+            confusion,
+            precision: 1.0,
+            recall: 1.0,
+            f1: 1.0,
+        };
         ModelFile {
             format_version: crate::artifact::FORMAT_VERSION,
             name: "logistic".into(),

@@ -159,6 +159,17 @@ fn to_frame(rows: &[FeatureRow], order: &[u32]) -> anyhow::Result<DataFrame> {
     DataFrame::new_infer_height(cols).context("building the feature frame")
 }
 
+/// Every row of the feature parquet `files`, in file order; an error if
+/// there are none.
+pub fn read_files(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<FeatureRow>> {
+    let mut rows = Vec::new();
+    for f in files {
+        rows.extend(read_rows(f)?);
+    }
+    anyhow::ensure!(!rows.is_empty(), "no feature rows in {files:?}");
+    Ok(rows)
+}
+
 /// Reads a feature parquet file written by [`write_rows`].
 pub fn read_rows(path: &Path) -> anyhow::Result<Vec<FeatureRow>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;

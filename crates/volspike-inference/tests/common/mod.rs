@@ -7,11 +7,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use volspike_inference::Running;
 use volspike_model::artifact::{FORMAT_VERSION, ModelFile};
-use volspike_model::dataset::LabelConfig;
-use volspike_model::metrics::evaluate;
+use volspike_model::label::LabelConfig;
 use volspike_model::model::{Model, Params, Scaler};
 use volspike_model::registry::{LocalRegistry, Registry};
 use volspike_runtime::Config;
+use volspike_train::metrics::evaluate;
 
 /// The inputs of the test models.
 pub const INPUTS: [&str; 3] = [

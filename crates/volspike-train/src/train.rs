@@ -8,13 +8,14 @@
 
 use serde::{Deserialize, Serialize};
 use volspike_core::FeatureRow;
+use volspike_model::artifact::{FORMAT_VERSION, ModelFile};
+use volspike_model::model::{Model, Params, Scaler};
+use volspike_model::reference::{self, Distribution};
 
 use crate::boost::{BoostConfig, fit_boosted};
 use crate::dataset::{self, DEFAULT_FEATURES, Dataset, DatasetCounts, LabelConfig, quantile};
 use crate::forest::{ForestConfig, fit_forest};
 use crate::metrics::{self, Metrics, best_f1_threshold};
-use crate::model::{Model, Params, Scaler};
-use crate::reference::{self, Distribution};
 use crate::split::{self, SplitConfig, Splits};
 
 /// Which models to train.
@@ -54,6 +55,20 @@ pub enum ClassWeight {
     None,
     /// Each class weighs n / (2 n_class) (scikit-learn's `balanced`).
     Balanced,
+}
+
+impl ClassWeight {
+    /// The weight of a positive and of a negative row among `positives`
+    /// and `negatives`: scikit-learn's `balanced` is n / (2 n_class). The
+    /// one place the formula is written; the logistic regression and the
+    /// booster weigh rows with it, the forest's leaves with its ratio.
+    pub fn weights(self, positives: usize, negatives: usize) -> (f64, f64) {
+        let n = (positives + negatives) as f64;
+        match self {
+            ClassWeight::None => (1.0, 1.0),
+            ClassWeight::Balanced => (n / (2.0 * positives as f64), n / (2.0 * negatives as f64)),
+        }
+    }
 }
 
 /// Everything training needs besides the rows.
@@ -230,6 +245,23 @@ pub struct TrainReport {
 }
 
 impl TrainReport {
+    /// The model file of one trained model of this report.
+    pub fn model_file(&self, trained: &Trained) -> ModelFile {
+        ModelFile {
+            format_version: FORMAT_VERSION,
+            name: trained.model.name().to_owned(),
+            model: trained.model.clone(),
+            label: self.config.label.clone(),
+            tau: self.tau,
+            train_span_ns: self.train_span_ns,
+            validation: trained.validation.clone(),
+            test: trained.test.clone(),
+            importances: trained.importances.clone(),
+            reference: self.reference.clone(),
+            score_reference: Some(trained.score_reference.clone()),
+        }
+    }
+
     /// The model to put forward: the highest validation PR-AUC (test
     /// metrics are for reporting only, never for choosing).
     pub fn best(&self) -> Option<&Trained> {
@@ -449,14 +481,7 @@ pub fn fit_logistic(
 
     let n = y.len();
     let positives = y.iter().filter(|&&v| v).count();
-    // scikit-learn's "balanced": n / (2 n_class).
-    let (w_pos, w_neg) = match class_weight {
-        ClassWeight::None => (1.0, 1.0),
-        ClassWeight::Balanced => (
-            n as f64 / (2.0 * positives as f64),
-            n as f64 / (2.0 * (n - positives) as f64),
-        ),
-    };
+    let (w_pos, w_neg) = class_weight.weights(positives, n - positives);
     let objective = LogisticObjective {
         z,
         y,
@@ -580,7 +605,7 @@ impl LogisticObjective<'_> {
             // ln(1 + e^s) - y s, without overflow.
             loss += w * (s.max(0.0) + (-s.abs()).exp().ln_1p() - label * s);
             if want_grad {
-                let d = w * (crate::model::sigmoid(s) - label);
+                let d = w * (volspike_model::model::sigmoid(s) - label);
                 for (gj, x) in g.iter_mut().zip(row) {
                     *gj += d * x;
                 }

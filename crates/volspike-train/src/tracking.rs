@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use bytes::Bytes;
+use volspike_mlflow::MlflowRegistry;
+use volspike_mlflow::batch::{KeyValue, Metric};
+use volspike_mlflow::client::{MlflowError, now_ms};
 use volspike_model::artifact::ModelFile;
 use volspike_model::metrics::Metrics;
-use volspike_model::train::TrainReport;
 
-use crate::batch::{KeyValue, Metric};
-use crate::client::{MlflowError, now_ms};
-use crate::registry::MlflowRegistry;
+use crate::train::TrainReport;
 
 /// What was logged.
 #[derive(Debug, Clone, PartialEq, Eq)]

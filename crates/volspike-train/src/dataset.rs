@@ -8,51 +8,13 @@
 //! here: it is a percentile of the training split's targets
 //! ([`crate::split`]).
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use volspike_core::{FEATURE_NAMES, FeatureRow};
 use volspike_features::label::SeriesRef;
 use volspike_features::{forward_volatility, trailing_volatility};
-
-/// What a spike is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LabelKind {
-    /// Forward volatility >= tau.
-    Absolute,
-    /// Forward volatility / trailing volatility >= tau: unusually volatile
-    /// for current conditions.
-    Relative,
-}
-
-/// The label definition, recorded with every model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct LabelConfig {
-    /// `absolute` or `relative`.
-    pub kind: LabelKind,
-    /// Forward window.
-    #[serde(with = "humantime_serde")]
-    pub horizon: Duration,
-    /// tau is this quantile (0..1) of the training split's targets.
-    pub quantile: f64,
-    /// Trailing window of the relative label.
-    #[serde(with = "humantime_serde")]
-    pub lookback: Duration,
-}
-
-impl Default for LabelConfig {
-    fn default() -> Self {
-        LabelConfig {
-            kind: LabelKind::Absolute,
-            horizon: Duration::from_secs(60),
-            quantile: 0.9,
-            lookback: Duration::from_secs(300),
-        }
-    }
-}
+pub use volspike_model::label::{LabelConfig, LabelKind};
+pub use volspike_model::reference::quantile;
 
 /// Model inputs by default: the trailing volatilities of the price path.
 ///
@@ -76,7 +38,7 @@ pub const DEFAULT_FEATURES: [&str; 3] = [
 
 /// Features that are positive scales (volatilities, ranges, spreads, tick
 /// rates, gaps, prices): models take their log (see
-/// [`crate::model::Scaler`]). Returns, the book imbalance and the 24 h
+/// [`volspike_model::model::Scaler`]). Returns, the book imbalance and the 24 h
 /// volume change are signed and enter as they are.
 pub const SCALE_FEATURES: [&str; 10] = [
     "price_volatility_1min",
@@ -243,19 +205,6 @@ pub fn build(
     Ok((d, counts))
 }
 
-/// The `q` quantile of `values` with linear interpolation between order
-/// statistics (numpy's default). `None` when empty.
-pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,13 +302,5 @@ mod tests {
         assert_eq!(c.incomplete_trailing, 30);
         assert_eq!(d.len(), 24);
         assert!(d.target.iter().all(|&v| v > 0.0));
-    }
-
-    #[test]
-    fn quantile_interpolates_like_numpy() {
-        // numpy.quantile([1, 2, 3, 4], 0.9) == 3.7
-        assert!((quantile(&[4.0, 1.0, 3.0, 2.0], 0.9).unwrap() - 3.7).abs() < 1e-12);
-        assert_eq!(quantile(&[], 0.5), None);
-        assert_eq!(quantile(&[5.0], 0.9), Some(5.0));
     }
 }

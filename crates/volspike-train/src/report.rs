@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use crate::metrics::Metrics;
+use crate::train::{TrainReport, Trained};
 use anyhow::{Context as _, anyhow};
 use base64::Engine as _;
 use plotters::prelude::*;
 use volspike_core::time::format_timestamp;
-use volspike_model::metrics::Metrics;
-use volspike_model::train::{TrainReport, Trained};
 
 /// Fonts tried for chart text, in order (Debian's fonts-dejavu-core first).
 const FONT_FILES: [&str; 3] = [
@@ -294,7 +294,7 @@ the realized volatility of tick log returns over the next {:?} is a spike. Decis
         "**Label.** `{:?}`: forward volatility{} >= tau = {:.6e}, the {} quantile of the training \
 split's targets. Rows without a complete forward window are dropped ({} of {} rows).\n",
         r.config.label.kind,
-        if r.config.label.kind == volspike_model::dataset::LabelKind::Relative {
+        if r.config.label.kind == crate::dataset::LabelKind::Relative {
             format!(" / trailing volatility over {:?}", r.config.label.lookback)
         } else {
             String::new()

@@ -1,19 +1,41 @@
 //! Training on a simulated market: deterministic, independent of row order,
 //! and leak-free across splits.
 
-mod common;
-
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use volspike_model::dataset::{LabelConfig, LabelKind};
-use volspike_model::train::{TrainConfig, train};
+use volspike_features::EngineConfig;
 use volspike_replay::replay;
+use volspike_train::dataset::{LabelConfig, LabelKind};
+use volspike_train::train::{TrainConfig, train};
 
+/// Feature rows of `minutes` of a simulated BTC-USD and ETH-USD market.
 fn simulated_rows(minutes: u64) -> Vec<volspike_core::FeatureRow> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = common::simulated(dir.path(), minutes * 60, 5);
-    let cfg = volspike_runtime::Config::defaults();
-    replay(&[file], &cfg.features).unwrap().0
+    let ticks = volspike_sim::simulate_ticks(&volspike_sim::MarketConfig {
+        products: vec!["BTC-USD".into(), "ETH-USD".into()],
+        start_ns: 1_767_225_600_000_000_000,
+        seconds: minutes * 60,
+        seed: 5,
+    });
+    volspike_replay::replay_ticks(&ticks, &EngineConfig::default()).0
+}
+
+/// `../shared/data/coinbase` beside the checkout, if present.
+fn shared_files() -> Option<Vec<std::path::PathBuf>> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/coinbase");
+    if !dir.is_dir() {
+        eprintln!(
+            "skipping: {} is absent (the shared Coinbase recordings)",
+            dir.display()
+        );
+        return None;
+    }
+    let pattern = format!("{}/**/*.ndjson", dir.display());
+    let files = glob::glob(&pattern)
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    Some(volspike_replay::order_by_first_tick(files).unwrap())
 }
 
 #[test]
@@ -53,8 +75,8 @@ fn shuffled_input_gives_the_same_models_and_no_label_crosses_a_split() {
 fn no_test_label_window_overlaps_a_training_row() {
     let rows = simulated_rows(60);
     let cfg = TrainConfig::default();
-    let (data, counts) = volspike_model::train::build_dataset(&rows, &cfg).unwrap();
-    let p = volspike_model::train::prepare(data, counts, &cfg).unwrap();
+    let (data, counts) = volspike_train::train::build_dataset(&rows, &cfg).unwrap();
+    let p = volspike_train::train::prepare(data, counts, &cfg).unwrap();
     let h = cfg.label.horizon.as_nanos() as i64;
     let t = &p.data.event_time_ns;
     let train = &t[p.splits.train.clone()];
@@ -76,7 +98,7 @@ fn evaluate_labels_new_rows_with_the_models_own_tau() {
     let rows = simulated_rows(60);
     let cfg = TrainConfig::default();
     let report = train(&rows, &cfg).unwrap();
-    let (data, _) = volspike_model::train::build_dataset(&rows, &cfg).unwrap();
+    let (data, _) = volspike_train::train::build_dataset(&rows, &cfg).unwrap();
     let test_start = data.event_time_ns[report.splits.test.start];
     // The rows of the test period alone, as a user would hand them over.
     let later: Vec<_> = rows
@@ -85,8 +107,8 @@ fn evaluate_labels_new_rows_with_the_models_own_tau() {
         .cloned()
         .collect();
     for trained in &report.models {
-        let file = volspike_model::artifact::ModelFile::new(&report, trained);
-        let e = volspike_model::evaluate::evaluate(&file, &later).unwrap();
+        let file = report.model_file(trained);
+        let e = volspike_train::evaluate::evaluate(&file, &later).unwrap();
         assert_eq!(e.predictions.len(), report.splits.test.len());
         assert_eq!(
             e.metrics.as_ref(),
@@ -102,12 +124,10 @@ fn evaluate_labels_new_rows_with_the_models_own_tau() {
 /// spikes better than the volatility baseline, and training puts it forward.
 #[test]
 fn on_the_shared_recordings_logistic_regression_beats_the_baseline() {
-    let Some(dir) = common::shared_data() else {
+    let Some(files) = shared_files() else {
         return;
     };
-    let cfg = volspike_runtime::Config::defaults();
-    let files = volspike_replay::order_by_first_tick(common::shared_files(&dir)).unwrap();
-    let rows = replay(&files, &cfg.features).unwrap().0;
+    let rows = replay(&files, &EngineConfig::default()).unwrap().0;
     let r = train(&rows, &TrainConfig::default()).unwrap();
     let s = &r.splits;
     assert_eq!(

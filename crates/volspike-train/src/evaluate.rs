@@ -1,10 +1,15 @@
 //! Scoring feature rows a model never saw, labeled exactly as its training
 //! data was: the model file's label definition and tau, not new ones.
 
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::Context as _;
+use polars::prelude::{Column, DataFrame, ParquetWriter};
 use serde::{Deserialize, Serialize};
 use volspike_core::FeatureRow;
+use volspike_model::artifact::ModelFile;
 
-use crate::artifact::ModelFile;
 use crate::dataset::{self, DatasetCounts};
 use crate::metrics::{self, Metrics};
 
@@ -69,6 +74,51 @@ pub fn evaluate(file: &ModelFile, rows: &[FeatureRow]) -> Result<Evaluation, Eva
         metrics,
         predictions,
     })
+}
+
+/// Writes one row per scored feature row: product, feature time, target,
+/// label, score, decision.
+pub fn write_predictions(path: &Path, predictions: &[Prediction]) -> anyhow::Result<()> {
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new(
+            "product_id".into(),
+            predictions
+                .iter()
+                .map(|p| p.product_id.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "event_time_ns".into(),
+            predictions
+                .iter()
+                .map(|p| p.event_time_ns)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "target".into(),
+            predictions.iter().map(|p| p.target).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "label".into(),
+            predictions.iter().map(|p| p.label).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "score".into(),
+            predictions.iter().map(|p| p.score).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "decision".into(),
+            predictions.iter().map(|p| p.decision).collect::<Vec<_>>(),
+        ),
+    ])?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    ParquetWriter::new(file)
+        .finish(&mut df)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// Errors evaluating.

@@ -4,7 +4,7 @@
 //! `scripts/python/requirements.txt`).
 
 use serde_json::Value;
-use volspike_model::metrics::{Confusion, evaluate, pr_curve, roc_curve};
+use volspike_train::metrics::{Confusion, evaluate, pr_curve, roc_curve};
 
 const TOLERANCE: f64 = 1e-9;
 
@@ -135,7 +135,7 @@ fn metrics_match_scikit_learn() {
 #[test]
 fn logistic_regression_matches_scikit_learn() {
     use volspike_model::model::Params;
-    use volspike_model::train::{ClassWeight, fit_logistic};
+    use volspike_train::train::{ClassWeight, fit_logistic};
 
     let doc: Value =
         serde_json::from_str(include_str!("fixtures/sklearn_logistic.json")).expect("JSON");

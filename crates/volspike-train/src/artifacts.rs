@@ -1,61 +1,56 @@
-//! `volspike train`: features -> labeled splits -> models -> metrics and
-//! model files.
+//! Training artifacts: every model file, `report.json`, the charts and
+//! reports ([`crate::report`]), and the tables printed for a person.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
+use volspike_core::FeatureRow;
 use volspike_core::time::format_timestamp;
-use volspike_model::artifact::ModelFile;
-use volspike_model::dataset::DatasetCounts;
-use volspike_model::train::{TrainConfig, TrainReport};
 
-/// Reads every parquet file, trains, writes `DIR/{model}.json`,
-/// `DIR/report.json` and the charts and reports, and returns the report.
-pub fn run(files: &[PathBuf], cfg: &TrainConfig, out: &Path) -> anyhow::Result<TrainReport> {
-    run_rows(&read_features(files)?, cfg, out)
+use crate::dataset::DatasetCounts;
+use crate::train::{TrainConfig, TrainReport};
+
+/// Where training is, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage<'a> {
+    /// Rows are labeled and counted ([`counts_line`]); splitting comes next.
+    Labeled(&'a DatasetCounts, &'a TrainConfig),
+    /// This model is being fitted.
+    Fitting(&'a str),
 }
 
-/// Every row of the feature parquet files; an error if there are none.
-pub fn read_features(files: &[PathBuf]) -> anyhow::Result<Vec<volspike_core::FeatureRow>> {
-    let mut rows = Vec::new();
-    for f in files {
-        rows.extend(volspike_replay::parquet::read_rows(f)?);
-    }
-    anyhow::ensure!(!rows.is_empty(), "no feature rows in {files:?}");
-    Ok(rows)
-}
-
-/// [`run`] on rows already in memory.
-pub fn run_rows(
-    rows: &[volspike_core::FeatureRow],
+/// Trains on `rows` and writes `DIR/{model}.json`, `DIR/report.json` and
+/// the charts and reports into `out`; returns the report. `progress` hears
+/// of each stage.
+pub fn train_and_write(
+    rows: &[FeatureRow],
     cfg: &TrainConfig,
     out: &Path,
+    mut progress: impl FnMut(Stage<'_>),
 ) -> anyhow::Result<TrainReport> {
-    let bar = indicatif::ProgressBar::new(cfg.models.len() as u64 + 1);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-            .expect("valid template"),
-    );
-    bar.set_message("labeling and splitting");
-    let (data, counts) = volspike_model::train::build_dataset(rows, cfg)?;
-    bar.suspend(|| eprintln!("{}", counts_line(&counts, cfg)));
-    let prepared = volspike_model::train::prepare(data, counts, cfg)?;
-    let report = volspike_model::train::fit_models(prepared, cfg, |name| {
-        bar.inc(1);
-        bar.set_message(format!("fitting {name}"));
-    })?;
-    bar.finish_and_clear();
+    let (data, counts) = crate::train::build_dataset(rows, cfg)?;
+    progress(Stage::Labeled(&counts, cfg));
+    let prepared = crate::train::prepare(data, counts, cfg)?;
+    let report = crate::train::fit_models(prepared, cfg, |name| progress(Stage::Fitting(name)))?;
+    write(&report, out)?;
+    Ok(report)
+}
+
+/// Writes every model file of `report`, `report.json` and the charts and
+/// reports of the chosen model into `out`.
+pub fn write(report: &TrainReport, out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for m in &report.models {
         let path = out.join(format!("{}.json", m.model.name()));
-        ModelFile::new(&report, m)
+        report
+            .model_file(m)
             .save(&path)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     // The report without model parameters (trees make it megabytes); those
     // are in the model files next to it.
-    let mut summary = serde_json::to_value(&report)?;
+    let mut summary = serde_json::to_value(report)?;
     for m in summary["models"].as_array_mut().into_iter().flatten() {
         if let Some(model) = m["model"].as_object_mut() {
             model.remove("params");
@@ -65,11 +60,12 @@ pub fn run_rows(
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("writing {}", path.display()))?;
     let chosen = report.best().context("no model was trained")?;
-    crate::report::write_all(&report, chosen, out)?;
-    Ok(report)
+    crate::report::write_all(report, chosen, out)?;
+    Ok(())
 }
 
-fn counts_line(c: &DatasetCounts, cfg: &TrainConfig) -> String {
+/// What labeling kept and dropped, as one line.
+pub fn counts_line(c: &DatasetCounts, cfg: &TrainConfig) -> String {
     format!(
         "rows: {} in, {} labeled (dropped: {} without a full {:?} forward window, {} without the trailing window, {} cold, {} missing a feature)",
         c.rows_in,
@@ -127,7 +123,7 @@ pub fn metrics_header() -> String {
 }
 
 /// One model's metrics as a table line.
-pub fn metrics_line(name: &str, t: &volspike_model::metrics::Metrics) -> String {
+pub fn metrics_line(name: &str, t: &crate::metrics::Metrics) -> String {
     let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
     format!(
         "{:<10} {:>8} {:>8} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>10.4}\n",
