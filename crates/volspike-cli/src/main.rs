@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use volspike_cli::commands::{exchange_sim, simulate};
 use volspike_cli::pipeline::{Input, PipelineOptions};
@@ -61,6 +61,10 @@ enum Command {
         /// Skip training on simulated history before streaming.
         #[arg(long)]
         no_train: bool,
+        /// Where the services' logs go (the terminal shows the demo's own
+        /// lines).
+        #[arg(long, default_value = "data/logs/demo.log")]
+        log_file: PathBuf,
     },
     /// Offline features from recordings with the same engine, no Kafka.
     Replay {
@@ -474,8 +478,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             registry,
             no_train,
+            log_file,
         } => {
-            let cfg = load(loader)?;
+            let cfg = loader.load()?;
+            telemetry::init_tracing_to_file(&cfg.log, &log_file)
+                .with_context(|| format!("opening the log file {}", log_file.display()))?;
+            telemetry::prometheus();
+            println!("demo: service logs go to {}", log_file.display());
             let opts = demo::DemoOptions {
                 products: pairs,
                 seconds,

@@ -1,6 +1,8 @@
 //! Tracing and the process-wide Prometheus recorder.
 
-use std::sync::OnceLock;
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -8,17 +10,43 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogConfig;
 
 /// Installs the tracing subscriber (to stderr). `RUST_LOG` wins over the
-/// configured level. Calling it twice is harmless.
+/// configured level. Colors only when stderr is a terminal, so piped and
+/// redirected logs carry no ANSI escapes. Calling it twice is harmless.
 pub fn init_tracing(log: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if log.format == "json" {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// Installs the tracing subscriber writing to the end of `path` (created
+/// with its directory), without colors: for commands whose terminal is for
+/// their own lines (`volspike demo`). Calling it twice is harmless.
+pub fn init_tracing_to_file(log: &LogConfig, path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(Mutex::new(file));
+    let _ = if log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    Ok(())
 }
 
 /// The process-wide Prometheus recorder, installed on first use so that

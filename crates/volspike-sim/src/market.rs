@@ -220,8 +220,11 @@ pub fn write_ndjson(cfg: &MarketConfig, out: &mut impl Write) -> std::io::Result
     Ok((lines, ticks.len() as u64))
 }
 
-/// [`write_ndjson`] into a new file.
+/// [`write_ndjson`] into a new file (and its directory).
 pub fn write_ndjson_file(cfg: &MarketConfig, path: &Path) -> std::io::Result<(u64, u64)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     let n = write_ndjson(cfg, &mut w)?;
     w.flush()?;
