@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use volspike_cli::bench_input;
 use volspike_cli::commands::{exchange_sim, simulate};
-use volspike_cli::pipeline::{Input, PipelineOptions};
-use volspike_cli::{bench_input, demo, pipeline};
+use volspike_pipeline::demo;
+use volspike_pipeline::pipeline::{self, Input, PipelineOptions};
 use volspike_replay::{compare, parquet, recordings as input, replay};
 use volspike_runtime::{Config, ConfigLoader, shutdown, telemetry};
 

@@ -5,8 +5,8 @@
 mod common;
 
 use tokio_util::sync::CancellationToken;
-use volspike_cli::demo::{self, DemoOptions};
 use volspike_core::Feed;
+use volspike_pipeline::demo::{self, DemoOptions};
 use volspike_replay::first_difference;
 use volspike_replay::parquet::canonicalize;
 use volspike_sim::Speed;

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use volspike_cli::pipeline::{self, Input, PipelineOptions};
+use volspike_pipeline::pipeline::{self, Input, PipelineOptions};
 use volspike_replay::first_difference;
 use volspike_replay::parquet::canonicalize;
 use volspike_replay::replay;
