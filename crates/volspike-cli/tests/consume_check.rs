@@ -1,7 +1,5 @@
 //! `consume-check` counts what a topic holds, readable or not.
 
-mod common;
-
 use std::time::Duration;
 
 use rdkafka::producer::{BaseRecord, ThreadedProducer};
@@ -12,7 +10,7 @@ use volspike_runtime::kafka::{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_readable_and_unreadable_messages_on_every_partition() {
-    let mut cfg = common::test_config(100);
+    let mut cfg = volspike_runtime::testing::config(100);
     let broker = Broker::external_or_embedded("").unwrap();
     cfg.kafka.bootstrap = broker.bootstrap().to_owned();
     broker.ensure_topics(&cfg, &["checked"]).await.unwrap();

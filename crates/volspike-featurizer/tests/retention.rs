@@ -2,8 +2,6 @@
 //! the records after it) counts and reports the records it jumped over
 //! instead of carrying on silently.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use rand::{RngCore, SeedableRng};
@@ -54,7 +52,7 @@ async fn featurize_until(cfg: &Config, until: i64) -> volspike_featurizer::Stats
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_dropped_after_the_committed_offset_are_counted() {
-    let mut cfg = common::test_config(1_000);
+    let mut cfg = volspike_runtime::testing::config(1_000);
     cfg.topics.partitions = 1;
     let broker = Broker::external_or_embedded("").unwrap();
     cfg.kafka.bootstrap = broker.bootstrap().to_owned();

@@ -23,7 +23,7 @@ struct Ingested {
 }
 
 fn ingest_config(url: String, feed: Feed, products: Vec<String>, bootstrap: &str) -> Config {
-    let mut cfg = common::test_config();
+    let mut cfg = volspike_runtime::testing::config(1_000);
     cfg.kafka.bootstrap = bootstrap.to_owned();
     cfg.kafka.fetch_max_wait = Duration::from_millis(5);
     let i = &mut cfg.ingestor;
@@ -253,12 +253,12 @@ async fn malformed_frames_go_to_the_dlq_and_ingestion_goes_on() {
 /// recording itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shared_recording_replays_identically_from_the_journal() {
-    let Some(dir) = common::shared_data() else {
+    let Some(files) = volspike_replay::recordings::shared_recordings(env!("CARGO_MANIFEST_DIR"))
+    else {
         return;
     };
     let broker = Broker::external_or_embedded("").unwrap();
     let engine = volspike_features::EngineConfig::default();
-    let files = common::shared_files(&dir);
     assert!(files.len() > 100);
     for file in &files {
         let ticks = volspike_replay::load_ticks(std::slice::from_ref(file)).unwrap();

@@ -16,7 +16,7 @@ async fn crash_and_restart_gives_the_uninterrupted_rows() {
     // 15 minutes: windows are warm long before the crash point.
     let input = common::simulated(tmp.path(), 900, 11);
     // Small transactions so that the crash lands mid-stream with an open one.
-    let cfg = common::test_config(300);
+    let cfg = volspike_runtime::testing::config(300);
     let (mut want, _) = replay(std::slice::from_ref(&input), &cfg.features).unwrap();
     canonicalize(&mut want).unwrap();
 

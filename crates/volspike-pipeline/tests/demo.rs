@@ -12,7 +12,7 @@ use volspike_replay::parquet::canonicalize;
 use volspike_sim::Speed;
 
 async fn check_demo(feed: Feed, train: bool) {
-    let mut cfg = common::test_config(2_000);
+    let mut cfg = volspike_runtime::testing::config(2_000);
     // Two demos run at once in this file: each on a free port.
     cfg.inference.listen = "127.0.0.1:0".into();
     let dir = tempfile::tempdir().unwrap();

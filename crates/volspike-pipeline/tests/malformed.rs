@@ -37,7 +37,7 @@ async fn malformed_lines_are_counted_dead_lettered_and_survived() {
         }
     }
     drop(f);
-    let cfg = common::test_config(1_000);
+    let cfg = volspike_runtime::testing::config(1_000);
 
     let (mut want, counts) = replay(std::slice::from_ref(&path), &cfg.features).unwrap();
     canonicalize(&mut want).unwrap();

@@ -11,15 +11,15 @@ use volspike_replay::replay;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_equals_replay_on_every_shared_recording() {
-    let Some(dir) = common::shared_data() else {
+    let Some(files) = volspike_replay::recordings::shared_recordings(env!("CARGO_MANIFEST_DIR"))
+    else {
         return;
     };
-    let files = volspike_replay::order_by_first_tick(common::shared_files(&dir)).unwrap();
     assert!(
         files.len() >= 8,
         "expected the shared recordings, found {files:?}"
     );
-    let cfg = common::test_config(5_000);
+    let cfg = volspike_runtime::testing::config(5_000);
 
     let (mut want, counts) = replay(&files, &cfg.features).unwrap();
     canonicalize(&mut want).unwrap();
@@ -49,7 +49,7 @@ async fn pipeline_equals_replay_on_every_shared_recording() {
 fn replay_twice_writes_identical_files() {
     let tmp = tempfile::tempdir().unwrap();
     let input = common::simulated(tmp.path(), 600, 3);
-    let cfg = common::test_config(5_000);
+    let cfg = volspike_runtime::testing::config(5_000);
     let mut outputs = Vec::new();
     for i in 0..2 {
         let (mut rows, _) = replay(std::slice::from_ref(&input), &cfg.features).unwrap();

@@ -296,6 +296,24 @@ pub fn decode_files(
     })
 }
 
+/// The shared Coinbase recordings (`../shared/data/coinbase` beside the
+/// checkout, seen from a crate's manifest directory), ordered by their
+/// first tick; `None`, with a message, where they are absent, so tests that
+/// need them skip on a clone without them.
+pub fn shared_recordings(manifest_dir: &str) -> Option<Vec<PathBuf>> {
+    let dir = Path::new(manifest_dir).join("../../../shared/data/coinbase");
+    if !dir.is_dir() {
+        eprintln!(
+            "skipping: {} is absent (the shared Coinbase recordings)",
+            dir.display()
+        );
+        return None;
+    }
+    let pattern = format!("{}/**/*.ndjson", dir.display());
+    let files = expand_globs(&[pattern]).expect("the shared recordings are readable");
+    Some(order_by_first_tick(files).expect("the shared recordings are readable"))
+}
+
 /// Reads recordings (any shape [`decode_files`] reads) into their ticks, in
 /// order: what the exchange simulator serves when given recordings.
 pub fn load_ticks(files: &[PathBuf]) -> anyhow::Result<Vec<Tick>> {

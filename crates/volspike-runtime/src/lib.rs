@@ -4,13 +4,15 @@
 //! and the Prometheus recorder; [`admin`] serves `/metrics` and `/healthz`;
 //! [`shutdown`] turns SIGINT/SIGTERM into a cancellation token; [`kafka`]
 //! builds rdkafka clients and offers the embedded Kafka (librdkafka's mock
-//! cluster) used by `volspike demo`, `volspike pipeline` and the tests.
+//! cluster) used by `volspike demo`, `volspike pipeline` and the tests;
+//! [`testing`] is the configuration integration tests start from.
 
 pub mod admin;
 pub mod config;
 pub mod kafka;
 pub mod shutdown;
 pub mod telemetry;
+pub mod testing;
 
 pub use config::{Config, ConfigLoader};
 pub use kafka::{Broker, EmbeddedKafka};

@@ -19,25 +19,6 @@ fn simulated_rows(minutes: u64) -> Vec<volspike_core::FeatureRow> {
     volspike_replay::replay_ticks(&ticks, &EngineConfig::default()).0
 }
 
-/// `../shared/data/coinbase` beside the checkout, if present.
-fn shared_files() -> Option<Vec<std::path::PathBuf>> {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/coinbase");
-    if !dir.is_dir() {
-        eprintln!(
-            "skipping: {} is absent (the shared Coinbase recordings)",
-            dir.display()
-        );
-        return None;
-    }
-    let pattern = format!("{}/**/*.ndjson", dir.display());
-    let files = glob::glob(&pattern)
-        .unwrap()
-        .filter_map(Result::ok)
-        .collect();
-    Some(volspike_replay::order_by_first_tick(files).unwrap())
-}
-
 #[test]
 fn shuffled_input_gives_the_same_models_and_no_label_crosses_a_split() {
     let rows = simulated_rows(90);
@@ -124,7 +105,8 @@ fn evaluate_labels_new_rows_with_the_models_own_tau() {
 /// spikes better than the volatility baseline, and training puts it forward.
 #[test]
 fn on_the_shared_recordings_logistic_regression_beats_the_baseline() {
-    let Some(files) = shared_files() else {
+    let Some(files) = volspike_replay::recordings::shared_recordings(env!("CARGO_MANIFEST_DIR"))
+    else {
         return;
     };
     let rows = replay(&files, &EngineConfig::default()).unwrap().0;
