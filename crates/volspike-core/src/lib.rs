@@ -4,8 +4,9 @@
 //! live WebSocket frame, in any of the shapes recorders have written, into
 //! normalized [`Tick`]s. [`FeatureRow`] is what the feature engine emits and
 //! what travels on `ticks.features`; [`scoring`] holds what the inference
-//! server publishes; [`sequence`] finds gaps in a feed's message numbers;
-//! [`topics`] names the Kafka topics.
+//! server publishes; [`sequence`] finds gaps in a feed's message numbers.
+//! Kafka topic names are configuration (`[topics]` in
+//! `config/default.toml`), read by every service from its config.
 
 pub mod decode;
 pub mod feature_row;
@@ -13,7 +14,6 @@ pub mod scoring;
 pub mod sequence;
 pub mod tick;
 pub mod time;
-pub mod topics;
 
 pub use decode::{Control, DecodeError, LineKind, decode_frame, decode_line};
 pub use feature_row::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FeatureRow};
