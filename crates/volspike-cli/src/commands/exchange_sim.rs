@@ -32,66 +32,7 @@ pub struct ExchangeSimArgs {
     #[arg(long)]
     pub exit_when_done: bool,
     #[command(flatten)]
-    pub faults: FaultArgs,
-}
-
-/// The fault options; counts are ticker messages sent on one connection.
-#[derive(Debug, clap::Args)]
-pub struct FaultArgs {
-    /// Close each connection after this many ticker messages ...
-    #[arg(long)]
-    pub disconnect_every: Option<u64>,
-    /// ... at most this many times in total (then behave).
-    #[arg(long, default_value_t = u64::MAX)]
-    pub max_disconnects: u64,
-    /// Go silent (socket open, nothing sent) after this many ticker messages,
-    /// on the first connection only.
-    #[arg(long)]
-    pub silent_after: Option<u64>,
-    /// Keep sending heartbeats but no tickers after this many ticker
-    /// messages, on the first connection only.
-    #[arg(long)]
-    pub heartbeats_only_after: Option<u64>,
-    /// Lose tickers after this many ticker messages, on the first
-    /// connection only: the market goes on (heartbeats report its trades)
-    /// but its tickers never reach the client (counted in `lost`).
-    #[arg(long)]
-    pub lose_tickers_after: Option<u64>,
-    /// Send a malformed frame after every this many ticker messages.
-    #[arg(long)]
-    pub malformed_every: Option<u64>,
-    /// Send an error frame after every this many ticker messages.
-    #[arg(long)]
-    pub error_every: Option<u64>,
-    /// Products refused in subscriptions (left out of the acknowledgement
-    /// and answered with an error frame), comma-separated.
-    #[arg(long = "reject", value_delimiter = ',')]
-    pub reject_products: Vec<String>,
-    /// Wait this long before acknowledging a subscription, e.g. `3s`.
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
-    pub ack_delay: Duration,
-    /// Drop a connection whose client has not taken a ticker frame within
-    /// this long (its socket buffers are full), as Coinbase drops slow
-    /// consumers, e.g. `2s`.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub drop_slow_after: Option<Duration>,
-}
-
-impl From<FaultArgs> for Faults {
-    fn from(a: FaultArgs) -> Faults {
-        Faults {
-            disconnect_every: a.disconnect_every,
-            max_disconnects: a.max_disconnects,
-            silent_after: a.silent_after,
-            heartbeats_only_after: a.heartbeats_only_after,
-            lose_tickers_after: a.lose_tickers_after,
-            malformed_every: a.malformed_every,
-            error_every: a.error_every,
-            reject_products: a.reject_products,
-            ack_delay: a.ack_delay,
-            drop_slow_after: a.drop_slow_after,
-        }
-    }
+    pub faults: Faults,
 }
 
 /// Serves until a signal (or, with `--exit-when-done`, until everything was
@@ -112,7 +53,7 @@ pub async fn run(args: ExchangeSimArgs) -> anyhow::Result<()> {
     let settings = SimSettings {
         feed: args.feed,
         speed: args.speed,
-        faults: args.faults.into(),
+        faults: args.faults,
         ..SimSettings::default()
     };
     let sim = ExchangeSim::start(args.listen, ticks, settings).await?;

@@ -7,35 +7,50 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Faults to inject (the `exchange-sim` fault options).
+/// Faults to inject. With the `clap` feature these are also the
+/// `exchange-sim` command's options.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Faults {
     /// Close each connection after this many ticker messages ...
+    #[cfg_attr(feature = "clap", arg(long))]
     pub disconnect_every: Option<u64>,
     /// ... at most this many times in total (then behave).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = u64::MAX))]
     pub max_disconnects: u64,
     /// Go silent (socket open, nothing sent) after this many ticker
     /// messages, on the first connection only.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub silent_after: Option<u64>,
     /// Keep sending heartbeats but no tickers after this many ticker
     /// messages, on the first connection only.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub heartbeats_only_after: Option<u64>,
     /// Lose tickers after this many ticker messages, on the first
     /// connection only: the market goes on (heartbeats report its trades)
     /// but its tickers never reach the client (reported as `lost`).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub lose_tickers_after: Option<u64>,
     /// Send a malformed frame after every this many ticker messages.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub malformed_every: Option<u64>,
     /// Send an error frame after every this many ticker messages.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub error_every: Option<u64>,
     /// Products refused in subscriptions (left out of the acknowledgement
-    /// and answered with an error frame).
+    /// and answered with an error frame), comma-separated.
+    #[cfg_attr(feature = "clap", arg(long = "reject", value_delimiter = ','))]
     pub reject_products: Vec<String>,
-    /// Wait this long before acknowledging a subscription.
+    /// Wait this long before acknowledging a subscription, e.g. `3s`.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, default_value = "0s", value_parser = humantime::parse_duration)
+    )]
     pub ack_delay: Duration,
     /// Drop a connection whose client has not taken a ticker frame within
     /// this long (its socket buffers are full), as Coinbase drops slow
-    /// consumers.
+    /// consumers, e.g. `2s`.
+    #[cfg_attr(feature = "clap", arg(long, value_parser = humantime::parse_duration))]
     pub drop_slow_after: Option<Duration>,
 }
 

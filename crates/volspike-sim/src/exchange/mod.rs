@@ -55,15 +55,6 @@ impl std::str::FromStr for Speed {
     }
 }
 
-impl std::fmt::Display for Speed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Speed::Factor(x) => write!(f, "{x}x"),
-            Speed::Max => f.write_str("max speed"),
-        }
-    }
-}
-
 /// Checks a subscribe's token (Advanced Trade authentication): given the
 /// token and the time in seconds since the epoch, `Err(reason)` refuses it.
 /// The ingestor's `JwtVerifier` is the real check; the simulator only asks.
