@@ -4,17 +4,21 @@
 #
 #   1. volspike pipeline --featurizers 0 feeds every shared recording (plus
 #      malformed lines) into ticks.raw and waits for external featurizers;
-#   2. two `volspike featurize` processes share the work; one is killed with
+#   2. two `volspike-featurizer` processes share the work; one is killed with
 #      SIGKILL mid-run and restarted;
 #   3. the pipeline's parquet must equal `volspike replay` on the same input,
 #      row for row and bit for bit (volspike compare-features), and the
 #      malformed lines must be on ticks.dlq;
-#   4. (ingest) exchange-sim -> ingestor (SIGKILLed, restarted) -> featurizer,
-#      checked against the journal with consume-check and kcat;
+#   4. (ingest) exchange-sim -> volspike-ingestor (SIGKILLed, restarted) ->
+#      volspike-featurizer, checked against the journal with consume-check and kcat;
 #   5. (train) `volspike train --mlflow-uri` against a real `mlflow server`,
 #      checked with MLflow's Python client, then promotion and evaluate;
-#   6. (inference) `volspike serve` scores live features on tansu; tritonclient
-#      and grpcio (reflection) call it; kcat reads predictions and alerts.
+#   6. (inference) `volspike-inference` scores live features on tansu;
+#      tritonclient and grpcio (reflection) call it; kcat reads predictions
+#      and alerts.
+#
+# The three services run from `--config FILE` alone: no flags, and no
+# VOLSPIKE__ variables in their environment (svc).
 #
 # Builds tansu (scripts/install-tansu.sh, once per machine) if missing, and
 # stops everything it started. E2E_KEEP=1 keeps the work directory (logs,
@@ -24,6 +28,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/volspike/target}"
 BIN="$CARGO_TARGET_DIR/release/volspike"
+INGESTOR="$CARGO_TARGET_DIR/release/volspike-ingestor"
+FEATURIZER="$CARGO_TARGET_DIR/release/volspike-featurizer"
+INFERENCE="$CARGO_TARGET_DIR/release/volspike-inference"
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -42,6 +49,7 @@ TANSU=$(scripts/install-tansu.sh)
 # The same command and features as the tests, so the release build is shared
 # with `cargo test --workspace --release` instead of compiled a second time.
 cargo test --workspace --release --no-run
+cargo build --workspace --release --bins
 
 DATA="$ROOT/../shared/data/coinbase"
 if [ -d "$DATA" ]; then
@@ -87,9 +95,23 @@ export VOLSPIKE__FEATURIZER__MAX_POLL_INTERVAL=60s
 export VOLSPIKE__FEATURIZER__BATCH_MAX_MESSAGES=2000
 export VOLSPIKE__LOG__LEVEL="${E2E_LOG:-warn}"
 
-start_featurizer() { # id admin-port
-  "$BIN" featurize --bootstrap "$BOOT" --instance-id "$1" --admin-listen "127.0.0.1:$2" \
-    >>"$WORK/featurizer-$1.log" 2>&1 &
+# A service's configuration file: the settings above plus LINES (TOML dotted
+# keys, so that files can be put together line by line).
+BASE=("kafka.bootstrap = \"$BOOT\"" "log.level = \"${E2E_LOG:-warn}\""
+      "featurizer.transactions = false" "featurizer.session-timeout = \"6s\""
+      "featurizer.max-poll-interval = \"60s\"" "featurizer.batch-max-messages = 2000")
+conf() { # name lines...
+  local name=$1; shift
+  printf '%s\n' "${BASE[@]}" "$@" >"$WORK/$name.toml"
+  echo "$WORK/$name.toml"
+}
+# Runs a service with no VOLSPIKE__ variable: its --config file is all it gets.
+# (exec: started with `svc ... &`, $! is the service's own pid, for kill -9.)
+svc() { exec env $(compgen -e | grep '^VOLSPIKE__' | sed 's/^/-u /') "$@"; }
+start_featurizer() { # id admin-port [lines...]
+  local id=$1 port=$2 c; shift 2
+  c=$(conf "featurizer-$id" "featurizer.instance-id = \"$id\"" "admin.listen = \"127.0.0.1:$port\"" "$@")
+  svc "$FEATURIZER" --config "$c" >>"$WORK/featurizer-$id.log" 2>&1 &
   echo $!
 }
 metric() { # admin-port name
@@ -157,22 +179,26 @@ fi
 S2=(env VOLSPIKE__TOPICS__RAW=ingest.raw VOLSPIKE__TOPICS__FEATURES=ingest.features
     VOLSPIKE__TOPICS__DLQ=ingest.dlq VOLSPIKE__TOPICS__EVENTS=ingest.events
     VOLSPIKE__FEATURIZER__GROUP_ID=e2e-ingest VOLSPIKE__FEATURIZER__TRANSACTIONAL_ID=e2e-ingest)
+# The same for the services' configuration files.
+INGEST_TOPICS=('topics.raw = "ingest.raw"' 'topics.features = "ingest.features"'
+    'topics.dlq = "ingest.dlq"' 'topics.events = "ingest.events"'
+    'featurizer.group-id = "e2e-ingest"' 'featurizer.transactional-id = "e2e-ingest"')
 simport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$BIN" exchange-sim --replay "$REC" --speed "$SPEED" --listen "127.0.0.1:$simport" --exit-when-done \
   >"$WORK/sim.out" 2>"$WORK/sim.log" &
 SIM=$!; PIDS+=($SIM)
+ICONF=$(conf ingestor "${INGEST_TOPICS[@]}" "ingestor.url = \"ws://127.0.0.1:$simport\"" \
+  'ingestor.products = ["BTC-USD", "ETH-USD"]' "ingestor.journal-dir = \"$WORK/journal\"" \
+  'admin.listen = "127.0.0.1:19470"')
 start_ingestor() {
-  "${S2[@]}" "$BIN" ingest --bootstrap "$BOOT" --url "ws://127.0.0.1:$simport" --pair BTC-USD --pair ETH-USD \
-    --save-disk "$WORK/journal" --admin-listen 127.0.0.1:19470 >>"$WORK/ingest.out" 2>>"$WORK/ingest.log" &
+  svc "$INGESTOR" --config "$ICONF" >>"$WORK/ingest.out" 2>>"$WORK/ingest.log" &
   ING=$!; PIDS+=($ING)   # (not in $(...): the shell must be its parent to wait for it)
 }
 # 0 while the (restarted) ingestor is not serving yet: curl's failure must not
 # end the script (set -e with pipefail).
 ticks_in() { { curl -fsS http://127.0.0.1:19470/metrics 2>/dev/null || true; } \
   | awk '$1 ~ /^volspike_ingestor_ticks_total/ { s += $2 } END { print s + 0 }'; }
-"${S2[@]}" "$BIN" featurize --bootstrap "$BOOT" --instance-id i --admin-listen 127.0.0.1:19466 \
-  >>"$WORK/featurizer-i.log" 2>&1 &
-PIDS+=($!)
+FI=$(start_featurizer i 19466 "${INGEST_TOPICS[@]}"); PIDS+=($FI)
 start_ingestor
 for _ in $(seq 1 300); do [ "$(ticks_in)" -ge 3000 ] && break; sleep 0.1; done
 log "kill -9 the ingestor after $(ticks_in) ticks; restarting it"
@@ -275,7 +301,7 @@ grep -q "unreachable" "$WORK/offline.out" && [ -f "$WORK/model-offline/report.js
 log "MLflow: run $run, volspike version $version promoted to champion"
 fi  # stage train
 
-# --- Inference: `volspike serve` (the champion, from MLflow when the train
+# --- Inference: `volspike-inference` (the champion, from MLflow when the train
 # stage ran, else from a local registry) scores live features that the
 # pipeline puts on tansu; third-party clients call it (tritonclient and
 # plain grpcio through reflection, scripts/python/check_grpc.py) and kcat
@@ -283,9 +309,9 @@ fi  # stage train
 if stage inference; then
 PY=$(scripts/python-env.sh)
 if [ -n "${MLFLOW:-}" ]; then
-  REG=(--mlflow-uri "$MLFLOW")
+  REG=(--mlflow-uri "$MLFLOW"); REGCONF="registry.mlflow-uri = \"$MLFLOW\""
 else
-  REG=(--registry "$WORK/registry")
+  REG=(--registry "$WORK/registry"); REGCONF="registry.dir = \"$WORK/registry\""
   "$BIN" simulate --minutes 60 --seed 5 --out "$WORK/train-sim.ndjson" >/dev/null
   "$BIN" replay --raw "$WORK/train-sim.ndjson" --out "$WORK/train.parquet" >/dev/null
   "$BIN" train --features "$WORK/train.parquet" --out "$WORK/model-local" "${REG[@]}" >/dev/null
@@ -297,8 +323,10 @@ S3=(env VOLSPIKE__TOPICS__RAW=serve.raw VOLSPIKE__TOPICS__FEATURES=serve.feature
     VOLSPIKE__FEATURIZER__GROUP_ID=e2e-serve VOLSPIKE__FEATURIZER__TRANSACTIONAL_ID=e2e-serve)
 free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 gport=$(free); aport=$(free)
-"${S3[@]}" "$BIN" serve --bootstrap "$BOOT" "${REG[@]}" --listen "127.0.0.1:$gport" --admin-listen "127.0.0.1:$aport" \
-  --start-from earliest --group-id e2e-inference >"$WORK/serve.log" 2>&1 &
+SCONF=$(conf inference 'topics.raw = "serve.raw"' 'topics.features = "serve.features"' 'topics.dlq = "serve.dlq"' \
+  "$REGCONF" "inference.listen = \"127.0.0.1:$gport\"" "admin.listen = \"127.0.0.1:$aport\"" \
+  'inference.start-from = "earliest"' 'inference.group-id = "e2e-inference"')
+svc "$INFERENCE" --config "$SCONF" >"$WORK/serve.log" 2>&1 &
 SERVE=$!
 PIDS+=("$SERVE")
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1 && break; sleep 0.2; done

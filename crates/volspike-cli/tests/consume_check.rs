@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rdkafka::producer::{BaseRecord, ThreadedProducer};
-use volspike_cli::consume_check::{TopicCounts, count};
+use volspike_cli::commands::consume_check::{TopicCounts, count};
 use volspike_runtime::kafka::{
     Broker, DeliveryCounter, flush, producer_config, send_with_backpressure,
 };
@@ -11,11 +11,11 @@ use volspike_runtime::kafka::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_readable_and_unreadable_messages_on_every_partition() {
     let mut cfg = volspike_runtime::testing::config(100);
-    let broker = Broker::external_or_embedded("").unwrap();
-    cfg.kafka.bootstrap = broker.bootstrap().to_owned();
+    let broker = Broker::external_or_embedded(None).unwrap();
+    cfg.kafka.bootstrap = Some(broker.bootstrap().to_owned());
     broker.ensure_topics(&cfg, &["checked"]).await.unwrap();
     let producer: ThreadedProducer<DeliveryCounter> =
-        producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "test")
+        producer_config(&cfg.kafka, cfg.kafka.bootstrap.as_deref().unwrap(), "test")
             .create_with_context(DeliveryCounter::default())
             .unwrap();
     for i in 0..30 {

@@ -13,8 +13,9 @@
 //! crash is byte-identical to the first emission and sinks can drop exact
 //! duplicates by row key.
 //!
-//! Start reading at [`worker::Worker::run`].
+//! Start reading at [`run`], then [`worker::Worker::run`].
 
+pub mod cli;
 mod metrics_names;
 pub mod rebuild;
 mod worker;
@@ -22,14 +23,15 @@ mod worker;
 use std::collections::BTreeMap;
 
 use tokio_util::sync::CancellationToken;
-use volspike_runtime::Config;
 use volspike_runtime::admin::{self, Health};
+use volspike_runtime::{Config, NoBroker};
 
 pub use worker::Worker;
 
-/// Counts of what one run of the service did.
+/// Counts of what one run of the service did; `Display` gives its one-line
+/// summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct Summary {
     /// Input messages consumed and committed.
     pub messages: u64,
     /// Ticks decoded from them.
@@ -55,17 +57,21 @@ pub struct Stats {
     pub offsets_skipped: u64,
 }
 
-/// Creates the featurizer's topics (input, output, DLQ) on the external
-/// broker `cfg.kafka.bootstrap` if they are missing; the embedded Kafka's
-/// topics are made by whoever starts it.
-pub async fn ensure_topics(cfg: &Config) -> anyhow::Result<()> {
-    let t = &cfg.topics;
-    volspike_runtime::kafka::ensure_topics(
-        cfg,
-        &cfg.kafka.bootstrap,
-        &[&t.raw, &t.features, &t.dlq],
-    )
-    .await
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "featurize: messages={} ticks={} rows={} dlq={} commits={} aborts={} rebuilds={} offsets_skipped={}",
+            self.messages,
+            self.ticks,
+            self.rows,
+            self.dlq.values().sum::<u64>(),
+            self.commits,
+            self.aborts,
+            self.rebuilds,
+            self.offsets_skipped
+        )
+    }
 }
 
 /// Errors that stop the service.
@@ -80,9 +86,15 @@ pub enum Error {
         #[source]
         source: rdkafka::error::KafkaError,
     },
-    /// Configuration that cannot work.
-    #[error("configuration: {0}")]
-    Config(String),
+    /// No broker configured.
+    #[error(transparent)]
+    NoBroker(#[from] NoBroker),
+    /// The topics could not be listed or created.
+    #[error("kafka: creating topics: {0:#}")]
+    Topics(anyhow::Error),
+    /// The admin server could not start.
+    #[error("admin server: {0:#}")]
+    Admin(anyhow::Error),
     /// The worker thread panicked or was lost.
     #[error("featurizer worker: {0}")]
     Worker(String),
@@ -97,9 +109,10 @@ impl Error {
 /// Result of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Runs the service until `shutdown` is cancelled, then finishes the current
-/// batch, commits and returns its counts.
-pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<Stats> {
+/// Runs the service on the configured broker until `shutdown` is cancelled,
+/// then finishes the current batch, commits and returns its counts. Creates
+/// its topics (input, output, DLQ) first if they are missing.
+pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<Summary> {
     run_until(cfg, shutdown, CancellationToken::new()).await
 }
 
@@ -109,17 +122,17 @@ pub async fn run_until(
     cfg: Config,
     shutdown: CancellationToken,
     crash: CancellationToken,
-) -> Result<Stats> {
-    if cfg.kafka.bootstrap.is_empty() {
-        return Err(Error::Config(
-            "kafka.bootstrap is empty: the featurizer needs a broker".into(),
-        ));
-    }
+) -> Result<Summary> {
+    let bootstrap = cfg.kafka.broker("the featurizer")?;
+    let t = &cfg.topics;
+    volspike_runtime::kafka::ensure_topics(&cfg, bootstrap, &[&t.raw, &t.features, &t.dlq])
+        .await
+        .map_err(Error::Topics)?;
     let health = Health::default();
-    if let Some(addr) = cfg.admin.addr().map_err(|e| Error::Config(e.to_string()))? {
+    if let Some(addr) = cfg.admin.listen {
         admin::serve(addr, health.clone(), shutdown.clone())
             .await
-            .map_err(|e| Error::Config(format!("{e:#}")))?;
+            .map_err(Error::Admin)?;
     }
     tokio::task::spawn_blocking(move || {
         let mut worker = Worker::new(&cfg)?;

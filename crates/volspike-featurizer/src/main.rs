@@ -1,23 +1,34 @@
-//! `volspike-featurizer`: the featurizer service on its own.
-//! Same as `volspike featurize`; configuration from `--config FILE` and
-//! `VOLSPIKE__...` environment variables.
+//! `volspike-featurizer`: the featurizer service on its own. Configuration
+//! from `--config FILE`, then `VOLSPIKE__...` environment variables, then the
+//! flags (the same as `volspike featurize`).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::Context as _;
-use volspike_runtime::{Config, shutdown, telemetry};
+use clap::Parser;
+use volspike_featurizer::cli::FeaturizeArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "volspike-featurizer",
+    version,
+    about = "ticks.raw -> rolling-window features -> ticks.features, exactly once"
+)]
+struct Cli {
+    /// Configuration file (TOML) over the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    args: FeaturizeArgs,
+}
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let path = std::env::args()
-        .skip_while(|a| a != "--config")
-        .nth(1)
-        .map(PathBuf::from);
-    let cfg = Config::load(path.as_ref()).context("loading configuration")?;
-    telemetry::init_tracing(&cfg.log);
-    telemetry::prometheus();
-    volspike_featurizer::ensure_topics(&cfg).await?;
-    let stats = volspike_featurizer::run(cfg, shutdown::on_signals()).await?;
-    tracing::info!(?stats, "done");
-    Ok(())
+async fn main() -> ExitCode {
+    let Cli { config, args } = Cli::parse();
+    volspike_runtime::service::main(
+        config.as_deref(),
+        |c| args.apply(c),
+        volspike_featurizer::run,
+    )
+    .await
 }

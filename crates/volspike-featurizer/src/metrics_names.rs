@@ -8,7 +8,7 @@ pub(crate) const DLQ: &str = "volspike_featurizer_dlq_total";
 pub(crate) const COMMITS: &str = "volspike_featurizer_commits_total";
 pub(crate) const ABORTS: &str = "volspike_featurizer_aborts_total";
 pub(crate) const REBUILDS: &str = "volspike_featurizer_rebuilds_total";
-/// Input offsets jumped over inside a partition (see `Stats::offsets_skipped`).
+/// Input offsets jumped over inside a partition (see `Summary::offsets_skipped`).
 pub(crate) const OFFSETS_SKIPPED: &str = "volspike_featurizer_input_offsets_skipped_total";
 /// Gauge: messages between the committed position and the end of each partition.
 pub(crate) const LAG: &str = "volspike_featurizer_lag_messages";

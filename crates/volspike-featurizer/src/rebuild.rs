@@ -41,12 +41,8 @@ impl PartitionReader {
     /// A reader of `topic`.
     pub fn new(cfg: &Config, topic: &str) -> Result<Self> {
         let group = format!("{}-rebuild", cfg.featurizer.group_id);
-        let mut cc = consumer_config(
-            &cfg.kafka,
-            &cfg.kafka.bootstrap,
-            "featurizer-rebuild",
-            &group,
-        );
+        let bootstrap = cfg.kafka.broker("the featurizer")?;
+        let mut cc = consumer_config(&cfg.kafka, bootstrap, "featurizer-rebuild", &group);
         // Each probe of the search reads one message: answer at once.
         cc.set("fetch.wait.max.ms", "10");
         let consumer: BaseConsumer = cc

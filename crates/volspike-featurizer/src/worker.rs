@@ -19,7 +19,7 @@ use volspike_runtime::kafka::{
 
 use crate::metrics_names as m;
 use crate::rebuild::PartitionReader;
-use crate::{Error, Result, Stats};
+use crate::{Error, Result, Summary};
 
 /// Records revoked partitions so the loop can drop their state.
 #[derive(Default)]
@@ -56,7 +56,7 @@ pub struct Worker {
     engines: HashMap<i32, FeatureEngine>,
     /// Next input offset expected per partition, to notice records skipped.
     expected: HashMap<i32, i64>,
-    stats: Stats,
+    stats: Summary,
     ticks: Vec<Tick>,
 }
 
@@ -73,7 +73,7 @@ impl Worker {
     /// Connects, subscribes and (with transactions) fences earlier incarnations.
     pub fn new(cfg: &Config) -> Result<Self> {
         let fc = &cfg.featurizer;
-        let bootstrap = &cfg.kafka.bootstrap;
+        let bootstrap = cfg.kafka.broker("the featurizer")?;
         let mut cc = consumer_config(&cfg.kafka, bootstrap, "featurizer", &fc.group_id);
         cc.set(
             "session.timeout.ms",
@@ -133,7 +133,7 @@ impl Worker {
             reader,
             engines: HashMap::new(),
             expected: HashMap::new(),
-            stats: Stats::default(),
+            stats: Summary::default(),
             ticks: Vec::new(),
         })
     }
@@ -144,7 +144,7 @@ impl Worker {
         &mut self,
         shutdown: &CancellationToken,
         crash: &CancellationToken,
-    ) -> Result<Stats> {
+    ) -> Result<Summary> {
         let mut last_lag = Instant::now();
         while !shutdown.is_cancelled() {
             let batch = self.poll_batch(shutdown, crash);
@@ -245,7 +245,7 @@ impl Worker {
         }
         let failed_before = self.producer.context().failed();
         let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
-        let mut delta = Stats::default();
+        let mut delta = Summary::default();
         tracing::debug!(messages = batch.len(), "processing a batch");
         for msg in batch {
             if crash.is_cancelled() {
@@ -299,7 +299,7 @@ impl Worker {
         Ok(())
     }
 
-    fn ensure_engine(&mut self, partition: i32, offset: i64, delta: &mut Stats) -> Result<()> {
+    fn ensure_engine(&mut self, partition: i32, offset: i64, delta: &mut Summary) -> Result<()> {
         if self.engines.contains_key(&partition) {
             return Ok(());
         }
@@ -333,7 +333,7 @@ impl Worker {
         Ok(())
     }
 
-    fn transform(&mut self, msg: &OwnedMessage, delta: &mut Stats) -> Result<()> {
+    fn transform(&mut self, msg: &OwnedMessage, delta: &mut Summary) -> Result<()> {
         delta.messages += 1;
         let payload = msg.payload().unwrap_or_default();
         self.ticks.clear();
@@ -443,7 +443,7 @@ impl Worker {
         Ok(())
     }
 
-    fn count(&mut self, d: Stats) {
+    fn count(&mut self, d: Summary) {
         metrics::counter!(m::MESSAGES_IN).increment(d.messages);
         metrics::counter!(m::TICKS_IN).increment(d.ticks);
         metrics::counter!(m::ROWS_OUT).increment(d.rows);

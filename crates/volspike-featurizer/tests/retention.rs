@@ -15,7 +15,7 @@ use volspike_runtime::kafka::{
 };
 
 /// Runs one featurizer until the group has committed `until` on partition 0.
-async fn featurize_until(cfg: &Config, until: i64) -> volspike_featurizer::Stats {
+async fn featurize_until(cfg: &Config, until: i64) -> volspike_featurizer::Summary {
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(volspike_featurizer::run_until(
         cfg.clone(),
@@ -24,7 +24,7 @@ async fn featurize_until(cfg: &Config, until: i64) -> volspike_featurizer::Stats
     ));
     let progress: BaseConsumer = consumer_config(
         &cfg.kafka,
-        &cfg.kafka.bootstrap,
+        cfg.kafka.bootstrap.as_deref().unwrap(),
         "test-progress",
         &cfg.featurizer.group_id,
     )
@@ -54,8 +54,8 @@ async fn featurize_until(cfg: &Config, until: i64) -> volspike_featurizer::Stats
 async fn records_dropped_after_the_committed_offset_are_counted() {
     let mut cfg = volspike_runtime::testing::config(1_000);
     cfg.topics.partitions = 1;
-    let broker = Broker::external_or_embedded("").unwrap();
-    cfg.kafka.bootstrap = broker.bootstrap().to_owned();
+    let broker = Broker::external_or_embedded(None).unwrap();
+    cfg.kafka.bootstrap = Some(broker.bootstrap().to_owned());
     cfg.kafka.fetch_max_wait = Duration::from_millis(5);
     cfg.featurizer.transactions = false;
     broker
@@ -66,7 +66,7 @@ async fn records_dropped_after_the_committed_offset_are_counted() {
         .await
         .unwrap();
     let producer: ThreadedProducer<DeliveryCounter> =
-        producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "test")
+        producer_config(&cfg.kafka, cfg.kafka.bootstrap.as_deref().unwrap(), "test")
             .create_with_context(DeliveryCounter::default())
             .unwrap();
     let send = |payload: &[u8]| {
@@ -101,9 +101,14 @@ async fn records_dropped_after_the_committed_offset_are_counted() {
     }
     flush(&producer, Duration::from_secs(30)).unwrap();
     let (low, high) = {
-        let c: BaseConsumer = consumer_config(&cfg.kafka, &cfg.kafka.bootstrap, "test-wm", "wm")
-            .create()
-            .unwrap();
+        let c: BaseConsumer = consumer_config(
+            &cfg.kafka,
+            cfg.kafka.bootstrap.as_deref().unwrap(),
+            "test-wm",
+            "wm",
+        )
+        .create()
+        .unwrap();
         c.fetch_watermarks(&cfg.topics.raw, 0, Duration::from_secs(5))
             .unwrap()
     };

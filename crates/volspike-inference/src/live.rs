@@ -302,7 +302,7 @@ pub async fn run(
     let inf = &cfg.inference;
     let mut consumer_cfg = consumer_config(&cfg.kafka, bootstrap, "inference", &inf.group_id);
     consumer_cfg
-        .set("auto.offset.reset", &inf.start_from)
+        .set("auto.offset.reset", inf.start_from.as_str())
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000");
     let consumer: StreamConsumer = consumer_cfg

@@ -16,6 +16,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::{Request, Status};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use volspike_mlflow::AnyRegistry;
 use volspike_model::registry::{ModelRef, Registry};
 use volspike_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use volspike_proto::volspike::v1::volatility_service_server::VolatilityServiceServer;
@@ -38,6 +39,50 @@ const SERVICES: [&str; 2] = [
 /// Events a slow `WatchScores` subscriber may fall behind by.
 const WATCH_CAPACITY: usize = 4096;
 
+/// Errors that stop the inference server, by the part that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The registry could not be opened.
+    #[error("registry: {0}")]
+    Registry(#[from] volspike_mlflow::MlflowError),
+    /// `inference.model` names a file that cannot be served.
+    #[error("model: {0:#}")]
+    Model(anyhow::Error),
+    /// The topics could not be listed or created.
+    #[error("kafka: creating topics: {0:#}")]
+    Topics(anyhow::Error),
+    /// The admin server could not start.
+    #[error("admin server: {0:#}")]
+    Admin(anyhow::Error),
+    /// gRPC could not start: binding, TLS, reflection.
+    #[error("gRPC: {0:#}")]
+    Grpc(anyhow::Error),
+    /// A part (gRPC, live scoring, the model watcher) failed while running.
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+}
+
+/// What a run of the server did; `Display` gives its one-line summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Feature rows scored live.
+    pub rows: u64,
+    /// Predictions published.
+    pub predictions: u64,
+    /// Alerts published.
+    pub alerts: u64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "serve: live_rows={} predictions={} alerts={}",
+            self.rows, self.predictions, self.alerts
+        )
+    }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Running {
@@ -52,11 +97,32 @@ pub struct Running {
 
 impl Running {
     /// Waits until the server stops; an error if any part failed.
-    pub async fn wait(self) -> anyhow::Result<()> {
-        self.task
+    pub async fn wait(self) -> Result<Summary, Error> {
+        let r = self
+            .task
             .await
-            .context("the inference server task panicked")?
+            .context("the inference server task panicked")
+            .and_then(|r| r);
+        let c = &self.state.counts;
+        r.map_err(Error::Failed)?;
+        Ok(Summary {
+            rows: c.rows.load(Ordering::Relaxed),
+            predictions: c.predictions.load(Ordering::Relaxed),
+            alerts: c.alerts.load(Ordering::Relaxed),
+        })
     }
+}
+
+/// Runs the server until `shutdown`: [`start`], then [`Running::wait`].
+pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<Summary, Error> {
+    start(cfg, shutdown).await?.wait().await
+}
+
+/// Starts the server with the registry of `cfg.registry`: see [`start_with`].
+pub async fn start(cfg: Config, shutdown: CancellationToken) -> Result<Running, Error> {
+    let r = &cfg.registry;
+    let registry = AnyRegistry::open(r.mlflow_uri.as_deref(), &r.dir, &r.experiment)?;
+    start_with(cfg, registry, shutdown).await
 }
 
 /// `authorization: Bearer TOKEN` on every call, when a token is configured.
@@ -129,8 +195,7 @@ impl Readiness {
     }
 }
 
-/// The topics the server reads and writes; the caller creates them
-/// (`Broker::ensure_topics`), as brokers differ in how.
+/// The topics the server reads and writes.
 pub fn topics(cfg: &Config) -> [&str; 4] {
     [
         &cfg.topics.features,
@@ -140,20 +205,26 @@ pub fn topics(cfg: &Config) -> [&str; 4] {
     ]
 }
 
-/// Starts the server: loads the model (or waits for one, NOT_SERVING), binds
-/// gRPC, and with a broker scores `ticks.features` live and follows
+/// Starts the server on `registry`: loads the model (or waits for one,
+/// NOT_SERVING), binds gRPC, and with a broker (`kafka.bootstrap`) creates
+/// its topics if missing, scores `ticks.features` live and follows
 /// `models.events`. It runs until `shutdown`, or until a part fails.
-pub async fn start<R: Registry + Send + Sync + 'static>(
+pub async fn start_with<R: Registry + Send + Sync + 'static>(
     cfg: Config,
     registry: R,
-    bootstrap: Option<String>,
     shutdown: CancellationToken,
-) -> anyhow::Result<Running> {
+) -> Result<Running, Error> {
     let inf = cfg.inference.clone();
-    let model_ref: ModelRef = inf
-        .model
-        .parse()
-        .map_err(|e| anyhow::anyhow!("inference.model `{}`: {e}", inf.model))?;
+    let bootstrap = cfg.kafka.bootstrap.clone();
+    match &bootstrap {
+        Some(b) => volspike_runtime::kafka::ensure_topics(&cfg, b, &topics(&cfg))
+            .await
+            .map_err(Error::Topics)?,
+        None => {
+            tracing::warn!("no broker (kafka.bootstrap): serving requests only, no live scoring")
+        }
+    }
+    let model_ref: ModelRef = inf.model_ref(&cfg.registry);
     let is_file = matches!(model_ref, ModelRef::Path(_));
     let slot = Arc::new(ModelSlot::new());
     let source = Arc::new(ModelSource::new(registry, model_ref));
@@ -165,7 +236,7 @@ pub async fn start<R: Registry + Send + Sync + 'static>(
     readiness.set(false).await;
     match source.reload(&slot).await {
         Ok(_) => readiness.set(true).await,
-        Err(e) if is_file => anyhow::bail!(e),
+        Err(e) if is_file => return Err(Error::Model(anyhow::anyhow!(e))),
         Err(e) => {
             tracing::warn!(error = %e, "no model to serve yet; NOT_SERVING until one is promoted")
         }
@@ -173,15 +244,22 @@ pub async fn start<R: Registry + Send + Sync + 'static>(
 
     // Internal stop: the caller's shutdown, or any part failing.
     let stop = shutdown.child_token();
-    let admin_addr = match cfg.admin.addr()? {
-        Some(addr) => Some(admin::serve(addr, readiness.admin.clone(), stop.clone()).await?),
+    let admin_addr = match cfg.admin.listen {
+        Some(addr) => Some(
+            admin::serve(addr, readiness.admin.clone(), stop.clone())
+                .await
+                .map_err(Error::Admin)?,
+        ),
         None => None,
     };
-    let addr: SocketAddr = inf.listen.parse().context("inference.listen")?;
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = tokio::net::TcpListener::bind(inf.listen)
         .await
-        .with_context(|| format!("binding gRPC to {addr}"))?;
-    let grpc_addr = listener.local_addr()?;
+        .with_context(|| format!("binding gRPC to {}", inf.listen))
+        .map_err(Error::Grpc)?;
+    let grpc_addr = listener
+        .local_addr()
+        .context("the gRPC listener's address")
+        .map_err(Error::Grpc)?;
 
     let state = Arc::new(LiveState::new(slot.clone(), WATCH_CAPACITY));
     let accepting = Arc::new(AtomicBool::new(true));
@@ -204,20 +282,30 @@ pub async fn start<R: Registry + Send + Sync + 'static>(
             .register_encoded_file_descriptor_set(volspike_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection_v1 = reflection().build_v1().context("building reflection")?;
+    let reflection_v1 = reflection()
+        .build_v1()
+        .context("building reflection")
+        .map_err(Error::Grpc)?;
     let reflection_v1alpha = reflection()
         .build_v1alpha()
-        .context("building reflection")?;
+        .context("building reflection")
+        .map_err(Error::Grpc)?;
 
     let mut builder = Server::builder()
         .max_concurrent_streams(Some(inf.max_concurrent_streams))
         .timeout(inf.request_timeout);
     if let (Some(cert), Some(key)) = (&inf.tls_cert, &inf.tls_key) {
-        let cert = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
-        let key = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+        let read = |p: &std::path::PathBuf| {
+            std::fs::read(p)
+                .with_context(|| format!("reading {}", p.display()))
+                .map_err(Error::Grpc)
+        };
         builder = builder
-            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
-            .context("TLS configuration")?;
+            .tls_config(
+                ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?)),
+            )
+            .context("TLS configuration")
+            .map_err(Error::Grpc)?;
     }
     // Health stays open (load balancers and probes carry no token).
     let router = builder

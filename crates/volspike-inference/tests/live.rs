@@ -68,10 +68,10 @@ fn rows() -> Vec<FeatureRow> {
 
 fn kafka_config(kafka: &EmbeddedKafka, group: &str) -> Config {
     let mut cfg = config();
-    cfg.kafka.bootstrap = kafka.bootstrap().to_owned();
+    cfg.kafka.bootstrap = Some(kafka.bootstrap().to_owned());
     cfg.kafka.fetch_max_wait = Duration::from_millis(5);
     cfg.inference.group_id = group.to_owned();
-    cfg.inference.start_from = "earliest".into();
+    cfg.inference.start_from = volspike_runtime::config::StartFrom::Earliest;
     // Only the event may trigger the swap in this test.
     cfg.inference.model_poll = Duration::from_secs(3600);
     cfg
@@ -82,7 +82,6 @@ fn read(cfg: &Config, topic: &str) -> Vec<(String, Vec<u8>, bool)> {
     let mut out = Vec::new();
     volspike_runtime::kafka::read_partitions(
         cfg,
-        &cfg.kafka.bootstrap,
         topic,
         |_, low, _| low,
         Duration::from_secs(30),
@@ -184,8 +183,7 @@ async fn replayed_features_give_identical_predictions_and_alerts_and_events_swap
 
     let run = |cfg: Config, registry: LocalRegistry| async move {
         let stop = CancellationToken::new();
-        let bootstrap = Some(cfg.kafka.bootstrap.clone());
-        let server = volspike_inference::start(cfg, registry, bootstrap, stop.clone())
+        let server = volspike_inference::start_with(cfg, registry, stop.clone())
             .await
             .unwrap();
         (server, stop)

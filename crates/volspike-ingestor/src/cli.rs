@@ -1,11 +1,15 @@
-//! The command-line arguments of `volspike ingest` and `volspike-ingestor`
-//! (one definition for both), and the summary line they print.
+//! The command-line flags of `volspike ingest` and `volspike-ingestor` (one
+//! definition for both), as a typed override of the configuration.
 
 use std::path::PathBuf;
 
-use volspike_runtime::ConfigLoader;
+use volspike_runtime::Config;
+use volspike_runtime::config::OffOrAddr;
 
-use crate::Report;
+use crate::RunOptions;
+
+/// Where `--save-disk` without a directory keeps the journal.
+pub const DEFAULT_JOURNAL_DIR: &str = "data/raw";
 
 /// `volspike ingest` / `volspike-ingestor`.
 #[derive(Debug, Clone, clap::Args)]
@@ -25,15 +29,15 @@ pub struct IngestArgs {
     #[arg(long)]
     pub minutes: Option<f64>,
     /// Keep an NDJSON journal of every frame in DIR (default
-    /// `ingestor.journal-dir`, `data/raw`).
+    /// `ingestor.journal-dir`, else `data/raw`).
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
     pub save_disk: Option<PathBuf>,
     /// Kafka bootstrap servers.
     #[arg(long)]
     pub bootstrap: Option<String>,
-    /// Admin server address (`/metrics`, `/healthz`); empty to disable.
+    /// Admin server address (`/metrics`, `/healthz`), or `off`.
     #[arg(long)]
-    pub admin_listen: Option<String>,
+    pub admin_listen: Option<OffOrAddr>,
     /// Stop once this many ticks were received (benchmarks).
     #[arg(long, hide = true)]
     pub stop_after_ticks: Option<u64>,
@@ -51,53 +55,39 @@ pub fn parse_feed(s: &str) -> Result<volspike_core::Feed, String> {
 }
 
 impl IngestArgs {
-    /// The configuration layers the flags set.
-    pub fn apply(&self, loader: ConfigLoader) -> ConfigLoader {
-        let pairs = (!self.pairs.is_empty()).then(|| self.pairs.clone());
-        loader
-            .set_opt("ingestor.products", pairs)
-            .set_opt("ingestor.feed", self.feed)
-            .set_opt("ingestor.url", self.url.clone())
-            .set_opt("kafka.bootstrap", self.bootstrap.clone())
-            .set_opt("admin.listen", self.admin_listen.clone())
+    /// The flags given, applied over the other configuration layers.
+    pub fn apply(self, c: &mut Config) {
+        if !self.pairs.is_empty() {
+            c.ingestor.products = self.pairs;
+        }
+        if let Some(feed) = self.feed {
+            c.ingestor.feed = feed;
+        }
+        if let Some(url) = self.url {
+            c.ingestor.url = Some(url);
+        }
+        if let Some(dir) = self.save_disk {
+            if !dir.as_os_str().is_empty() {
+                c.ingestor.journal_dir = Some(dir);
+            } else if c.ingestor.journal_dir.is_none() {
+                c.ingestor.journal_dir = Some(DEFAULT_JOURNAL_DIR.into());
+            }
+        }
+        if let Some(b) = self.bootstrap {
+            c.kafka.bootstrap = Some(b);
+        }
+        if let Some(OffOrAddr(listen)) = self.admin_listen {
+            c.admin.listen = listen;
+        }
     }
 
-    /// The run options, with the journal directory resolved against `cfg`.
-    pub fn options(&self, cfg: &volspike_runtime::Config) -> crate::RunOptions {
-        crate::RunOptions {
-            journal_dir: self.save_disk.as_ref().map(|d| {
-                if d.as_os_str().is_empty() {
-                    cfg.ingestor.journal_dir.clone()
-                } else {
-                    d.clone()
-                }
-            }),
+    /// When to stop besides a signal.
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
             duration: self
                 .minutes
                 .map(|m| std::time::Duration::from_secs_f64(m.max(0.0) * 60.0)),
             stop_after_ticks: self.stop_after_ticks,
         }
     }
-}
-
-/// One line summing up a run.
-pub fn summary(r: &Report) -> String {
-    let undelivered: u64 = r.undelivered.ranges().iter().map(|(a, b)| b - a + 1).sum();
-    format!(
-        "ingest: frames={} ticks={} dlq={} subscriptions={} disconnects={} sequence_breaks={} exchange_errors={} undelivered_frames={} undelivered_ranges={:?} recovered_records={} journal_files={} frame_range={:?} elapsed={:.3}s rate={:.0} frames/s",
-        r.frames,
-        r.ticks,
-        r.dlq.values().sum::<u64>(),
-        r.subscriptions,
-        r.disconnects.values().sum::<u64>(),
-        r.sequence_breaks.values().sum::<u64>(),
-        r.exchange_errors,
-        undelivered,
-        r.undelivered.ranges(),
-        r.recovered_records,
-        r.journal_files.len(),
-        r.frame_range,
-        r.seconds,
-        r.frames as f64 / r.seconds.max(1e-9),
-    )
 }

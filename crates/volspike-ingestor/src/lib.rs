@@ -32,18 +32,17 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use volspike_core::ProductId;
 use volspike_core::time::format_timestamp;
-use volspike_runtime::Config;
 use volspike_runtime::admin::{self, Health};
-use volspike_runtime::kafka::Broker;
+use volspike_runtime::{Config, NoBroker};
 
 use crate::connection::{FeedConfig, FeedEvent, Frame, FrameSink};
 use crate::journal::{Journal, JournalConfig};
 use crate::metrics_names as m;
 use crate::output::{Output, Topics, Tracker, Undelivered};
 
-/// What a run of the ingestor did.
+/// What a run of the ingestor did; `Display` gives its one-line summary.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Report {
+pub struct Summary {
     /// Frames received (and journaled, with a journal).
     pub frames: u64,
     /// Ticks decoded and sent to `ticks.raw`.
@@ -79,7 +78,7 @@ pub struct IngestSink {
     next_frame: u64,
     first_frame: Option<u64>,
     first_frame_at: Option<Instant>,
-    report: Report,
+    report: Summary,
     last_tick: BTreeMap<ProductId, Instant>,
     stop_after: Option<(u64, CancellationToken)>,
 }
@@ -95,21 +94,21 @@ impl IngestSink {
             next_frame,
             first_frame: None,
             first_frame_at: None,
-            report: Report::default(),
+            report: Summary::default(),
             last_tick: BTreeMap::new(),
             stop_after: None,
         }
     }
 
     /// The report so far.
-    pub fn report(&self) -> &Report {
+    pub fn report(&self) -> &Summary {
         &self.report
     }
 
     /// Waits for Kafka (at most `timeout`), closes the journal (flush and
     /// fsync) and returns the final report. Undelivered frames are in the
     /// report, not an error: the journal has them.
-    pub fn finish(mut self, timeout: Duration) -> anyhow::Result<Report> {
+    pub fn finish(mut self, timeout: Duration) -> anyhow::Result<Summary> {
         self.flush()?;
         if let Err(e) = volspike_runtime::kafka::flush(self.output.producer(), timeout) {
             // Purged records get a failed delivery report, so they are
@@ -244,24 +243,41 @@ impl FrameSink for IngestSink {
     }
 }
 
-/// How to run: the parts of a run that are not in [`Config`].
+/// When to stop besides `shutdown`: limits of a bounded run (`volspike
+/// ingest --minutes`, tests and benchmarks).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Journal directory (`--save-disk`); `None`: no journal.
-    pub journal_dir: Option<PathBuf>,
-    /// Stop after this long (`--minutes`).
+    /// Stop after this long.
     pub duration: Option<Duration>,
-    /// Stop once this many ticks were received (tests and benchmarks).
+    /// Stop once this many ticks were received.
     pub stop_after_ticks: Option<u64>,
 }
 
-/// The Kafka output for `cfg`, with topics created and partitions known.
-pub async fn make_output(cfg: &Config, broker: &Broker) -> anyhow::Result<Output> {
+/// Errors that stop the ingestor, by the part that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No broker configured.
+    #[error(transparent)]
+    NoBroker(#[from] NoBroker),
+    /// The admin server could not start.
+    #[error("admin server: {0:#}")]
+    Admin(anyhow::Error),
+    /// The journal could not be opened, written or closed.
+    #[error("journal: {0:#}")]
+    Journal(anyhow::Error),
+    /// Kafka: topics, the producer, or re-sending the journal's tail.
+    #[error("kafka: {0:#}")]
+    Kafka(anyhow::Error),
+    /// The feed settings (API key) or the connection loop.
+    #[error("feed: {0:#}")]
+    Feed(anyhow::Error),
+}
+
+/// The Kafka output for `cfg` on `bootstrap`, with its topics created if
+/// missing and its partitions known.
+pub async fn make_output(cfg: &Config, bootstrap: &str) -> anyhow::Result<Output> {
     let t = &cfg.topics;
-    broker
-        .ensure_topics(cfg, &[&t.raw, &t.dlq, &t.events])
-        .await?;
-    let bootstrap = broker.bootstrap();
+    volspike_runtime::kafka::ensure_topics(cfg, bootstrap, &[&t.raw, &t.dlq, &t.events]).await?;
     let mut pc = volspike_runtime::kafka::producer_config(&cfg.kafka, bootstrap, "ingestor");
     pc.set(
         "queue.buffering.max.messages",
@@ -304,8 +320,11 @@ pub fn feed_config(cfg: &Config, first_conn: u64) -> anyhow::Result<FeedConfig> 
     let auth = match (&i.api_key_file, &i.api_key_secret) {
         (Some(file), _) => Some(auth::CdpKey::from_json_file(file)?),
         (None, Some(secret)) => Some(
-            auth::CdpKey::from_pem(&i.api_key_name, secret.expose())
-                .context("ingestor.api-key-secret")?,
+            auth::CdpKey::from_pem(
+                i.api_key_name.as_deref().unwrap_or_default(),
+                secret.expose(),
+            )
+            .context("ingestor.api-key-secret")?,
         ),
         (None, None) => None,
     };
@@ -325,53 +344,62 @@ pub fn feed_config(cfg: &Config, first_conn: u64) -> anyhow::Result<FeedConfig> 
     })
 }
 
-/// Runs the ingestor until `shutdown` (or `opts.duration`) on `broker`:
-/// finishes any delivery a previous run left undone, then
-/// reads the feed. Serves `/metrics` and `/healthz` when configured.
-pub async fn run(
-    cfg: &Config,
-    broker: &Broker,
+/// Runs the ingestor on the configured broker until `shutdown`: finishes
+/// any delivery a previous run left undone (with a journal), then reads the
+/// feed. Serves `/metrics` and `/healthz` when configured.
+pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<Summary, Error> {
+    run_with(cfg, RunOptions::default(), shutdown).await
+}
+
+/// [`run`], also stopping at the limits in `opts`.
+pub async fn run_with(
+    cfg: Config,
     opts: RunOptions,
     shutdown: CancellationToken,
-) -> anyhow::Result<Report> {
+) -> Result<Summary, Error> {
+    let bootstrap = cfg.kafka.broker("the ingestor")?.to_owned();
     let health = Health::default();
-    if let Some(addr) = cfg.admin.addr()? {
-        admin::serve(addr, health.clone(), shutdown.clone()).await?;
+    if let Some(addr) = cfg.admin.listen {
+        admin::serve(addr, health.clone(), shutdown.clone())
+            .await
+            .map_err(Error::Admin)?;
     }
-    let journal = match &opts.journal_dir {
+    let journal_dir = cfg.ingestor.journal_dir.clone();
+    let journal = match &journal_dir {
         Some(dir) => {
             let (j, resume) = Journal::open(JournalConfig {
                 dir: dir.clone(),
                 max_bytes: cfg.ingestor.journal_max_bytes,
                 max_age: cfg.ingestor.journal_max_age,
             })
-            .with_context(|| format!("opening the journal in {}", dir.display()))?;
+            .with_context(|| format!("opening the journal in {}", dir.display()))
+            .map_err(Error::Journal)?;
             tracing::info!(dir = %dir.display(), ?resume, "journal open");
             Some((j, resume))
         }
         None => None,
     };
-    let mut output = make_output(cfg, broker).await?;
-    let bootstrap = broker.bootstrap();
+    let feed = feed_config(&cfg, 1).map_err(Error::Feed)?;
+    let mut output = make_output(&cfg, &bootstrap).await.map_err(Error::Kafka)?;
     let mut recovered = 0;
-    let first_conn = match &journal {
-        Some((j, resume)) => {
-            let dir = opts.journal_dir.clone().expect("journal has a dir");
-            let next = j.next_frame();
+    let first_conn = match (&journal, &journal_dir) {
+        (Some((j, resume)), Some(dir)) => {
+            let (dir, next) = (dir.clone(), j.next_frame());
             let cfg2 = cfg.clone();
-            let bootstrap2 = bootstrap.to_owned();
             let (o, r) = tokio::task::spawn_blocking(move || {
-                let r = recover::resend_journal_tail(&cfg2, &bootstrap2, &dir, next, &mut output);
+                let r = recover::resend_journal_tail(&cfg2, &dir, next, &mut output);
                 (output, r)
             })
-            .await?;
+            .await
+            .map_err(|e| Error::Kafka(e.into()))?;
             output = o;
             recovered = r
-                .context("re-sending the journal's undelivered tail")?
+                .context("re-sending the journal's undelivered tail")
+                .map_err(Error::Kafka)?
                 .records;
             resume.last_conn + 1
         }
-        None => 1,
+        _ => 1,
     };
     let mut sink = IngestSink::new(journal.map(|(j, _)| j), output);
     sink.report.recovered_records = recovered;
@@ -385,20 +413,21 @@ pub async fn run(
         });
     }
     health.set_ready(true);
-    let feed = feed_config(cfg, first_conn)?;
+    let feed = FeedConfig { first_conn, ..feed };
     tracing::info!(url = %feed.url, products = ?feed.products, feed = ?feed.feed, "ingesting");
     let result = connection::run(&feed, &mut sink, &stop).await;
     health.set_ready(false);
-    let report = sink.finish(cfg.kafka.request_timeout)?;
-    result?;
-    if !report.undelivered.is_empty() {
-        let dir = opts
-            .journal_dir
+    let summary = sink
+        .finish(cfg.kafka.request_timeout)
+        .map_err(Error::Journal)?;
+    result.map_err(|e| Error::Feed(e.into()))?;
+    if !summary.undelivered.is_empty() {
+        let dir = journal_dir
             .as_ref()
             .map_or("<no journal: not recoverable>".into(), |d| {
                 d.display().to_string()
             });
-        for (from, to) in report.undelivered.ranges() {
+        for (from, to) in summary.undelivered.ranges() {
             tracing::error!(
                 from,
                 to,
@@ -406,5 +435,34 @@ pub async fn run(
             );
         }
     }
-    Ok(report)
+    Ok(summary)
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let undelivered: u64 = self
+            .undelivered
+            .ranges()
+            .iter()
+            .map(|(a, b)| b - a + 1)
+            .sum();
+        write!(
+            f,
+            "ingest: frames={} ticks={} dlq={} subscriptions={} disconnects={} sequence_breaks={} exchange_errors={} undelivered_frames={} undelivered_ranges={:?} recovered_records={} journal_files={} frame_range={:?} elapsed={:.3}s rate={:.0} frames/s",
+            self.frames,
+            self.ticks,
+            self.dlq.values().sum::<u64>(),
+            self.subscriptions,
+            self.disconnects.values().sum::<u64>(),
+            self.sequence_breaks.values().sum::<u64>(),
+            self.exchange_errors,
+            undelivered,
+            self.undelivered.ranges(),
+            self.recovered_records,
+            self.journal_files.len(),
+            self.frame_range,
+            self.seconds,
+            self.frames as f64 / self.seconds.max(1e-9),
+        )
+    }
 }

@@ -1,14 +1,12 @@
-//! `volspike-ingestor`: the ingestor service on its own. Same flags as
-//! `volspike ingest`; configuration from `--config FILE`, then
-//! `VOLSPIKE__...` environment variables, then the flags.
+//! `volspike-ingestor`: the ingestor service on its own. Configuration from
+//! `--config FILE`, then `VOLSPIKE__...` environment variables, then the
+//! flags (the same as `volspike ingest`).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
 use clap::Parser;
-use volspike_ingestor::cli::{IngestArgs, summary};
-use volspike_runtime::kafka::Broker;
-use volspike_runtime::{ConfigLoader, shutdown, telemetry};
+use volspike_ingestor::cli::IngestArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,22 +23,13 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let loader = ConfigLoader::new().file(cli.config.as_deref()).env();
-    let cfg = cli
-        .args
-        .apply(loader)
-        .load()
-        .context("loading configuration")?;
-    telemetry::init_tracing(&cfg.log);
-    telemetry::prometheus();
-    if cfg.kafka.bootstrap.is_empty() {
-        bail!("the ingestor needs a broker: --bootstrap HOST:PORT or kafka.bootstrap");
-    }
-    let opts = cli.args.options(&cfg);
-    let broker = Broker::External(cfg.kafka.bootstrap.clone());
-    let report = volspike_ingestor::run(&cfg, &broker, opts, shutdown::on_signals()).await?;
-    println!("{}", summary(&report));
-    Ok(())
+async fn main() -> ExitCode {
+    let Cli { config, args } = Cli::parse();
+    let opts = args.options();
+    volspike_runtime::service::main(
+        config.as_deref(),
+        |c| args.apply(c),
+        |cfg, shutdown| volspike_ingestor::run_with(cfg, opts, shutdown),
+    )
+    .await
 }

@@ -39,7 +39,6 @@ pub struct Resent {
 /// Newest frame number per partition of `topic` among its last records.
 fn last_frames(
     cfg: &Config,
-    bootstrap: &str,
     topic: &str,
     out: &mut BTreeMap<(String, i32), u64>,
 ) -> anyhow::Result<()> {
@@ -49,7 +48,6 @@ fn last_frames(
     }
     read_partitions(
         cfg,
-        bootstrap,
         topic,
         |_, _, high| high - TAIL_WINDOW,
         cfg.kafka.request_timeout,
@@ -112,7 +110,6 @@ fn send_frames(
 /// [`backfill`], not for every start).
 pub fn resend_journal_tail(
     cfg: &Config,
-    bootstrap: &str,
     dir: &Path,
     next_frame: u64,
     output: &mut Output,
@@ -122,7 +119,7 @@ pub fn resend_journal_tail(
         return Ok(resent);
     }
     for topic in [&cfg.topics.raw, &cfg.topics.dlq] {
-        last_frames(cfg, bootstrap, topic, &mut resent.last_frames)?;
+        last_frames(cfg, topic, &mut resent.last_frames)?;
     }
     let Some(&oldest) = resent.last_frames.values().min() else {
         tracing::info!(

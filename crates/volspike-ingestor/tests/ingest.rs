@@ -11,23 +11,23 @@ use rdkafka::message::Message as _;
 use tokio_util::sync::CancellationToken;
 use volspike_core::{Feed, Tick, decode_line};
 use volspike_ingestor::journal::journal_files;
-use volspike_ingestor::{Report, RunOptions};
+use volspike_ingestor::{RunOptions, Summary};
 use volspike_runtime::Config;
 use volspike_runtime::kafka::{Broker, read_partitions};
 use volspike_sim::{ConnectionReport, ExchangeSim, Faults, SimSettings, Speed};
 
 /// What one run produced.
 struct Ingested {
-    report: Report,
+    report: Summary,
     sim: Vec<ConnectionReport>,
 }
 
 fn ingest_config(url: String, feed: Feed, products: Vec<String>, bootstrap: &str) -> Config {
     let mut cfg = volspike_runtime::testing::config(1_000);
-    cfg.kafka.bootstrap = bootstrap.to_owned();
+    cfg.kafka.bootstrap = Some(bootstrap.to_owned());
     cfg.kafka.fetch_max_wait = Duration::from_millis(5);
     let i = &mut cfg.ingestor;
-    i.url = url;
+    i.url = Some(url);
     i.feed = feed;
     i.products = products;
     i.silence_timeout = Duration::from_millis(500);
@@ -38,6 +38,16 @@ fn ingest_config(url: String, feed: Feed, products: Vec<String>, bootstrap: &str
     i.connects_per_second = 1000;
     i.messages_per_second = 1000;
     cfg
+}
+
+/// The ingestor's topics, made ahead as the embedded Kafka has no
+/// CreateTopics API.
+async fn create_topics(cfg: &Config, broker: &Broker) {
+    let t = &cfg.topics;
+    broker
+        .ensure_topics(cfg, &[&t.raw, &t.dlq, &t.events])
+        .await
+        .unwrap();
 }
 
 /// Plays `ticks` through the simulator into the ingestor until every tick
@@ -66,13 +76,14 @@ async fn ingest(
     let sim = ExchangeSim::start("127.0.0.1:0".parse().unwrap(), ticks, settings)
         .await
         .unwrap();
-    let cfg = ingest_config(sim.url(), feed, products, broker.bootstrap());
+    let mut cfg = ingest_config(sim.url(), feed, products, broker.bootstrap());
+    cfg.ingestor.journal_dir = Some(journal.to_owned());
+    create_topics(&cfg, broker).await;
     let opts = RunOptions {
-        journal_dir: Some(journal.to_owned()),
         duration: Some(Duration::from_secs(120)),
         stop_after_ticks: Some(want),
     };
-    let report = volspike_ingestor::run(&cfg, broker, opts, CancellationToken::new())
+    let report = volspike_ingestor::run_with(cfg.clone(), opts, CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(
@@ -92,7 +103,6 @@ fn read_topic(cfg: &Config, topic: &str) -> BTreeMap<i32, Vec<Record>> {
     let mut first_offsets = BTreeMap::new();
     read_partitions(
         cfg,
-        &cfg.kafka.bootstrap,
         topic,
         |_, low, _| low,
         Duration::from_secs(60),
@@ -149,7 +159,7 @@ fn journal_ticks(dir: &Path) -> Vec<Tick> {
 async fn every_ticker_lands_once_in_kafka_and_the_journal_across_100_disconnects() {
     let tmp = tempfile::tempdir().unwrap();
     let want = common::simulated(240, 5);
-    let broker = Broker::external_or_embedded("").unwrap();
+    let broker = Broker::external_or_embedded(None).unwrap();
     let journal = tmp.path().join("journal");
     let faults = Faults {
         disconnect_every: Some(10),
@@ -222,7 +232,7 @@ async fn every_ticker_lands_once_in_kafka_and_the_journal_across_100_disconnects
 async fn malformed_frames_go_to_the_dlq_and_ingestion_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let want = common::simulated(60, 6);
-    let broker = Broker::external_or_embedded("").unwrap();
+    let broker = Broker::external_or_embedded(None).unwrap();
     let journal = tmp.path().join("journal");
     let faults = Faults {
         malformed_every: Some(25),
@@ -257,7 +267,7 @@ async fn every_shared_recording_replays_identically_from_the_journal() {
     else {
         return;
     };
-    let broker = Broker::external_or_embedded("").unwrap();
+    let broker = Broker::external_or_embedded(None).unwrap();
     let engine = volspike_features::EngineConfig::default();
     assert!(files.len() > 100);
     for file in &files {
@@ -287,7 +297,7 @@ async fn ingest_through_outage(
     max_pending: u32,
     journal: &Path,
     broker: std::sync::Arc<Broker>,
-) -> (Config, Report, Vec<Tick>) {
+) -> (Config, Summary, Vec<Tick>) {
     let want = common::simulated(120, 8);
     let settings = SimSettings {
         feed: Feed::AdvancedTrade,
@@ -307,17 +317,17 @@ async fn ingest_through_outage(
         broker.bootstrap(),
     );
     cfg.ingestor.max_pending = max_pending;
+    cfg.ingestor.journal_dir = Some(journal.to_owned());
+    create_topics(&cfg, &broker).await;
     let opts = RunOptions {
-        journal_dir: Some(journal.to_owned()),
         duration: Some(Duration::from_secs(120)),
         stop_after_ticks: Some(want.len() as u64),
     };
-    let task = {
-        let (cfg, broker) = (cfg.clone(), broker.clone());
-        tokio::spawn(async move {
-            volspike_ingestor::run(&cfg, &broker, opts, CancellationToken::new()).await
-        })
-    };
+    let task = tokio::spawn(volspike_ingestor::run_with(
+        cfg.clone(),
+        opts,
+        CancellationToken::new(),
+    ));
     let Broker::Embedded(kafka) = &*broker else {
         unreachable!()
     };
@@ -347,7 +357,7 @@ fn kafka_ticks(cfg: &Config) -> Vec<Tick> {
 async fn past_the_buffer_the_ingestor_names_the_frames_and_backfill_restores_them() {
     let tmp = tempfile::tempdir().unwrap();
     let journal = tmp.path().join("journal");
-    let broker = std::sync::Arc::new(Broker::external_or_embedded("").unwrap());
+    let broker = std::sync::Arc::new(Broker::external_or_embedded(None).unwrap());
     let (cfg, report, want) = ingest_through_outage(20, &journal, broker.clone()).await;
     let ranges = report.undelivered.ranges();
     assert!(
@@ -360,7 +370,9 @@ async fn past_the_buffer_the_ingestor_names_the_frames_and_backfill_restores_the
     );
     let before = kafka_ticks(&cfg);
     assert!(before.len() < want.len());
-    let mut output = volspike_ingestor::make_output(&cfg, &broker).await.unwrap();
+    let mut output = volspike_ingestor::make_output(&cfg, broker.bootstrap())
+        .await
+        .unwrap();
     for (from, to) in ranges {
         volspike_ingestor::recover::backfill(&cfg, &journal, from, to, &mut output).unwrap();
     }

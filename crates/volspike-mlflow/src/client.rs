@@ -122,6 +122,9 @@ pub enum MlflowError {
         /// Status message.
         message: String,
     },
+    /// The credentials in the environment are incomplete.
+    #[error("MLflow credentials: {0}")]
+    Credentials(String),
     /// The run's artifacts are not served through this tracking server.
     #[error(
         "run artifacts live at `{0}`, which this client cannot reach: start `mlflow server` with artifact proxying (the default, `--serve-artifacts`)"

@@ -11,7 +11,7 @@ use volspike_model::registry::{
 };
 
 use crate::batch::KeyValue;
-use crate::client::{MlflowClient, MlflowError, RunInfo};
+use crate::client::{Auth, MlflowClient, MlflowConfig, MlflowError, RunInfo};
 
 /// Registered-model tag holding earlier champions, oldest first (`1,3`).
 pub const PREVIOUS_CHAMPIONS_TAG: &str = "volspike.previous_champions";
@@ -228,6 +228,48 @@ pub enum AnyRegistry {
     Local(volspike_model::registry::LocalRegistry),
     /// An MLflow tracking server.
     Mlflow(MlflowRegistry),
+}
+
+impl AnyRegistry {
+    /// MLflow at `mlflow_uri` when given, else the local directory `dir`.
+    /// MLflow credentials come from MLflow's own environment variables:
+    /// `MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME` and
+    /// `MLFLOW_TRACKING_PASSWORD`.
+    pub fn open(
+        mlflow_uri: Option<&str>,
+        dir: &std::path::Path,
+        experiment: &str,
+    ) -> Result<AnyRegistry, MlflowError> {
+        let Some(uri) = mlflow_uri.filter(|u| !u.is_empty()) else {
+            return Ok(AnyRegistry::Local(
+                volspike_model::registry::LocalRegistry::new(dir),
+            ));
+        };
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let auth = match (
+            env("MLFLOW_TRACKING_TOKEN"),
+            env("MLFLOW_TRACKING_USERNAME"),
+            env("MLFLOW_TRACKING_PASSWORD"),
+        ) {
+            (Some(token), _, _) => Auth::Bearer(token),
+            (None, Some(user), Some(password)) => Auth::Basic { user, password },
+            (None, Some(_), None) => {
+                return Err(MlflowError::Credentials(
+                    "MLFLOW_TRACKING_USERNAME is set but MLFLOW_TRACKING_PASSWORD is not".into(),
+                ));
+            }
+            _ => Auth::None,
+        };
+        let cfg = MlflowConfig {
+            auth,
+            timeout: Duration::from_secs(60),
+            ..MlflowConfig::new(uri)
+        };
+        Ok(AnyRegistry::Mlflow(MlflowRegistry::new(
+            MlflowClient::new(cfg)?,
+            experiment,
+        )))
+    }
 }
 
 impl std::fmt::Display for AnyRegistry {

@@ -173,6 +173,20 @@ impl std::fmt::Display for ModelRef {
     }
 }
 
+impl Serialize for ModelRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// A model loaded from a [`ModelRef`], with its registry version if it came
 /// from one.
 #[derive(Debug, Clone, PartialEq)]

@@ -83,7 +83,7 @@ pub struct DemoReport {
     /// Ticks the simulator sent (`None` with `live`).
     pub sim_ticks: Option<u64>,
     /// What the ingestor did.
-    pub ingest: volspike_ingestor::Report,
+    pub ingest: volspike_ingestor::Summary,
     /// The first difference between the live rows and a replay of the
     /// journal; `None` when they are identical.
     pub replay_difference: Option<String>,
@@ -92,9 +92,6 @@ pub struct DemoReport {
     /// What the inference server did, if it ran.
     pub inference: Option<crate::pipeline::InferenceSummary>,
 }
-
-/// The registered model name the demo trains.
-pub const MODEL_NAME: &str = "volspike";
 
 /// An hour of simulated market before the streamed one (another seed), for
 /// training. The simulator's volatility comes in bursts, so an hour's
@@ -132,7 +129,7 @@ pub async fn train_on_history(
     );
     let local = AnyRegistry::Local(LocalRegistry::new(registry));
     let reg = Registration {
-        name: Some(MODEL_NAME),
+        name: Some(&cfg.registry.model_name),
         experiment: "",
         champion_if_none: true,
     };
@@ -156,7 +153,8 @@ pub async fn train_on_history(
         "; promote it with `volspike models promote`"
     };
     println!(
-        "demo: {MODEL_NAME} version {version} ({}, best validation PR-AUC) is the challenger{promoted}, in {} ({:.1} s)",
+        "demo: {} version {version} ({}, best validation PR-AUC) is the challenger{promoted}, in {} ({:.1} s)",
+        cfg.registry.model_name,
         done.chosen.name,
         registry.display(),
         started.elapsed().as_secs_f64()
@@ -187,13 +185,14 @@ pub async fn run(
     };
     let started = Instant::now();
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    cfg.kafka.bootstrap = String::new(); // embedded Kafka
+    cfg.kafka.bootstrap = None; // embedded Kafka
     cfg.ingestor.products = opts.products.clone();
     cfg.ingestor.feed = opts.feed;
-    let journal_dir = opts
-        .journal
-        .clone()
-        .unwrap_or_else(|| dir.path().join("journal"));
+    cfg.ingestor.journal_dir = Some(
+        opts.journal
+            .clone()
+            .unwrap_or_else(|| dir.path().join("journal")),
+    );
 
     let (sim, ingest_opts, timeout) = if opts.live {
         let url = cfg.ingestor.url().to_owned();
@@ -203,7 +202,6 @@ pub async fn run(
             opts.seconds
         );
         let ingest_opts = volspike_ingestor::RunOptions {
-            journal_dir: Some(journal_dir.clone()),
             duration: Some(Duration::from_secs(opts.seconds)),
             stop_after_ticks: None,
         };
@@ -218,7 +216,7 @@ pub async fn run(
         };
         let sim =
             ExchangeSim::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), ticks, settings).await?;
-        cfg.ingestor.url = sim.url();
+        cfg.ingestor.url = Some(sim.url());
         let wall = match opts.speed {
             Speed::Factor(f) => Duration::from_secs_f64(opts.seconds as f64 / f),
             Speed::Max => Duration::ZERO,
@@ -234,7 +232,6 @@ pub async fn run(
             }
         );
         let ingest_opts = volspike_ingestor::RunOptions {
-            journal_dir: Some(journal_dir.clone()),
             duration: None,
             // The ingestor stops once it has every tick the simulator serves.
             stop_after_ticks: Some(total),
@@ -246,13 +243,14 @@ pub async fn run(
         )
     };
 
-    if let Some(addr) = cfg.admin.addr()? {
+    if let Some(addr) = cfg.admin.listen {
         println!("demo: the ingestor's metrics: http://{addr}/metrics");
     }
     let serve = opts.serve_registry.clone().map(|registry| {
         println!(
-            "demo: inference server on {} (volspike.v1, Open Inference Protocol v2, health, reflection) serving models:/{MODEL_NAME}@champion from {}; alerts print as they happen",
+            "demo: inference server on {} (volspike.v1, Open Inference Protocol v2, health, reflection) serving {} from {}; alerts print as they happen",
             cfg.inference.listen,
+            cfg.inference.model_ref(&cfg.registry),
             registry.display()
         );
         crate::pipeline::ServeOptions {
@@ -282,7 +280,7 @@ pub async fn run(
         }
         None => None,
     };
-    println!("demo: {}", volspike_ingestor::cli::summary(&ingest));
+    println!("demo: {ingest}");
     println!(
         "demo: {}",
         result.counts.summary("pipeline", started.elapsed())
@@ -318,7 +316,11 @@ pub async fn run(
     match &replay_difference {
         None => println!(
             "demo: replay of the journal ({}) gives the same {} feature rows, bit for bit",
-            journal_dir.display(),
+            cfg.ingestor
+                .journal_dir
+                .as_deref()
+                .unwrap_or(std::path::Path::new("?"))
+                .display(),
             replayed.len()
         ),
         Some(d) => println!("demo: replay of the journal DIFFERS from the live features: {d}"),

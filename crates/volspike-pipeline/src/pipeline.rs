@@ -44,7 +44,8 @@ pub enum Input {
     /// The ingestor service reading the feed configured in `cfg.ingestor`
     /// until it stops by `opts` or `shutdown`.
     Ingestor {
-        /// Journal, duration and tick limit of the run.
+        /// Duration and tick limit of the run (the journal is
+        /// `cfg.ingestor.journal-dir`).
         opts: volspike_ingestor::RunOptions,
         /// Stops the ingestor early (e.g. on SIGINT).
         shutdown: CancellationToken,
@@ -130,7 +131,7 @@ pub struct PipelineOutput {
     /// Featurizer instances crashed on purpose.
     pub crashes: u64,
     /// What the ingestor did, when it was the input.
-    pub ingest: Option<volspike_ingestor::Report>,
+    pub ingest: Option<volspike_ingestor::Summary>,
     /// What the inference server did, when one ran.
     pub inference: Option<InferenceSummary>,
 }
@@ -138,13 +139,13 @@ pub struct PipelineOutput {
 struct Featurizer {
     shutdown: CancellationToken,
     crash: CancellationToken,
-    handle: JoinHandle<volspike_featurizer::Result<volspike_featurizer::Stats>>,
+    handle: JoinHandle<volspike_featurizer::Result<volspike_featurizer::Summary>>,
 }
 
 fn start_featurizer(cfg: &Config, instance: usize) -> Featurizer {
     let mut cfg = cfg.clone();
     cfg.featurizer.instance_id = format!("pipeline-{instance}");
-    cfg.admin.listen = String::new();
+    cfg.admin.listen = None;
     let shutdown = CancellationToken::new();
     let crash = CancellationToken::new();
     let handle = tokio::spawn(volspike_featurizer::run_until(
@@ -169,14 +170,16 @@ const MAX_AHEAD_EMBEDDED: i64 = 10_000;
 /// The same bound on a real broker, where it only limits the backlog.
 const MAX_AHEAD_EXTERNAL: i64 = 200_000;
 
-/// Runs the pipeline. `cfg.kafka.bootstrap` empty means the embedded Kafka.
+/// Runs the pipeline. No `cfg.kafka.bootstrap` means the embedded Kafka.
 pub async fn run(
     mut cfg: Config,
     input: Input,
     opts: PipelineOptions,
 ) -> anyhow::Result<PipelineOutput> {
-    let broker = Arc::new(Broker::external_or_embedded(&cfg.kafka.bootstrap)?);
-    cfg.kafka.bootstrap = broker.bootstrap().to_owned();
+    let broker = Arc::new(Broker::external_or_embedded(
+        cfg.kafka.bootstrap.as_deref(),
+    )?);
+    cfg.kafka.bootstrap = Some(broker.bootstrap().to_owned());
     let embedded = matches!(*broker, Broker::Embedded(_));
     if embedded {
         // The mock cluster holds an empty fetch for the full wait even when
@@ -194,11 +197,11 @@ pub async fn run(
         );
         cfg.featurizer.transactions = false;
     }
+    // The services create their topics if missing, but the embedded Kafka
+    // has no CreateTopics API: it gets them here.
+    let t = &cfg.topics;
     broker
-        .ensure_topics(
-            &cfg,
-            &[&cfg.topics.raw, &cfg.topics.features, &cfg.topics.dlq],
-        )
+        .ensure_topics(&cfg, &[&t.raw, &t.features, &t.dlq, &t.events])
         .await?;
     let server = match &opts.serve {
         Some(serve) => Some(start_server(&cfg, &broker, serve).await?),
@@ -240,9 +243,9 @@ pub async fn run(
             }))
         }
         Input::Ingestor { opts, shutdown } => {
-            let (cfg, broker) = (cfg.clone(), Arc::clone(&broker));
+            let cfg = cfg.clone();
             Some(tokio::spawn(async move {
-                let report = volspike_ingestor::run(&cfg, &broker, opts, shutdown).await?;
+                let report = volspike_ingestor::run_with(cfg.clone(), opts, shutdown).await?;
                 if !report.undelivered.is_empty() {
                     bail!(
                         "the ingestor could not deliver frames {:?} to {}",
@@ -380,11 +383,11 @@ async fn start_server(
     serve: &ServeOptions,
 ) -> anyhow::Result<(volspike_inference::Running, CancellationToken)> {
     let mut cfg = cfg.clone();
-    cfg.inference.start_from = "earliest".to_owned();
+    cfg.inference.start_from = volspike_runtime::config::StartFrom::Earliest;
     cfg.inference.score_live = true;
     // One process, one metrics registry: the admin server the ingestor or
     // pipeline already runs shows the inference metrics too.
-    cfg.admin.listen = String::new();
+    cfg.admin.listen = None;
     broker
         .ensure_topics(
             &cfg,
@@ -397,8 +400,7 @@ async fn start_server(
         .await?;
     let stop = CancellationToken::new();
     let registry = volspike_model::registry::LocalRegistry::new(&serve.registry);
-    let bootstrap = Some(broker.bootstrap().to_owned());
-    let running = volspike_inference::start(cfg, registry, bootstrap, stop.clone()).await?;
+    let running = volspike_inference::start_with(cfg, registry, stop.clone()).await?;
     if serve.print_alerts {
         let mut events = running.state.events.subscribe();
         tokio::spawn(async move {
@@ -457,10 +459,10 @@ async fn stop_server(
 
 /// The task feeding `ticks.raw`: its counts, and the ingestor's report
 /// when the ingestor was the input.
-type InputTask = JoinHandle<anyhow::Result<(Counts, Option<volspike_ingestor::Report>)>>;
+type InputTask = JoinHandle<anyhow::Result<(Counts, Option<volspike_ingestor::Summary>)>>;
 
 /// The input counts of an ingestor run: frames as lines.
-fn ingest_counts(r: &volspike_ingestor::Report) -> Counts {
+fn ingest_counts(r: &volspike_ingestor::Summary) -> Counts {
     Counts {
         lines: r.frames,
         ticks: r.ticks,
@@ -491,7 +493,7 @@ impl Progress {
     fn new(cfg: &Config, partitions: &[i32]) -> anyhow::Result<Progress> {
         let consumer: BaseConsumer = consumer_config(
             &cfg.kafka,
-            &cfg.kafka.bootstrap,
+            cfg.kafka.broker("the pipeline")?,
             "pipeline-progress",
             &cfg.featurizer.group_id,
         )
@@ -550,7 +552,7 @@ fn produce_input(
     deadline: Instant,
 ) -> anyhow::Result<Counts> {
     let producer: ThreadedProducer<DeliveryCounter> =
-        producer_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline")
+        producer_config(&cfg.kafka, cfg.kafka.broker("the pipeline")?, "pipeline")
             .create_with_context(DeliveryCounter::default())
             .context("creating the input producer")?;
     let progress = Progress::new(cfg, partitions)?;
@@ -646,8 +648,12 @@ where
 
 /// Partition -> high watermark of a topic.
 fn end_offsets(cfg: &Config, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let consumer: BaseConsumer =
-        client_config(&cfg.kafka, &cfg.kafka.bootstrap, "pipeline-meta").create()?;
+    let consumer: BaseConsumer = client_config(
+        &cfg.kafka,
+        cfg.kafka.broker("the pipeline")?,
+        "pipeline-meta",
+    )
+    .create()?;
     let timeout = cfg.kafka.request_timeout;
     let meta = consumer
         .fetch_metadata(Some(topic), timeout)
@@ -678,7 +684,7 @@ impl TopicReader {
     fn new(cfg: &Config, topic: &str) -> anyhow::Result<TopicReader> {
         let mut cc = consumer_config(
             &cfg.kafka,
-            &cfg.kafka.bootstrap,
+            cfg.kafka.broker("the pipeline")?,
             "pipeline-reader",
             "volspike-pipeline-reader",
         );

@@ -14,7 +14,7 @@ use volspike_sim::Speed;
 async fn check_demo(feed: Feed, train: bool) {
     let mut cfg = volspike_runtime::testing::config(2_000);
     // Two demos run at once in this file: each on a free port.
-    cfg.inference.listen = "127.0.0.1:0".into();
+    cfg.inference.listen = "127.0.0.1:0".parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("models");
     let opts = DemoOptions {
@@ -32,7 +32,7 @@ async fn check_demo(feed: Feed, train: bool) {
     let (mut want, counts) = volspike_replay::replay_ticks(&market, &cfg.features);
     canonicalize(&mut want).unwrap();
 
-    let got = demo::run(cfg, opts, CancellationToken::new())
+    let got = demo::run(cfg.clone(), opts, CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(got.sim_ticks, Some(counts.ticks));
@@ -68,14 +68,20 @@ async fn check_demo(feed: Feed, train: bool) {
         assert_eq!(got.trained_version, Some(1));
         let local = LocalRegistry::new(&registry);
         assert_eq!(
-            local.alias(demo::MODEL_NAME, CHAMPION).await.unwrap(),
+            local
+                .alias(&cfg.registry.model_name, CHAMPION)
+                .await
+                .unwrap(),
             Some(1)
         );
         assert_eq!(
-            local.alias(demo::MODEL_NAME, CHALLENGER).await.unwrap(),
+            local
+                .alias(&cfg.registry.model_name, CHALLENGER)
+                .await
+                .unwrap(),
             Some(1)
         );
-        let file = local.load(demo::MODEL_NAME, 1).await.unwrap();
+        let file = local.load(&cfg.registry.model_name, 1).await.unwrap();
         assert!(file.test.rows > 1000, "{:?}", file.test);
         // The inference server scored every warm row that has the model's
         // inputs (the default model scores warm rows only).

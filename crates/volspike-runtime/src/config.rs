@@ -3,7 +3,9 @@
 //! Built-in defaults (`config/default.toml`, compiled in) < `--config FILE` <
 //! environment variables `VOLSPIKE__SECTION__KEY` (underscores in a key
 //! become dashes: `VOLSPIKE__FEATURIZER__GROUP_ID`) < command-line flags,
-//! which callers merge with [`ConfigLoader::set`]. Unknown keys are errors.
+//! which callers apply to the typed [`Config`] with
+//! [`ConfigLoader::overrides`]. Unknown keys are errors, and [`ConfigLoader::load`]
+//! lists every problem it finds, not only the first.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,8 +15,10 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use serde::{Deserialize, Serialize};
 use volspike_features::EngineConfig;
+use volspike_model::registry::ModelRef;
 
 /// The compiled-in defaults.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -35,6 +39,8 @@ pub struct Config {
     pub ingestor: IngestorConfig,
     /// The inference service.
     pub inference: InferenceConfig,
+    /// The model registry: where models are registered and served from.
+    pub registry: RegistryConfig,
     /// The admin HTTP server (`/metrics`, `/healthz`).
     pub admin: AdminConfig,
     /// Logging.
@@ -45,13 +51,14 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct KafkaConfig {
-    /// `host:port[,host:port]`. Empty means the embedded Kafka where the
+    /// `host:port[,host:port]`. Unset means the embedded Kafka where the
     /// command can run one (demo, pipeline), an error elsewhere.
-    pub bootstrap: String,
+    #[serde(default)]
+    pub bootstrap: Option<String>,
     /// Client id prefix sent to the broker.
     pub client_id: String,
-    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
-    pub security_protocol: String,
+    /// How the clients talk to the brokers.
+    pub security_protocol: SecurityProtocol,
     /// SASL mechanism (e.g. `PLAIN`, `SCRAM-SHA-512`) when SASL is used.
     #[serde(default)]
     pub sasl_mechanism: Option<String>,
@@ -74,6 +81,56 @@ pub struct KafkaConfig {
     /// (e.g. `"socket.keepalive.enable" = "true"`).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+}
+
+/// Kafka's `security.protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityProtocol {
+    /// No TLS, no authentication.
+    Plaintext,
+    /// TLS.
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// librdkafka's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    /// Whether SASL credentials are needed.
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+/// A command that needs a Kafka broker was given none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0} needs a Kafka broker: --bootstrap HOST:PORT, kafka.bootstrap in --config FILE, or VOLSPIKE__KAFKA__BOOTSTRAP"
+)]
+pub struct NoBroker(pub String);
+
+impl KafkaConfig {
+    /// The bootstrap servers, or an error saying that `who` needs them.
+    pub fn broker(&self, who: &str) -> Result<&str, NoBroker> {
+        self.bootstrap
+            .as_deref()
+            .ok_or_else(|| NoBroker(who.to_owned()))
+    }
 }
 
 /// Topic names.
@@ -139,8 +196,9 @@ pub struct FeaturizerConfig {
 pub struct IngestorConfig {
     /// `advanced_trade` or `exchange`.
     pub feed: volspike_core::Feed,
-    /// WebSocket URL; empty means the feed's public Coinbase URL.
-    pub url: String,
+    /// WebSocket URL; unset means the feed's public Coinbase URL.
+    #[serde(default)]
+    pub url: Option<String>,
     /// Products to subscribe to.
     pub products: Vec<String>,
     /// Reconnect when no frame at all arrives for this long.
@@ -164,8 +222,10 @@ pub struct IngestorConfig {
     /// Most messages sent per second (Coinbase: 8 unauthenticated on
     /// Advanced Trade, 100 on Exchange).
     pub messages_per_second: u32,
-    /// Journal directory when `--save-disk` is given without one.
-    pub journal_dir: PathBuf,
+    /// Keep an NDJSON journal of every frame here (and finish, at start,
+    /// any delivery a previous run left undone); unset: no journal.
+    #[serde(default)]
+    pub journal_dir: Option<PathBuf>,
     /// Start a new journal file after this many bytes.
     pub journal_max_bytes: u64,
     /// Start a new journal file after this long.
@@ -180,9 +240,9 @@ pub struct IngestorConfig {
     #[serde(with = "humantime_serde")]
     pub delivery_timeout: Duration,
     /// Advanced Trade: CDP API key name (`organizations/.../apiKeys/...`)
-    /// to authenticate subscribes with; empty: public, unauthenticated.
+    /// to authenticate subscribes with; unset: public, unauthenticated.
     #[serde(default)]
-    pub api_key_name: String,
+    pub api_key_name: Option<String>,
     /// Advanced Trade: the key's EC private key (PEM); never logged.
     #[serde(default)]
     pub api_key_secret: Option<Secret>,
@@ -195,10 +255,10 @@ pub struct IngestorConfig {
 impl IngestorConfig {
     /// The URL to connect to.
     pub fn url(&self) -> &str {
-        match (self.url.is_empty(), self.feed) {
-            (false, _) => &self.url,
-            (true, volspike_core::Feed::AdvancedTrade) => "wss://advanced-trade-ws.coinbase.com",
-            (true, volspike_core::Feed::Exchange) => "wss://ws-feed.exchange.coinbase.com",
+        match (&self.url, self.feed) {
+            (Some(url), _) => url,
+            (None, volspike_core::Feed::AdvancedTrade) => "wss://advanced-trade-ws.coinbase.com",
+            (None, volspike_core::Feed::Exchange) => "wss://ws-feed.exchange.coinbase.com",
         }
     }
 }
@@ -208,15 +268,17 @@ impl IngestorConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct InferenceConfig {
     /// gRPC listen address.
-    pub listen: String,
-    /// The model to serve: `models:/NAME@ALIAS`, `models:/NAME/VERSION` or a file.
-    pub model: String,
+    pub listen: SocketAddr,
+    /// The model to serve: `models:/NAME@ALIAS`, `models:/NAME/VERSION` or a
+    /// file; unset: the champion of `registry.model-name`.
+    #[serde(default)]
+    pub model: Option<ModelRef>,
     /// Score `ticks.features` as it arrives.
     pub score_live: bool,
     /// Consumer group on `ticks.features`.
     pub group_id: String,
-    /// Where a new consumer group starts: `latest` or `earliest`.
-    pub start_from: String,
+    /// Where a new consumer group starts.
+    pub start_from: StartFrom,
     /// Event time after an alert before the product can alert again.
     #[serde(with = "humantime_serde")]
     pub alert_cooldown: Duration,
@@ -247,24 +309,115 @@ pub struct InferenceConfig {
     pub tls_key: Option<PathBuf>,
 }
 
+impl InferenceConfig {
+    /// The model to serve: `inference.model`, else the champion of
+    /// `registry.model-name`.
+    pub fn model_ref(&self, registry: &RegistryConfig) -> ModelRef {
+        self.model.clone().unwrap_or_else(|| ModelRef::Alias {
+            name: registry.model_name.clone(),
+            alias: volspike_model::registry::CHAMPION.to_owned(),
+        })
+    }
+}
+
+/// Where a consumer group without committed offsets starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartFrom {
+    /// Only what arrives from now on.
+    Latest,
+    /// Everything the topic still holds.
+    Earliest,
+}
+
+impl StartFrom {
+    /// librdkafka's `auto.offset.reset` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartFrom::Latest => "latest",
+            StartFrom::Earliest => "earliest",
+        }
+    }
+}
+
+impl std::str::FromStr for StartFrom {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "latest" => Ok(StartFrom::Latest),
+            "earliest" => Ok(StartFrom::Earliest),
+            _ => Err(format!("`{s}`: expected `latest` or `earliest`")),
+        }
+    }
+}
+
+/// The model registry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistryConfig {
+    /// MLflow tracking URI (e.g. `http://127.0.0.1:5000`); unset: the local
+    /// directory `dir` is the registry. Credentials come from MLflow's own
+    /// variables `MLFLOW_TRACKING_TOKEN` or `MLFLOW_TRACKING_USERNAME` and
+    /// `MLFLOW_TRACKING_PASSWORD`.
+    #[serde(default)]
+    pub mlflow_uri: Option<String>,
+    /// The local registry directory (without `mlflow-uri`).
+    pub dir: PathBuf,
+    /// Registered model name: what training registers and serving loads.
+    pub model_name: String,
+    /// MLflow experiment of training runs.
+    pub experiment: String,
+}
+
 /// The admin HTTP server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AdminConfig {
-    /// Address to serve `/metrics` and `/healthz` on; empty disables it.
-    pub listen: String,
+    /// Address to serve `/metrics` and `/healthz` on; `"off"` disables it.
+    #[serde(with = "off_or_addr")]
+    pub listen: Option<SocketAddr>,
 }
 
-impl AdminConfig {
-    /// The parsed listen address, `None` when disabled.
-    pub fn addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
-        if self.listen.is_empty() {
+/// A flag value: `host:port`, or `off` to disable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffOrAddr(pub Option<SocketAddr>);
+
+impl std::str::FromStr for OffOrAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        off_or_addr::parse(s).map(OffOrAddr)
+    }
+}
+
+/// An optional address written as `host:port` or `off`, so that a later
+/// layer (environment, flag) can switch off what an earlier one set.
+pub mod off_or_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    /// `None` is written `off`.
+    pub fn serialize<S: Serializer>(v: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(a) => s.collect_str(a),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    /// `off` or an address.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+
+    /// `off` or an address (for flags).
+    pub fn parse(s: &str) -> Result<Option<SocketAddr>, String> {
+        if s == "off" {
             return Ok(None);
         }
-        self.listen
-            .parse()
+        s.parse()
             .map(Some)
-            .map_err(|e| ConfigError(vec![format!("admin.listen `{}`: {e}", self.listen)]))
+            .map_err(|e| format!("`{s}` is neither `off` nor host:port ({e})"))
     }
 }
 
@@ -275,8 +428,18 @@ pub struct LogConfig {
     /// `tracing` filter, e.g. `info` or `volspike_featurizer=debug,info`;
     /// `RUST_LOG` wins when set.
     pub level: String,
-    /// `text` or `json`.
-    pub format: String,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// A string that never appears in logs or `Debug` output.
@@ -308,10 +471,23 @@ impl fmt::Display for Secret {
 #[error("invalid configuration:\n  {}", .0.join("\n  "))]
 pub struct ConfigError(pub Vec<String>);
 
+/// A typed change to a loaded [`Config`]: how command-line flags override
+/// the other layers.
+pub type Override = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// Builds a [`Config`] from its layers.
-#[derive(Debug)]
 pub struct ConfigLoader {
     figment: Figment,
+    overrides: Vec<Override>,
+}
+
+impl fmt::Debug for ConfigLoader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigLoader")
+            .field("figment", &self.figment)
+            .field("overrides", &self.overrides.len())
+            .finish()
+    }
 }
 
 impl Default for ConfigLoader {
@@ -320,11 +496,15 @@ impl Default for ConfigLoader {
     }
 }
 
+/// Most problems [`ConfigLoader::load`] collects before giving up.
+const MAX_PROBLEMS: usize = 64;
+
 impl ConfigLoader {
     /// Defaults only.
     pub fn new() -> Self {
         ConfigLoader {
             figment: Figment::from(Toml::string(DEFAULT_TOML)),
+            overrides: Vec::new(),
         }
     }
 
@@ -333,6 +513,12 @@ impl ConfigLoader {
         if let Some(p) = path {
             self.figment = self.figment.merge(Toml::file_exact(p));
         }
+        self
+    }
+
+    /// Adds TOML text over what is there (tests, embedded configurations).
+    pub fn toml(mut self, text: &str) -> Self {
+        self.figment = self.figment.merge(Toml::string(text));
         self
     }
 
@@ -345,29 +531,114 @@ impl ConfigLoader {
         self
     }
 
-    /// Sets one key (dotted path, e.g. `kafka.bootstrap`) from a flag.
-    pub fn set<T: Serialize>(mut self, key: &str, value: T) -> Self {
-        self.figment = self.figment.merge(Serialized::default(key, value));
+    /// Changes the typed configuration after the other layers, before it is
+    /// checked: command-line flags.
+    pub fn overrides(mut self, f: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        self.overrides.push(Box::new(f));
         self
     }
 
-    /// Sets a key only when the flag was given.
-    pub fn set_opt<T: Serialize>(self, key: &str, value: Option<T>) -> Self {
-        match value {
-            Some(v) => self.set(key, v),
-            None => self,
-        }
-    }
-
-    /// Extracts and checks the configuration, reporting every error found.
+    /// Extracts and checks the configuration, reporting every problem found:
+    /// each key that is unknown or has a value of the wrong kind (with the
+    /// layer it came from), then every cross-field rule broken.
     pub fn load(self) -> Result<Config, ConfigError> {
-        let cfg: Config = self
+        let mut data: Dict = self
             .figment
             .extract()
             .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
-        cfg.validate()?;
-        Ok(cfg)
+        let defaults: Dict = Figment::from(Toml::string(DEFAULT_TOML))
+            .extract()
+            .expect("built-in defaults are valid TOML");
+        let mut problems = Vec::new();
+        // serde stops at the first bad value, so each one found is noted,
+        // replaced by its default (or removed) and the rest tried again.
+        let mut cfg = loop {
+            match Figment::from(Serialized::defaults(&data)).extract::<Config>() {
+                Ok(cfg) => break Some(cfg),
+                Err(e) if problems.len() < MAX_PROBLEMS => {
+                    let mut progressed = false;
+                    for e in e {
+                        let (key, fixed) = repair(&mut data, &defaults, &e);
+                        let origin = self
+                            .figment
+                            .find_metadata(&key)
+                            .map(|m| format!(" (from {})", origin(m)))
+                            .unwrap_or_default();
+                        problems.push(format!("{key}: {}{origin}", e.kind));
+                        progressed |= fixed;
+                    }
+                    if !progressed {
+                        break None;
+                    }
+                }
+                Err(e) => {
+                    problems.extend(e.into_iter().map(|e| e.to_string()));
+                    break None;
+                }
+            }
+        };
+        if let Some(cfg) = cfg.as_mut() {
+            for f in self.overrides {
+                f(cfg);
+            }
+            if let Err(e) = cfg.validate() {
+                problems.extend(e.0);
+            }
+        }
+        match cfg {
+            Some(cfg) if problems.is_empty() => Ok(cfg),
+            _ => Err(ConfigError(problems)),
+        }
     }
+}
+
+/// Where a value came from, for error messages.
+fn origin(m: &figment::Metadata) -> String {
+    match &m.source {
+        Some(figment::Source::File(p)) => p.display().to_string(),
+        _ => m.name.to_string(),
+    }
+}
+
+/// Takes the key `e` is about out of `data`: an unknown key is removed, a
+/// bad value is replaced by its default (removed when it has none). Returns
+/// the dotted key and whether `data` changed.
+fn repair(data: &mut Dict, defaults: &Dict, e: &figment::Error) -> (String, bool) {
+    let mut path: Vec<String> = e.path.clone();
+    // figment names an unknown key by its path already, serde by the field.
+    if let figment::error::Kind::UnknownField(field, _) = &e.kind
+        && path.last() != Some(field)
+    {
+        path.push(field.clone());
+    }
+    let key = path.join(".");
+    let Some((last, parents)) = path.split_last() else {
+        return (key, false);
+    };
+    let default = parents
+        .iter()
+        .try_fold(defaults, |d, k| match d.get(k) {
+            Some(Value::Dict(_, d)) => Some(d),
+            _ => None,
+        })
+        .and_then(|d| d.get(last))
+        .cloned();
+    let mut dict = data;
+    for k in parents {
+        match dict.get_mut(k) {
+            Some(Value::Dict(_, d)) => dict = d,
+            _ => return (key, false),
+        }
+    }
+    let changed = match default {
+        Some(v) if dict.get(last) != Some(&v) => {
+            dict.insert(last.clone(), v);
+            true
+        }
+        Some(_) => false,
+        None => dict.remove(last).is_some(),
+    };
+    (key, changed)
 }
 
 impl Config {
@@ -379,11 +650,8 @@ impl Config {
     }
 
     /// Loads defaults < file < environment.
-    pub fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
-        ConfigLoader::new()
-            .file(path.map(PathBuf::as_path))
-            .env()
-            .load()
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        ConfigLoader::new().file(path).env().load()
     }
 
     /// Cross-field rules; every violation is reported.
@@ -424,21 +692,30 @@ impl Config {
                 "featurizer.group-id and featurizer.transactional-id must not be empty".into(),
             );
         }
-        let protocols = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
-        if !protocols.contains(&self.kafka.security_protocol.as_str()) {
-            errors.push(format!(
-                "kafka.security-protocol must be one of {protocols:?}"
-            ));
+        if self
+            .kafka
+            .bootstrap
+            .as_deref()
+            .is_some_and(|b| b.trim().is_empty())
+        {
+            errors
+                .push("kafka.bootstrap must not be empty when set (leave it out for none)".into());
         }
-        if self.kafka.security_protocol.starts_with("sasl") && self.kafka.sasl_password.is_none() {
+        if self.kafka.security_protocol.uses_sasl() && self.kafka.sasl_password.is_none() {
             errors.push("kafka.sasl-password is required with a SASL security protocol".into());
         }
-        if !["text", "json"].contains(&self.log.format.as_str()) {
-            errors.push("log.format must be `text` or `json`".into());
-        }
         let i = &self.ingestor;
+        if i.url
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("ws://") || u.starts_with("wss://")))
+        {
+            errors.push(format!(
+                "ingestor.url `{}` is not a WebSocket URL (ws:// or wss://)",
+                i.url.as_deref().unwrap_or_default()
+            ));
+        }
         let (named, secret, file) = (
-            !i.api_key_name.is_empty(),
+            i.api_key_name.is_some(),
             i.api_key_secret.is_some(),
             i.api_key_file.is_some(),
         );
@@ -471,15 +748,6 @@ impl Config {
             errors.push("ingestor.backoff-cap must not be below ingestor.backoff-base".into());
         }
         let inf = &self.inference;
-        if inf.listen.parse::<SocketAddr>().is_err() {
-            errors.push(format!(
-                "inference.listen `{}` is not an address (host:port)",
-                inf.listen
-            ));
-        }
-        if !["latest", "earliest"].contains(&inf.start_from.as_str()) {
-            errors.push("inference.start-from must be `latest` or `earliest`".into());
-        }
         if !(inf.alert_rearm_ratio > 0.0 && inf.alert_rearm_ratio <= 1.0) {
             errors.push("inference.alert-rearm-ratio must be in (0, 1]".into());
         }
@@ -499,8 +767,16 @@ impl Config {
         {
             errors.push("inference.auth-token must not be empty when set".into());
         }
-        if let Err(e) = self.admin.addr() {
-            errors.extend(e.0);
+        if self.registry.model_name.is_empty() {
+            errors.push("registry.model-name must not be empty".into());
+        }
+        if self
+            .registry
+            .mlflow_uri
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            errors.push("registry.mlflow-uri must be an http:// or https:// URL".into());
         }
         if errors.is_empty() {
             Ok(())
@@ -519,6 +795,12 @@ mod tests {
         let c = Config::defaults();
         assert_eq!(c.topics.raw, "ticks.raw");
         assert_eq!(c.features.long_window, Duration::from_secs(300));
+        assert_eq!(c.kafka.bootstrap, None);
+        assert_eq!(c.admin.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(
+            c.inference.model_ref(&c.registry).to_string(),
+            "models:/volspike@champion"
+        );
     }
 
     #[test]
@@ -532,64 +814,110 @@ mod tests {
         .unwrap();
         let c = ConfigLoader::new()
             .file(Some(&file))
-            .set("kafka.bootstrap", "flag:9092")
+            .overrides(|c| c.kafka.bootstrap = Some("flag:9092".into()))
             .load()
             .unwrap();
-        assert_eq!(c.kafka.bootstrap, "flag:9092");
+        assert_eq!(c.kafka.bootstrap.as_deref(), Some("flag:9092"));
         assert_eq!(c.featurizer.group_id, "g-file");
 
         std::fs::write(&file, "[kafka]\nbootsrap = \"typo:9092\"\n").unwrap();
         let err = ConfigLoader::new().file(Some(&file)).load().unwrap_err();
-        assert!(err.to_string().contains("bootsrap"), "{err}");
+        assert!(err.to_string().contains("kafka.bootsrap"), "{err}");
+        assert!(err.to_string().contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_value_is_listed_with_where_it_came_from() {
+        let err = ConfigLoader::new()
+            .toml(
+                r#"
+                [kafka]
+                security-protocol = "tls"
+                request-timeout = "soon"
+                [inference]
+                listen = "localhost"
+                start-from = "beginning"
+                model = "models:/volspike@"
+                [admin]
+                listen = ""
+                [log]
+                format = "yaml"
+                [ingestor]
+                feed = "binance"
+                colour = "blue"
+                "#,
+            )
+            .load()
+            .unwrap_err();
+        for key in [
+            "kafka.security-protocol",
+            "kafka.request-timeout",
+            "inference.listen",
+            "inference.start-from",
+            "inference.model",
+            "admin.listen",
+            "log.format",
+            "ingestor.feed",
+            "ingestor.colour",
+        ] {
+            assert!(
+                err.0.iter().any(|p| p.starts_with(&format!("{key}:"))),
+                "{key} missing from {err}"
+            );
+        }
+        assert_eq!(err.0.len(), 9, "{err}");
     }
 
     #[test]
     fn every_cross_field_error_is_reported_and_secrets_are_redacted() {
         let err = ConfigLoader::new()
-            .set("topics.partitions", 0)
-            .set("features.short-window", "10m")
-            .set("kafka.security-protocol", "sasl_ssl")
+            .toml("[topics]\npartitions = 0\n[features]\nshort-window = \"10m\"\n[kafka]\nsecurity-protocol = \"sasl_ssl\"\n")
             .load()
             .unwrap_err();
         assert_eq!(err.0.len(), 3, "{err}");
         let c = ConfigLoader::new()
-            .set("kafka.sasl-password", "hunter2")
+            .toml("[kafka]\nsasl-password = \"hunter2\"\n")
             .load()
             .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]
+    fn a_later_layer_can_switch_the_admin_server_off() {
+        let c = ConfigLoader::new()
+            .toml("[admin]\nlisten = \"off\"\n")
+            .load()
+            .unwrap();
+        assert_eq!(c.admin.listen, None);
+    }
+
+    #[test]
+    fn a_command_without_a_broker_says_how_to_give_one() {
+        let c = Config::defaults();
+        let e = c.kafka.broker("the featurizer").unwrap_err();
+        assert!(e.to_string().contains("--bootstrap"), "{e}");
+    }
+
+    #[test]
     fn api_keys_come_whole_and_only_for_advanced_trade() {
-        let half = ConfigLoader::new()
-            .set("ingestor.api-key-name", "organizations/o/apiKeys/k")
-            .load()
-            .unwrap_err();
+        let load = |toml: &str| ConfigLoader::new().toml(toml).load();
+        let half = load("[ingestor]\napi-key-name = \"organizations/o/apiKeys/k\"\n").unwrap_err();
         assert!(half.to_string().contains("go together"), "{half}");
-        let both = ConfigLoader::new()
-            .set("ingestor.api-key-name", "organizations/o/apiKeys/k")
-            .set("ingestor.api-key-secret", "-----BEGIN EC PRIVATE KEY-----")
-            .set("ingestor.api-key-file", "/k.json")
-            .load()
-            .unwrap_err();
+        let both = load(
+            "[ingestor]\napi-key-name = \"organizations/o/apiKeys/k\"\napi-key-secret = \"-----BEGIN EC PRIVATE KEY-----\"\napi-key-file = \"/k.json\"\n",
+        )
+        .unwrap_err();
         assert!(both.to_string().contains("one or the other"), "{both}");
-        let exchange = ConfigLoader::new()
-            .set("ingestor.feed", "exchange")
-            .set("ingestor.api-key-file", "/k.json")
-            .load()
-            .unwrap_err();
+        let exchange =
+            load("[ingestor]\nfeed = \"exchange\"\napi-key-file = \"/k.json\"\n").unwrap_err();
         assert!(
             exchange.to_string().contains("Advanced Trade"),
             "{exchange}"
         );
-        let c = ConfigLoader::new()
-            .set("ingestor.api-key-name", "organizations/o/apiKeys/k")
-            .set(
-                "ingestor.api-key-secret",
-                "-----BEGIN EC PRIVATE KEY-----xyz",
-            )
-            .load()
-            .unwrap();
+        let c = load(
+            "[ingestor]\napi-key-name = \"organizations/o/apiKeys/k\"\napi-key-secret = \"-----BEGIN EC PRIVATE KEY-----xyz\"\n",
+        )
+        .unwrap();
         assert!(!format!("{c:?}").contains("xyz"));
     }
 }

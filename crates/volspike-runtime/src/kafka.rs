@@ -26,7 +26,7 @@ pub fn client_config(kafka: &KafkaConfig, bootstrap: &str, role: &str) -> Client
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
         .set("client.id", format!("{}-{role}", kafka.client_id))
-        .set("security.protocol", &kafka.security_protocol)
+        .set("security.protocol", kafka.security_protocol.as_str())
         .set(
             "socket.timeout.ms",
             kafka.request_timeout.as_millis().to_string(),
@@ -87,12 +87,37 @@ pub fn consumer_config(
     c
 }
 
-/// Creates the topics volspike uses if they do not exist yet.
+/// Creates those of `names` that do not exist yet, with
+/// `topics.partitions` and `topics.replication-factor`. Existing topics are
+/// left as they are, so a cluster whose topics an operator made (or the
+/// embedded Kafka, which has no CreateTopics API) needs no create rights.
 pub async fn ensure_topics(cfg: &Config, bootstrap: &str, names: &[&str]) -> anyhow::Result<()> {
+    let existing = {
+        let (kafka, bootstrap) = (cfg.kafka.clone(), bootstrap.to_owned());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+            let c: rdkafka::consumer::BaseConsumer =
+                client_config(&kafka, &bootstrap, "admin-meta")
+                    .create()
+                    .context("creating the Kafka metadata client")?;
+            let meta = rdkafka::consumer::Consumer::fetch_metadata(&c, None, kafka.request_timeout)
+                .context("listing topics")?;
+            Ok(meta.topics().iter().map(|t| t.name().to_owned()).collect())
+        })
+        .await
+        .context("listing topics")??
+    };
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !existing.iter().any(|e| e == n))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
     let admin: AdminClient<DefaultClientContext> = client_config(&cfg.kafka, bootstrap, "admin")
         .create()
         .context("creating the Kafka admin client")?;
-    let topics: Vec<NewTopic<'_>> = names
+    let topics: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|n| {
             NewTopic::new(
@@ -109,7 +134,8 @@ pub async fn ensure_topics(cfg: &Config, bootstrap: &str, names: &[&str]) -> any
         .context("creating topics")?
     {
         match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Ok(name) => tracing::info!(topic = %name, "topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => return Err(anyhow!("creating topic {name}: {code}")),
         }
     }
@@ -283,11 +309,10 @@ pub enum Broker {
 
 impl Broker {
     /// Uses `bootstrap` when given, else starts the embedded Kafka.
-    pub fn external_or_embedded(bootstrap: &str) -> anyhow::Result<Broker> {
-        if bootstrap.is_empty() {
-            Ok(Broker::Embedded(EmbeddedKafka::start(1)?))
-        } else {
-            Ok(Broker::External(bootstrap.to_owned()))
+    pub fn external_or_embedded(bootstrap: Option<&str>) -> anyhow::Result<Broker> {
+        match bootstrap {
+            Some(b) => Ok(Broker::External(b.to_owned())),
+            None => Ok(Broker::Embedded(EmbeddedKafka::start(1)?)),
         }
     }
 
@@ -406,12 +431,11 @@ pub fn flush<C: rdkafka::producer::ProducerContext + 'static>(
     }
 }
 
-/// Reads every partition of `topic` from the offset `start(partition, low,
-/// high)` up to the high watermark seen when the read begins, calling `f`
-/// with each message. Returns the partition ids.
+/// Reads every partition of `topic` on `cfg.kafka.bootstrap` from the offset
+/// `start(partition, low, high)` up to the high watermark seen when the read
+/// begins, calling `f` with each message. Returns the partition ids.
 pub fn read_partitions(
     cfg: &Config,
-    bootstrap: &str,
     topic: &str,
     start: impl Fn(i32, i64, i64) -> i64,
     timeout: Duration,
@@ -423,6 +447,7 @@ pub fn read_partitions(
     use rdkafka::{Offset, TopicPartitionList};
     use std::collections::BTreeMap;
 
+    let bootstrap = cfg.kafka.broker("reading a topic")?;
     let mut cc = consumer_config(&cfg.kafka, bootstrap, "reader", "volspike-reader");
     cc.set("enable.partition.eof", "true")
         .set("isolation.level", "read_uncommitted");

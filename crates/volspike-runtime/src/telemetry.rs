@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogFormat};
 
 /// Installs the tracing subscriber (to stderr). `RUST_LOG` wins over the
 /// configured level. Colors only when stderr is a terminal, so piped and
@@ -18,7 +18,7 @@ pub fn init_tracing(log: &LogConfig) {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let _ = if log.format == "json" {
+    let _ = if log.format == LogFormat::Json {
         builder.json().try_init()
     } else {
         builder.try_init()
@@ -41,7 +41,7 @@ pub fn init_tracing_to_file(log: &LogConfig, path: &Path) -> std::io::Result<()>
         .with_env_filter(filter)
         .with_ansi(false)
         .with_writer(Mutex::new(file));
-    let _ = if log.format == "json" {
+    let _ = if log.format == LogFormat::Json {
         builder.json().try_init()
     } else {
         builder.try_init()

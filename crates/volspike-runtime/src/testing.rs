@@ -8,11 +8,15 @@ use crate::{Config, ConfigLoader};
 /// (`RUST_LOG=info` shows the services' logs in test output).
 pub fn config(batch: usize) -> Config {
     let cfg = ConfigLoader::new()
-        .set("admin.listen", "")
-        .set("featurizer.batch-max-messages", batch)
-        .set("featurizer.session-timeout", "6s")
-        .set("featurizer.max-poll-interval", "10s")
-        .set("log.level", "warn")
+        .toml(
+            r#"
+            admin.listen = "off"
+            featurizer.session-timeout = "6s"
+            featurizer.max-poll-interval = "10s"
+            log.level = "warn"
+            "#,
+        )
+        .overrides(move |c| c.featurizer.batch_max_messages = batch)
         .load()
         .expect("the test configuration is valid");
     crate::telemetry::init_tracing(&cfg.log);

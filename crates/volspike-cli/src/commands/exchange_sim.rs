@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use volspike_core::Feed;
 use volspike_core::time::parse_timestamp;
-use volspike_runtime::shutdown;
+use volspike_runtime::{ConfigLoader, shutdown};
 use volspike_sim::{ExchangeSim, Faults, MarketConfig, SimSettings, Speed};
 
 /// Arguments of `volspike exchange-sim`.
@@ -37,7 +37,8 @@ pub struct ExchangeSimArgs {
 
 /// Serves until a signal (or, with `--exit-when-done`, until everything was
 /// sent and the last client left), then prints what each connection got.
-pub async fn run(args: ExchangeSimArgs) -> anyhow::Result<()> {
+pub async fn run(args: ExchangeSimArgs, loader: ConfigLoader) -> anyhow::Result<()> {
+    super::load(loader)?;
     let ticks = if args.replay.is_empty() {
         volspike_sim::simulate_ticks(&MarketConfig {
             products: vec!["BTC-USD".into(), "ETH-USD".into()],

@@ -75,16 +75,16 @@ pub fn config() -> Config {
     let mut cfg = Config::defaults();
     // Also the shutdown grace for open streams.
     cfg.inference.request_timeout = Duration::from_secs(2);
-    cfg.inference.listen = "127.0.0.1:0".into();
+    cfg.inference.listen = "127.0.0.1:0".parse().unwrap();
     cfg.inference.model_poll = Duration::from_millis(200);
-    cfg.admin.listen = String::new();
+    cfg.admin.listen = None;
     cfg
 }
 
 /// Starts a server without a broker.
 pub async fn start(cfg: Config, registry: LocalRegistry) -> (Running, CancellationToken) {
     let stop = CancellationToken::new();
-    let running = volspike_inference::start(cfg, registry, None, stop.clone())
+    let running = volspike_inference::start_with(cfg, registry, stop.clone())
         .await
         .expect("server starts");
     (running, stop)

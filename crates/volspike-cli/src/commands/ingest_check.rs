@@ -1,19 +1,21 @@
-//! Checks of an ingestor's output, for the end-to-end test and operators:
-//! does `ticks.raw` hold exactly the journal's ticks, and what feature rows
-//! does a features topic hold.
+//! `volspike ingest-check`: does `ticks.raw` hold each tick of an
+//! ingestor's journal exactly once?
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use rdkafka::message::Message as _;
-use volspike_core::{FeatureRow, decode_line};
+use volspike_core::decode_line;
 use volspike_ingestor::journal::read_frames;
-use volspike_runtime::Config;
 use volspike_runtime::kafka::read_partitions;
+use volspike_runtime::{Config, ConfigLoader};
 
-/// Ticks per (frame number, product) in the journal and in a topic.
+use super::{bootstrap_flag, load};
+
+/// Ticks per (frame number, product) in the journal and in a topic;
+/// `Display` gives the summary line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct JournalVsTopic {
     /// Ticks in the journal.
@@ -52,7 +54,6 @@ pub fn journal_vs_topic(cfg: &Config, dir: &Path, topic: &str) -> anyhow::Result
     let mut bad = 0u64;
     read_partitions(
         cfg,
-        &cfg.kafka.bootstrap,
         topic,
         |_, low, _| low,
         Duration::from_secs(120),
@@ -84,36 +85,40 @@ pub fn journal_vs_topic(cfg: &Config, dir: &Path, topic: &str) -> anyhow::Result
     Ok(out)
 }
 
-/// Reads `topic` (feature rows) until it holds at least `min_rows` distinct
-/// rows, at most `timeout`; returns them in canonical order.
-pub fn features_of_topic(
-    cfg: &Config,
-    topic: &str,
-    min_rows: usize,
-    timeout: Duration,
-) -> anyhow::Result<Vec<FeatureRow>> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut rows = Vec::new();
-        let mut err = None;
-        read_partitions(
-            cfg,
-            &cfg.kafka.bootstrap,
-            topic,
-            |_, low, _| low,
-            timeout,
-            |m| match serde_json::from_slice::<FeatureRow>(m.payload().unwrap_or_default()) {
-                Ok(r) => rows.push(r),
-                Err(e) => err = Some(e),
-            },
-        )?;
-        if let Some(e) = err {
-            return Err(e).context(format!("a {topic} record is not a feature row"));
-        }
-        volspike_replay::parquet::canonicalize(&mut rows)?;
-        if rows.len() >= min_rows || Instant::now() > deadline {
-            return Ok(rows);
-        }
-        std::thread::sleep(Duration::from_secs(1));
+impl std::fmt::Display for JournalVsTopic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ingest-check: journal_ticks={} topic_ticks={} missing={} extra={}",
+            self.journal_ticks, self.topic_ticks, self.missing, self.extra
+        )
     }
+}
+
+/// Arguments of `volspike ingest-check`.
+#[derive(Debug, clap::Args)]
+pub struct IngestCheckArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    /// The ingestor's journal directory.
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Topic (default `topics.raw`).
+    #[arg(long)]
+    pub topic: Option<String>,
+}
+
+/// Compares and fails on any missing or extra tick.
+pub async fn run(a: IngestCheckArgs, loader: ConfigLoader) -> anyhow::Result<()> {
+    let cfg = load(loader.overrides(bootstrap_flag(a.bootstrap)))?;
+    cfg.kafka.broker("ingest-check")?;
+    let topic = a.topic.unwrap_or_else(|| cfg.topics.raw.clone());
+    let c =
+        tokio::task::spawn_blocking(move || journal_vs_topic(&cfg, &a.journal, &topic)).await??;
+    println!("{c}");
+    if c.missing + c.extra > 0 {
+        bail!("the topic does not hold each journal tick exactly once");
+    }
+    Ok(())
 }

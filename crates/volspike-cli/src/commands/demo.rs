@@ -1,0 +1,72 @@
+//! `volspike demo`: the whole system in one process on the embedded Kafka.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use volspike_pipeline::demo::{self, DemoOptions};
+use volspike_runtime::{ConfigLoader, shutdown, telemetry};
+
+/// Arguments of `volspike demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Seconds of simulated market to run through the system (over 5
+    /// minutes, so the 5-minute windows fill); with `--live`, seconds of
+    /// the live feed.
+    #[arg(long, default_value_t = 900)]
+    pub seconds: u64,
+    /// Pace of the simulated market: times real time, or `max`.
+    #[arg(long, default_value = "20")]
+    pub speed: volspike_sim::Speed,
+    /// Read Coinbase's live feed instead of the exchange simulator.
+    #[arg(long)]
+    pub live: bool,
+    /// Product to follow (repeat for more).
+    #[arg(long = "pair", default_values = ["BTC-USD", "ETH-USD"])]
+    pub pairs: Vec<String>,
+    /// Protocol: `advanced-trade` or `exchange`.
+    #[arg(long, default_value = "advanced-trade", value_parser = volspike_ingestor::cli::parse_feed)]
+    pub feed: volspike_core::Feed,
+    /// Keep the ingestor's journal here (default: a temporary directory).
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Where to write the features (default: a temporary directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Local model registry the demo trains into.
+    #[arg(long, default_value = "data/models")]
+    pub registry: PathBuf,
+    /// Skip training on simulated history before streaming.
+    #[arg(long)]
+    pub no_train: bool,
+    /// Where the services' logs go (the terminal shows the demo's own
+    /// lines).
+    #[arg(long, default_value = "data/logs/demo.log")]
+    pub log_file: PathBuf,
+}
+
+/// Runs the demo; fails if the live features differ from a replay of the
+/// journal.
+pub async fn run(a: DemoArgs, loader: ConfigLoader) -> anyhow::Result<()> {
+    let cfg = loader.load()?;
+    telemetry::init_tracing_to_file(&cfg.log, &a.log_file)
+        .with_context(|| format!("opening the log file {}", a.log_file.display()))?;
+    telemetry::prometheus();
+    println!("demo: service logs go to {}", a.log_file.display());
+    let opts = DemoOptions {
+        products: a.pairs,
+        seconds: a.seconds,
+        speed: a.speed,
+        live: a.live,
+        feed: a.feed,
+        journal: a.journal,
+        out: a.out,
+        print_rows: true,
+        train_registry: (!a.no_train).then(|| a.registry.clone()),
+        serve_registry: Some(a.registry),
+    };
+    let report = demo::run(cfg, opts, shutdown::on_signals()).await?;
+    match report.replay_difference {
+        None => Ok(()),
+        Some(d) => bail!("live features differ from a replay of the journal: {d}"),
+    }
+}
