@@ -5,14 +5,22 @@
 //! Frames go to a [`FrameSink`] with their receive time and connection id;
 //! what happened to the connections goes to it as [`FeedEvent`]s. Kafka and
 //! the journal live behind the sink.
+//!
+//! Every timer (watchdogs, handshake timeout, backoff, rate limits) runs on
+//! tokio's clock, so tests drive the loop on paused time with an in-memory
+//! [`Connector`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand::SeedableRng;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 use volspike_core::{Control, DecodeError, Feed, LineKind, Tick, decode_frame};
 
@@ -159,11 +167,39 @@ enum End {
 /// Frames handled between two [`FrameSink::flush`] calls at most.
 const FLUSH_EVERY: usize = 1024;
 
-type Limiter = governor::DefaultDirectRateLimiter;
+/// governor's clock on tokio's time (time since the limiter was made), so
+/// rate limits wait on the same clock as every other timer here.
+#[derive(Debug, Clone)]
+struct TokioClock(Instant);
+
+impl governor::clock::Clock for TokioClock {
+    type Instant = Duration;
+    fn now(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+type Limiter = governor::RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    TokioClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
 
 fn limiter(per_second: u32) -> Limiter {
     let n = std::num::NonZeroU32::new(per_second.max(1)).expect("at least 1");
-    governor::RateLimiter::direct(governor::Quota::per_second(n))
+    governor::RateLimiter::direct_with_clock(
+        governor::Quota::per_second(n),
+        TokioClock(Instant::now()),
+    )
+}
+
+/// Waits (on tokio's clock) until `limiter` allows one more.
+async fn until_ready(limiter: &Limiter) {
+    use governor::clock::Clock as _;
+    while let Err(not_until) = limiter.check() {
+        tokio::time::sleep(not_until.wait_time_from(limiter.clock().now())).await;
+    }
 }
 
 /// The subscribe messages for `cfg`; with an API key each one carries a
@@ -217,10 +253,48 @@ fn acknowledged(feed: Feed, v: &Value) -> Option<BTreeSet<String>> {
     }
 }
 
-/// Runs connections until `shutdown`; returns an error only for what a
-/// reconnect cannot fix (a refused product, a failing sink).
+/// Opens a connection's WebSocket: [`Network`] in the service, an
+/// in-memory pipe in tests.
+pub trait Connector: Sync {
+    /// The byte stream under the WebSocket.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send;
+    /// Connects to `url` and completes the WebSocket handshake.
+    fn connect(
+        &self,
+        url: &str,
+    ) -> impl Future<Output = Result<WebSocketStream<Self::Stream>, tungstenite::Error>> + Send;
+}
+
+/// Connections over the network (TLS for `wss://`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Network;
+
+impl Connector for Network {
+    type Stream = tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>;
+    async fn connect(
+        &self,
+        url: &str,
+    ) -> Result<WebSocketStream<Self::Stream>, tungstenite::Error> {
+        tokio_tungstenite::connect_async(url)
+            .await
+            .map(|(ws, _)| ws)
+    }
+}
+
+/// Runs connections over the network until `shutdown`; returns an error
+/// only for what a reconnect cannot fix (a refused product, a failing sink).
 pub async fn run(
     cfg: &FeedConfig,
+    sink: &mut impl FrameSink,
+    shutdown: &CancellationToken,
+) -> Result<(), FeedError> {
+    run_with(cfg, &Network, sink, shutdown).await
+}
+
+/// [`run`] with connections opened by `connector`.
+pub async fn run_with(
+    cfg: &FeedConfig,
+    connector: &impl Connector,
     sink: &mut impl FrameSink,
     shutdown: &CancellationToken,
 ) -> Result<(), FeedError> {
@@ -234,20 +308,21 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            _ = limits.0.until_ready() => {}
+            _ = until_ready(&limits.0) => {}
         }
-        let (kind, reason, healthy) = match session(cfg, conn, &limits.1, sink, shutdown).await {
-            End::Shutdown => return sink.flush().map_err(FeedError::Sink),
-            End::Fatal(e) => {
-                let _ = sink.flush();
-                return Err(e);
-            }
-            End::Retry {
-                kind,
-                reason,
-                healthy,
-            } => (kind, reason, healthy),
-        };
+        let (kind, reason, healthy) =
+            match session(cfg, connector, conn, &limits.1, sink, shutdown).await {
+                End::Shutdown => return sink.flush().map_err(FeedError::Sink),
+                End::Fatal(e) => {
+                    let _ = sink.flush();
+                    return Err(e);
+                }
+                End::Retry {
+                    kind,
+                    reason,
+                    healthy,
+                } => (kind, reason, healthy),
+            };
         if healthy {
             backoff.reset();
         }
@@ -283,6 +358,7 @@ struct Session {
 
 async fn session(
     cfg: &FeedConfig,
+    connector: &impl Connector,
     conn: u64,
     messages: &Limiter,
     sink: &mut impl FrameSink,
@@ -293,20 +369,17 @@ async fn session(
         reason,
         healthy: false,
     };
-    let connect = tokio::time::timeout(
-        cfg.handshake_timeout,
-        tokio_tungstenite::connect_async(&cfg.url),
-    );
+    let connect = tokio::time::timeout(cfg.handshake_timeout, connector.connect(&cfg.url));
     let mut ws = tokio::select! {
         _ = shutdown.cancelled() => return End::Shutdown,
         r = connect => match r {
             Err(_) => return retry("connect_failed", "connect timed out".into()),
             Ok(Err(e)) => return retry("connect_failed", format!("connect failed: {e}")),
-            Ok(Ok((ws, _))) => ws,
+            Ok(Ok(ws)) => ws,
         },
     };
     for m in subscribe_messages(cfg) {
-        messages.until_ready().await;
+        until_ready(messages).await;
         if let Err(e) = ws.send(Message::text(m)).await {
             return retry("subscribe_failed", format!("subscribe failed: {e}"));
         }
@@ -350,7 +423,7 @@ async fn session(
                     let _ = ws.close(None).await;
                     return End::Shutdown;
                 }
-                r = tokio::time::timeout_at(deadline.into(), ws.next()) => r,
+                r = tokio::time::timeout_at(deadline, ws.next()) => r,
             },
         };
         let healthy = s.acked && s.got_data;

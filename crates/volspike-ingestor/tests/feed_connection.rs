@@ -1,17 +1,43 @@
 //! The ingestor's connection loop against the exchange simulator: forced
 //! disconnects, silence, heartbeat-only streams, refused products and slow
 //! acknowledgements.
+//!
+//! On tokio's paused clock: the loop reaches the simulator over in-memory
+//! pipes, so watchdogs, timeouts and backoff run in virtual time and no
+//! test waits for them.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::io::DuplexStream;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
 use volspike_core::{Feed, Tick};
 use volspike_ingestor::auth::CdpKey;
-use volspike_ingestor::connection::{FeedConfig, FeedError, FeedEvent, Frame, FrameSink, run};
-use volspike_sim::{ExchangeSim, Faults, SimSettings, Speed};
+use volspike_ingestor::connection::{
+    Connector, FeedConfig, FeedError, FeedEvent, Frame, FrameSink, run_with,
+};
+use volspike_sim::{ExchangeSim, Faults, InMemory, SimSettings, Speed};
+
+/// Connections to the simulator over in-memory pipes.
+struct SimConnector(InMemory);
+
+impl Connector for SimConnector {
+    type Stream = DuplexStream;
+    async fn connect(
+        &self,
+        url: &str,
+    ) -> Result<WebSocketStream<DuplexStream>, tungstenite::Error> {
+        let stream = self.0.connect();
+        tokio_tungstenite::client_async(url, stream)
+            .await
+            .map(|(ws, _)| ws)
+    }
+}
 
 #[derive(Default)]
 struct Collected {
@@ -71,8 +97,12 @@ async fn start_sim(seconds: u64, faults: Faults) -> (ExchangeSim, Vec<Tick>) {
 }
 
 /// Runs the loop until `want` ticks arrived (or 60 s), then shuts it down.
-async fn ingest(cfg: FeedConfig, want: usize) -> (Collected, Result<(), FeedError>) {
-    ingest_while(cfg, |c| c.ticks.len() < want, Duration::ZERO).await
+async fn ingest(
+    sim: &ExchangeSim,
+    cfg: FeedConfig,
+    want: usize,
+) -> (Collected, Result<(), FeedError>) {
+    ingest_while(sim, cfg, |c| c.ticks.len() < want, Duration::ZERO).await
 }
 
 /// Runs the loop until the simulator has served every message (and half a
@@ -81,12 +111,13 @@ async fn ingest_until_served(
     cfg: FeedConfig,
     sim: &ExchangeSim,
 ) -> (Collected, Result<(), FeedError>) {
-    ingest_while(cfg, |_| !sim.exhausted(), Duration::from_millis(500)).await
+    ingest_while(sim, cfg, |_| !sim.exhausted(), Duration::from_millis(500)).await
 }
 
 /// Runs the loop while `more` holds (at most 60 s), `grace` longer, then
 /// shuts it down.
 async fn ingest_while(
+    sim: &ExchangeSim,
     cfg: FeedConfig,
     more: impl Fn(&Collected) -> bool,
     grace: Duration,
@@ -95,7 +126,8 @@ async fn ingest_while(
     let shutdown = CancellationToken::new();
     let task = {
         let (mut sink, shutdown) = (collector.clone(), shutdown.clone());
-        tokio::spawn(async move { run(&cfg, &mut sink, &shutdown).await })
+        let connector = SimConnector(sim.in_memory());
+        tokio::spawn(async move { run_with(&cfg, &connector, &mut sink, &shutdown).await })
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while more(&collector.0.lock().unwrap()) && Instant::now() < deadline && !task.is_finished() {
@@ -118,7 +150,7 @@ fn reasons(c: &Collected) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn every_tick_arrives_once_across_100_forced_disconnects() {
     let faults = Faults {
         disconnect_every: Some(10),
@@ -126,7 +158,7 @@ async fn every_tick_arrives_once_across_100_forced_disconnects() {
         ..Faults::default()
     };
     let (sim, want) = start_sim(300, faults).await;
-    let (got, result) = ingest(feed_config(sim.url()), want.len()).await;
+    let (got, result) = ingest(&sim, feed_config(sim.url()), want.len()).await;
     result.unwrap();
     assert_eq!(got.ticks.len(), want.len());
     assert!(got.ticks == want, "each tick once, in order, as recorded");
@@ -152,7 +184,7 @@ async fn every_tick_arrives_once_across_100_forced_disconnects() {
 /// `reason`); the next one carries on and every tick arrives.
 async fn one_watchdog_trip(faults: Faults, reason: &str) {
     let (sim, want) = start_sim(60, faults).await;
-    let (got, result) = ingest(feed_config(sim.url()), want.len()).await;
+    let (got, result) = ingest(&sim, feed_config(sim.url()), want.len()).await;
     result.unwrap();
     let reasons = reasons(&got);
     assert_eq!(reasons.len(), 1, "{reasons:?}");
@@ -160,7 +192,7 @@ async fn one_watchdog_trip(faults: Faults, reason: &str) {
     assert!(got.ticks == want, "the next connection carries on");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_silent_socket_is_dropped_by_the_silence_watchdog() {
     let faults = Faults {
         silent_after: Some(10),
@@ -169,7 +201,7 @@ async fn a_silent_socket_is_dropped_by_the_silence_watchdog() {
     one_watchdog_trip(faults, "silence").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn heartbeats_without_tickers_trip_the_stale_watchdog() {
     let faults = Faults {
         heartbeats_only_after: Some(10),
@@ -178,7 +210,7 @@ async fn heartbeats_without_tickers_trip_the_stale_watchdog() {
     one_watchdog_trip(faults, "stale").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_refused_product_stops_with_a_clear_error() {
     let (sim, _) = start_sim(
         30,
@@ -188,7 +220,7 @@ async fn a_refused_product_stops_with_a_clear_error() {
         },
     )
     .await;
-    let (_, result) = ingest(feed_config(sim.url()), usize::MAX).await;
+    let (_, result) = ingest(&sim, feed_config(sim.url()), usize::MAX).await;
     let err = result.unwrap_err();
     let FeedError::Rejected {
         rejected, detail, ..
@@ -200,7 +232,7 @@ async fn a_refused_product_stops_with_a_clear_error() {
     assert!(detail.contains("not a valid product"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_slow_acknowledgement_is_waited_for_or_retried() {
     // Slower than usual but within the handshake timeout: no reconnect.
     let (sim, want) = start_sim(
@@ -211,7 +243,7 @@ async fn a_slow_acknowledgement_is_waited_for_or_retried() {
         },
     )
     .await;
-    let (got, result) = ingest(feed_config(sim.url()), want.len()).await;
+    let (got, result) = ingest(&sim, feed_config(sim.url()), want.len()).await;
     result.unwrap();
     assert!(reasons(&got).is_empty());
     assert!(got.ticks == want);
@@ -233,7 +265,8 @@ async fn a_slow_acknowledgement_is_waited_for_or_retried() {
     let shutdown = CancellationToken::new();
     let task = {
         let (mut sink, shutdown) = (collector.clone(), shutdown.clone());
-        tokio::spawn(async move { run(&cfg, &mut sink, &shutdown).await })
+        let connector = SimConnector(sim.in_memory());
+        tokio::spawn(async move { run_with(&cfg, &connector, &mut sink, &shutdown).await })
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;
     shutdown.cancel();
@@ -278,7 +311,7 @@ async fn start_authenticating_sim(key: &CdpKey) -> (ExchangeSim, Vec<Tick>) {
     (sim, ticks)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn with_an_api_key_every_subscribe_carries_a_fresh_valid_token() {
     let key = api_key(7);
     let (sim, want) = start_authenticating_sim(&key).await;
@@ -286,7 +319,7 @@ async fn with_an_api_key_every_subscribe_carries_a_fresh_valid_token() {
         auth: Some(key.clone()),
         ..feed_config(sim.url())
     };
-    let (got, result) = ingest(cfg, want.len()).await;
+    let (got, result) = ingest(&sim, cfg, want.len()).await;
     result.unwrap();
     assert_eq!(got.ticks, want);
     let reports = sim.stop().await;
@@ -308,7 +341,7 @@ async fn with_an_api_key_every_subscribe_carries_a_fresh_valid_token() {
     assert_ne!(nonces[0], nonces[1]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_refused_token_stops_the_loop_with_a_clear_error() {
     let (sim, _) = start_authenticating_sim(&api_key(7)).await;
     // Signed by another key under the same name.
@@ -316,7 +349,7 @@ async fn a_refused_token_stops_the_loop_with_a_clear_error() {
         auth: Some(api_key(9)),
         ..feed_config(sim.url())
     };
-    let (got, result) = ingest(cfg, usize::MAX).await;
+    let (got, result) = ingest(&sim, cfg, usize::MAX).await;
     let err = result.unwrap_err();
     assert!(
         matches!(err, FeedError::Authentication(_)),
@@ -332,7 +365,7 @@ async fn a_refused_token_stops_the_loop_with_a_clear_error() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn exchange_trades_the_feed_never_delivered_are_recorded_as_gaps() {
     let mut ticks = common::simulated(60, 9);
     // An Exchange market: every tick is a trade with its product's next id.

@@ -16,5 +16,7 @@ pub mod exchange;
 pub mod frames;
 pub mod market;
 
-pub use exchange::{ConnectionReport, ExchangeSim, Faults, SimSettings, Speed, TokenCheck};
+pub use exchange::{
+    ConnectionReport, ExchangeSim, Faults, InMemory, SimSettings, Speed, TokenCheck,
+};
 pub use market::{MarketConfig, simulate_ticks, write_ndjson, write_ndjson_file};

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use volspike_core::Feed;
 use volspike_core::time::now_ns;
 
+use super::Io;
 use super::serve::Numbering;
 use super::{ConnectionError, Shared};
 use crate::frames;
@@ -44,8 +45,6 @@ pub(super) enum Handshake {
     /// The connection is over, for this reason.
     Ended(String),
 }
-
-type Ws = WebSocketStream<tokio::net::TcpStream>;
 
 fn protocol(msg: String) -> ConnectionError {
     ConnectionError::Protocol(msg)
@@ -102,7 +101,7 @@ fn parse_subscribe(feed: Feed, text: &str, req: &mut Requested) -> Result<(), Co
 /// Exchange one with every channel; after the first, wait briefly for more.
 async fn read_subscribes(
     feed: Feed,
-    ws: &mut Ws,
+    ws: &mut WebSocketStream<impl Io>,
     stop: &CancellationToken,
 ) -> Result<Result<Requested, String>, ConnectionError> {
     let mut req = Requested::default();
@@ -142,7 +141,7 @@ fn token_problem(shared: &Shared, req: &Requested) -> Option<String> {
 
 /// Runs the handshake of connection `id`; numbers the acknowledgement.
 pub(super) async fn handshake(
-    ws: &mut Ws,
+    ws: &mut WebSocketStream<impl Io>,
     id: u64,
     shared: &Shared,
     stop: &CancellationToken,

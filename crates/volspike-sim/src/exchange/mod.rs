@@ -21,10 +21,11 @@ mod serve;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use volspike_core::{Feed, Tick};
@@ -165,9 +166,29 @@ struct Shared {
     reports: Mutex<Vec<ConnectionReport>>,
     /// Disconnect faults injected so far, over all connections.
     disconnects: AtomicU64,
+    /// The id of the next connection.
+    next_id: AtomicU64,
 }
 
+/// A byte stream a connection is served on: TCP, or an in-memory pipe.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
 impl Shared {
+    /// Numbers a new connection and opens its report.
+    fn open_connection(&self) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.reports
+            .lock()
+            .expect("reports lock")
+            .push(ConnectionReport {
+                id,
+                ..ConnectionReport::default()
+            });
+        id
+    }
+
     /// Changes connection `id`'s report.
     fn update(&self, id: u64, f: impl FnOnce(&mut ConnectionReport)) {
         let mut reports = self.reports.lock().expect("reports lock");
@@ -236,6 +257,7 @@ impl ExchangeSim {
             last_trade: Mutex::new(BTreeMap::new()),
             reports: Mutex::new(Vec::new()),
             disconnects: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
         });
         let stop = CancellationToken::new();
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop.clone()));
@@ -245,6 +267,14 @@ impl ExchangeSim {
             stop,
             task: Some(task),
         })
+    }
+
+    /// A handle that opens client connections without the network.
+    pub fn in_memory(&self) -> InMemory {
+        InMemory {
+            shared: Arc::clone(&self.shared),
+            stop: self.stop.clone(),
+        }
     }
 
     /// `ws://127.0.0.1:PORT`.
@@ -277,6 +307,36 @@ impl ExchangeSim {
     }
 }
 
+/// Opens connections to an [`ExchangeSim`] over in-memory pipes, served
+/// like accepted TCP connections. Tests on tokio's paused clock use it:
+/// with real sockets the paused clock jumps ahead while data is in flight.
+#[derive(Clone)]
+pub struct InMemory {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for InMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InMemory")
+    }
+}
+
+impl InMemory {
+    /// A new connection: the client's end of the pipe.
+    pub fn connect(&self) -> DuplexStream {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let id = self.shared.open_connection();
+        tokio::spawn(serve::connection(
+            server,
+            id,
+            Arc::clone(&self.shared),
+            self.stop.clone(),
+        ));
+        client
+    }
+}
+
 impl Drop for ExchangeSim {
     fn drop(&mut self) {
         self.stop.cancel();
@@ -285,18 +345,12 @@ impl Drop for ExchangeSim {
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
     let mut conns = tokio::task::JoinSet::new();
-    let mut next_id = 1;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let id = next_id;
-                    next_id += 1;
-                    shared.reports.lock().expect("reports lock").push(ConnectionReport {
-                        id,
-                        ..ConnectionReport::default()
-                    });
+                    let id = shared.open_connection();
                     conns.spawn(serve::connection(stream, id, Arc::clone(&shared), stop.clone()));
                 }
                 Err(e) => tracing::warn!(error = %e, "exchange-sim: accept failed"),

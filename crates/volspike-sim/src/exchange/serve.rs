@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +14,7 @@ use volspike_core::time::now_ns;
 use volspike_core::{Feed, Tick};
 
 use super::handshake::{Handshake, handshake};
-use super::{ConnectionError, Shared, Speed};
+use super::{ConnectionError, Io, Shared, Speed};
 use crate::frames::{self, TickerEvent};
 
 /// How long an idle connection waits before looking again.
@@ -139,7 +138,7 @@ fn heartbeat_frames(
 
 /// Serves connection `id` until it ends; records why in its report.
 pub(super) async fn connection(
-    stream: TcpStream,
+    stream: impl Io,
     id: u64,
     shared: Arc<Shared>,
     stop: CancellationToken,
@@ -183,7 +182,7 @@ fn claim(shared: &Shared, index: usize) -> bool {
 }
 
 async fn serve(
-    stream: TcpStream,
+    stream: impl Io,
     id: u64,
     shared: &Shared,
     stop: &CancellationToken,
