@@ -36,6 +36,12 @@ pub struct Resent {
     pub records: u64,
 }
 
+impl std::fmt::Display for Resent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "frames={} records={}", self.frames_read, self.records)
+    }
+}
+
 /// Newest frame number per partition of `topic` among its last records.
 fn last_frames(
     cfg: &Config,

@@ -19,16 +19,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use volspike_core::{FeatureRow, LineKind, TICK_SCHEMA_VERSION};
 use volspike_runtime::kafka::{
-    DeliveryCounter, EofAwareContext, client_config, consumer_config, producer_config,
+    DeliveryCounter, TopicReader, client_config, consumer_config, producer_config,
     send_with_backpressure,
 };
 use volspike_runtime::{Broker, Config};
@@ -668,106 +666,6 @@ fn end_offsets(cfg: &Config, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> 
     Ok(out)
 }
 
-/// Reads one output topic as it fills, from its beginning.
-struct TopicReader {
-    topic: String,
-    consumer: BaseConsumer<EofAwareContext>,
-    /// Partition -> next offset to read.
-    next: BTreeMap<i32, i64>,
-    /// Partitions that reported their end since the last seek.
-    at_end: BTreeMap<i32, bool>,
-    /// Partition -> high watermark once the output is complete.
-    high: BTreeMap<i32, i64>,
-}
-
-impl TopicReader {
-    fn new(cfg: &Config, topic: &str) -> anyhow::Result<TopicReader> {
-        let mut cc = consumer_config(
-            &cfg.kafka,
-            cfg.kafka.broker("the pipeline")?,
-            "pipeline-reader",
-            "volspike-pipeline-reader",
-        );
-        // Falling behind the log start is an error, never a silent jump.
-        cc.set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "error");
-        let consumer: BaseConsumer<EofAwareContext> = cc.create_with_context(EofAwareContext)?;
-        let partitions: Vec<i32> = end_offsets(cfg, topic)?.into_keys().collect();
-        let mut tpl = TopicPartitionList::new();
-        for &p in &partitions {
-            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
-        }
-        consumer.assign(&tpl)?;
-        Ok(TopicReader {
-            topic: topic.to_owned(),
-            consumer,
-            next: partitions.iter().map(|&p| (p, 0)).collect(),
-            at_end: partitions.iter().map(|&p| (p, false)).collect(),
-            high: BTreeMap::new(),
-        })
-    }
-
-    /// Polls once; calls `f` with a message's payload.
-    fn poll(
-        &mut self,
-        wait: Duration,
-        mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        match self.consumer.poll(wait) {
-            Some(Ok(m)) => {
-                let expected = self.next[&m.partition()];
-                if m.offset() < expected {
-                    return Ok(()); // re-delivered after a seek
-                }
-                self.next.insert(m.partition(), m.offset() + 1);
-                self.at_end.insert(m.partition(), false);
-                f(m.payload().unwrap_or_default())
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                self.at_end.insert(p, true);
-                Ok(())
-            }
-            Some(Err(e))
-                if matches!(
-                    e.rdkafka_error_code(),
-                    Some(RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::AutoOffsetReset)
-                ) =>
-            {
-                bail!(
-                    "{}: output was dropped by the broker before it was read ({e})",
-                    self.topic
-                )
-            }
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, topic = %self.topic, "reading output");
-                Ok(())
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Records each partition's high watermark once all output is written.
-    /// (Re-assigning the consumer here to force fresh end-of-partition events
-    /// tripped a librdkafka assertion, `rktp_started`, so it only reads.)
-    fn start_finishing(&mut self, timeout: Duration) -> anyhow::Result<()> {
-        for &p in self.next.keys() {
-            let (_, high) = self.consumer.fetch_watermarks(&self.topic, p, timeout)?;
-            self.high.insert(p, high);
-        }
-        Ok(())
-    }
-
-    /// Every partition read to its recorded end. With transactions the last
-    /// offset may be a commit marker, which is never delivered: one short of
-    /// the end counts once the partition has reported its end.
-    fn done(&self) -> bool {
-        self.high.iter().all(|(p, &high)| {
-            let next = self.next[p];
-            next >= high || (next == high - 1 && self.at_end[p])
-        })
-    }
-}
-
 /// Collects `ticks.features` and `ticks.dlq` while the pipeline runs; once
 /// `finish` is set (all input committed, featurizers stopped) reads both to
 /// their end and returns the rows and the DLQ count.
@@ -778,8 +676,10 @@ fn collect_output(
     deadline: Instant,
     on_row: Option<RowObserver>,
 ) -> anyhow::Result<(Vec<FeatureRow>, u64)> {
-    let mut features = TopicReader::new(cfg, &cfg.topics.features)?;
-    let mut dlq = TopicReader::new(cfg, &cfg.topics.dlq)?;
+    let from_start = |_, low, _| low;
+    let timeout = cfg.kafka.request_timeout;
+    let mut features = TopicReader::new(cfg, &cfg.topics.features, from_start, timeout)?;
+    let mut dlq = TopicReader::new(cfg, &cfg.topics.dlq, from_start, timeout)?;
     let mut rows = Vec::new();
     let mut dead_letters = 0u64;
     let mut finishing = false;
@@ -788,8 +688,8 @@ fn collect_output(
         let mut got = 0;
         for _ in 0..10_000 {
             let before = rows.len() as u64 + dead_letters;
-            features.poll(Duration::ZERO, |bytes| {
-                let row = serde_json::from_slice::<FeatureRow>(bytes)
+            features.poll(Duration::ZERO, |m| {
+                let row = serde_json::from_slice::<FeatureRow>(m.payload().unwrap_or_default())
                     .context("a ticks.features record is not a feature row")?;
                 if let Some(f) = &on_row {
                     (f.0)(&row);
@@ -806,13 +706,13 @@ fn collect_output(
             }
             got += 1;
         }
-        read.store(features.next.values().sum(), Ordering::Relaxed);
+        read.store(features.position(), Ordering::Relaxed);
         if got == 0 {
             std::thread::sleep(Duration::from_millis(5));
         }
         if !finishing && finish.load(Ordering::Relaxed) {
-            features.start_finishing(cfg.kafka.request_timeout)?;
-            dlq.start_finishing(cfg.kafka.request_timeout)?;
+            features.mark_end()?;
+            dlq.mark_end()?;
             finishing = true;
         }
         if finishing && features.done() && dlq.done() {

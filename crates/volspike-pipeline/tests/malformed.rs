@@ -54,7 +54,7 @@ async fn malformed_lines_are_counted_dead_lettered_and_survived() {
             "no {reason} in {counts:?}"
         );
     }
-    let summary = counts.summary("replay", Duration::from_secs(1));
+    let summary = counts.summary("replay", Duration::from_secs(1)).to_string();
     assert!(summary.contains("invalid_json:"), "{summary}");
 
     let opts = PipelineOptions {

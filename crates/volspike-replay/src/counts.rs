@@ -1,7 +1,6 @@
 //! Counts of what a data command did, and its one-line summary.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use volspike_core::{DecodeError, LineKind};
@@ -63,34 +62,54 @@ impl Counts {
         }
     }
 
-    /// The summary line: counts, then the rate in ticks per second.
-    pub fn summary(&self, command: &str, elapsed: Duration) -> String {
-        let mut s = format!(
-            "{command}: files={} lines={} ticks={} rows={}",
-            self.files, self.lines, self.ticks, self.rows
-        );
+    /// The summary line of `command` (`replay: files=... rate=... ticks/s`):
+    /// counts, then the rate in ticks per second over `elapsed`.
+    pub fn summary<'a>(&'a self, command: &'a str, elapsed: Duration) -> Summary<'a> {
+        Summary {
+            command,
+            counts: self,
+            elapsed,
+        }
+    }
+}
+
+/// The one-line summary of a run's [`Counts`]; see [`Counts::summary`].
+#[derive(Debug, Clone, Copy)]
+pub struct Summary<'a> {
+    command: &'a str,
+    counts: &'a Counts,
+    elapsed: Duration,
+}
+
+impl std::fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.counts;
+        write!(
+            f,
+            "{}: files={} lines={} ticks={} rows={}",
+            self.command, c.files, c.lines, c.ticks, c.rows
+        )?;
         for (name, map) in [
-            ("skipped", &self.skipped),
-            ("invalid", &self.invalid),
-            ("engine_skipped", &self.engine),
+            ("skipped", &c.skipped),
+            ("invalid", &c.invalid),
+            ("engine_skipped", &c.engine),
         ] {
             let total: u64 = map.values().sum();
-            let _ = write!(s, " {name}={total}");
+            write!(f, " {name}={total}")?;
             if total > 0 {
                 let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                let _ = write!(s, "({})", parts.join(","));
+                write!(f, "({})", parts.join(","))?;
             }
         }
-        if self.reemitted > 0 {
-            let _ = write!(s, " reemitted_dropped={}", self.reemitted);
+        if c.reemitted > 0 {
+            write!(f, " reemitted_dropped={}", c.reemitted)?;
         }
-        let secs = elapsed.as_secs_f64();
+        let secs = self.elapsed.as_secs_f64();
         let rate = if secs > 0.0 {
-            self.ticks as f64 / secs
+            c.ticks as f64 / secs
         } else {
             0.0
         };
-        let _ = write!(s, " elapsed={secs:.3}s rate={rate:.0} ticks/s");
-        s
+        write!(f, " elapsed={secs:.3}s rate={rate:.0} ticks/s")
     }
 }

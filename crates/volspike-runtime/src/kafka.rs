@@ -431,6 +431,179 @@ pub fn flush<C: rdkafka::producer::ProducerContext + 'static>(
     }
 }
 
+/// The one topic reader: every partition of a topic from chosen offsets,
+/// read as it fills, with each partition's read position and the end it
+/// must reach. A read that falls behind the log start (the broker dropped
+/// data) is an error, never a silent jump.
+///
+/// Bounded reads ([`read_partitions`]) mark the end at once; the pipeline
+/// reads while its topics fill and marks the end when the writers are done.
+pub struct TopicReader {
+    topic: String,
+    consumer: rdkafka::consumer::BaseConsumer<EofAwareContext>,
+    /// Partition -> next offset to read.
+    next: std::collections::BTreeMap<i32, i64>,
+    /// Partition -> the end to reach, once marked.
+    end: std::collections::BTreeMap<i32, i64>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for TopicReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicReader")
+            .field("topic", &self.topic)
+            .field("next", &self.next)
+            .field("end", &self.end)
+            .finish()
+    }
+}
+
+impl TopicReader {
+    /// A reader of every partition of `topic` on `cfg.kafka.bootstrap`,
+    /// starting at `start(partition, low, high)` (clamped to the log).
+    /// Retries the first metadata request for up to `timeout` (a broker
+    /// that just came back may refuse it). Reads committed records only, so
+    /// an aborted transaction's output is never seen.
+    pub fn new(
+        cfg: &Config,
+        topic: &str,
+        start: impl Fn(i32, i64, i64) -> i64,
+        timeout: Duration,
+    ) -> anyhow::Result<TopicReader> {
+        use rdkafka::consumer::Consumer as _;
+        use rdkafka::{Offset, TopicPartitionList};
+
+        let bootstrap = cfg.kafka.broker("reading a topic")?;
+        let mut cc = consumer_config(&cfg.kafka, bootstrap, "reader", "volspike-reader");
+        cc.set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "error");
+        let consumer: rdkafka::consumer::BaseConsumer<EofAwareContext> = cc
+            .create_with_context(EofAwareContext)
+            .context("creating the consumer")?;
+        let deadline = std::time::Instant::now() + timeout;
+        let request_timeout = cfg.kafka.request_timeout;
+        let meta = loop {
+            match consumer.fetch_metadata(Some(topic), request_timeout) {
+                Ok(m) => break m,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, topic, "metadata not available yet; retrying");
+                    thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e).context("fetching metadata"),
+            }
+        };
+        let partitions: Vec<i32> = meta
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            anyhow::bail!("topic {topic} does not exist");
+        }
+        let mut next = std::collections::BTreeMap::new();
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            let (low, high) = consumer.fetch_watermarks(topic, p, request_timeout)?;
+            let from = start(p, low, high).clamp(low, high);
+            next.insert(p, from);
+            tpl.add_partition_offset(topic, p, Offset::Offset(from))?;
+        }
+        consumer.assign(&tpl)?;
+        Ok(TopicReader {
+            topic: topic.to_owned(),
+            consumer,
+            next,
+            end: std::collections::BTreeMap::new(),
+            timeout: request_timeout,
+        })
+    }
+
+    /// The partition ids.
+    pub fn partitions(&self) -> Vec<i32> {
+        self.next.keys().copied().collect()
+    }
+
+    /// Records read so far, over all partitions (sum of next offsets).
+    pub fn position(&self) -> i64 {
+        self.next.values().sum()
+    }
+
+    /// Marks each partition's current high watermark as the end to reach.
+    pub fn mark_end(&mut self) -> anyhow::Result<()> {
+        use rdkafka::consumer::Consumer as _;
+        for &p in self.next.keys() {
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(&self.topic, p, self.timeout)?;
+            self.end.insert(p, high);
+        }
+        Ok(())
+    }
+
+    /// Every partition read to its marked end (false before [`Self::mark_end`]).
+    pub fn done(&self) -> bool {
+        !self.end.is_empty() && self.end.iter().all(|(p, &end)| self.next[p] >= end)
+    }
+
+    /// Polls once (waiting at most `wait`); calls `f` with a new message.
+    /// Returns whether one came.
+    pub fn poll(
+        &mut self,
+        wait: Duration,
+        f: impl FnOnce(&rdkafka::message::BorrowedMessage<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<bool> {
+        use rdkafka::Offset;
+        use rdkafka::consumer::Consumer as _;
+        use rdkafka::error::KafkaError;
+        use rdkafka::message::Message as _;
+
+        match self.consumer.poll(wait) {
+            Some(Ok(m)) => {
+                let next = self.next.get_mut(&m.partition());
+                match next {
+                    Some(next) if m.offset() >= *next => {
+                        *next = m.offset() + 1;
+                        f(&m)?;
+                        Ok(true)
+                    }
+                    _ => Ok(false), // re-delivered after a seek
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                // Transaction markers are never delivered: a partition whose
+                // last offsets are markers ends when the consumer's position
+                // passes them, not with a message. (An end-of-partition
+                // event alone is not proof: some brokers send it early.)
+                let position = self.consumer.position()?;
+                if let Some(el) = position.find_partition(&self.topic, p)
+                    && let Offset::Offset(pos) = el.offset()
+                    && let Some(next) = self.next.get_mut(&p)
+                    && pos > *next
+                {
+                    *next = pos;
+                }
+                Ok(false)
+            }
+            Some(Err(e))
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::AutoOffsetReset)
+                ) =>
+            {
+                anyhow::bail!(
+                    "{}: records were dropped by the broker before they were read ({e})",
+                    self.topic
+                )
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, topic = %self.topic, "reading a topic");
+                Ok(false)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
 /// Reads every partition of `topic` on `cfg.kafka.bootstrap` from the offset
 /// `start(partition, low, high)` up to the high watermark seen when the read
 /// begins, calling `f` with each message. Returns the partition ids.
@@ -441,81 +614,17 @@ pub fn read_partitions(
     timeout: Duration,
     mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
 ) -> anyhow::Result<Vec<i32>> {
-    use rdkafka::consumer::{BaseConsumer, Consumer as _};
-    use rdkafka::error::KafkaError;
-    use rdkafka::message::Message as _;
-    use rdkafka::{Offset, TopicPartitionList};
-    use std::collections::BTreeMap;
-
-    let bootstrap = cfg.kafka.broker("reading a topic")?;
-    let mut cc = consumer_config(&cfg.kafka, bootstrap, "reader", "volspike-reader");
-    cc.set("enable.partition.eof", "true")
-        .set("isolation.level", "read_uncommitted");
-    let consumer: BaseConsumer<EofAwareContext> = cc
-        .create_with_context(EofAwareContext)
-        .context("creating the consumer")?;
     let deadline = std::time::Instant::now() + timeout;
-    // A broker that just came back may refuse the first connection: retry.
-    let meta = loop {
-        match consumer.fetch_metadata(Some(topic), cfg.kafka.request_timeout) {
-            Ok(m) => break m,
-            Err(e) if std::time::Instant::now() < deadline => {
-                tracing::debug!(error = %e, topic, "metadata not available yet; retrying");
-                thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => return Err(e).context("fetching metadata"),
-        }
-    };
-    let partitions: Vec<i32> = meta
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        anyhow::bail!("topic {topic} does not exist");
-    }
-    // Partition -> (next offset to read, end).
-    let mut todo: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
-    let mut tpl = TopicPartitionList::new();
-    for &p in &partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, p, cfg.kafka.request_timeout)?;
-        let from = start(p, low, high).clamp(low, high);
-        if high > from {
-            todo.insert(p, (from, high));
-            tpl.add_partition_offset(topic, p, Offset::Offset(from))?;
-        }
-    }
-    consumer.assign(&tpl)?;
-    while todo.values().any(|(next, end)| next < end) {
+    let mut reader = TopicReader::new(cfg, topic, start, timeout)?;
+    reader.mark_end()?;
+    while !reader.done() {
         if std::time::Instant::now() > deadline {
             anyhow::bail!("{topic}: not read to the end within {timeout:?}");
         }
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                if let Some((next, end)) = todo.get_mut(&m.partition())
-                    && m.offset() < *end
-                {
-                    *next = m.offset() + 1;
-                    f(&m);
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                // Transaction markers are never delivered: a partition whose
-                // last offsets are markers ends when the consumer's position
-                // passes `end`, not with a message. (An end-of-partition event
-                // alone is not proof: some brokers send it early.)
-                let position = consumer.position()?;
-                if let Some(el) = position.find_partition(topic, p)
-                    && let Offset::Offset(pos) = el.offset()
-                    && let Some((next, end)) = todo.get_mut(&p)
-                    && pos >= *end
-                {
-                    *next = *end;
-                }
-            }
-            Some(Err(e)) => tracing::warn!(error = %e, topic, "reading partitions"),
-            None => {}
-        }
+        reader.poll(Duration::from_millis(100), |m| {
+            f(m);
+            Ok(())
+        })?;
     }
-    Ok(partitions)
+    Ok(reader.partitions())
 }

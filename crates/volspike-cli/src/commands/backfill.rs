@@ -39,9 +39,6 @@ pub async fn run(a: BackfillArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         )
     })
     .await??;
-    println!(
-        "backfill: frames={} records={}",
-        resent.frames_read, resent.records
-    );
+    println!("backfill: {resent}");
     Ok(())
 }
