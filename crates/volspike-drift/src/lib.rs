@@ -1,0 +1,55 @@
+//! Drift statistics: how far a live sample of a feature (or of the model's
+//! scores) is from its reference, each computed as scipy, numpy or Evidently
+//! compute it, so numbers can be checked against the tools people know.
+//!
+//! - [`ks`]: the two-sample Kolmogorov-Smirnov test, exactly as
+//!   `scipy.stats.ks_2samp` (two-sided, exact distribution).
+//! - [`bins`]: fixed bins from the reference's decile edges with open tails,
+//!   the population stability index on them with its no-drift floor, and
+//!   the Jensen-Shannon distance.
+//! - [`wasserstein`]: Wasserstein-1 normalized by the reference's standard
+//!   deviation (Evidently's `wasserstein_distance_norm`).
+//! - [`multiple`]: Benjamini-Hochberg and Bonferroni across features.
+//!
+//! Pure functions on slices; no I/O. Golden tests against a committed
+//! scipy script are in `tests/scipy_parity.rs`.
+
+pub mod bins;
+pub mod ks;
+pub mod multiple;
+pub mod wasserstein;
+
+/// Errors of the statistics.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StatsError {
+    /// A sample was empty.
+    #[error("{0} sample is empty")]
+    Empty(&'static str),
+    /// A sample held NaN or an infinity.
+    #[error("{0} sample holds a value that is not finite")]
+    NotFinite(&'static str),
+    /// Bin counts of different lengths, or no bins.
+    #[error("bin counts differ in length ({0} vs {1}) or are empty")]
+    Bins(usize, usize),
+    /// The exact distribution could not be computed (sizes too large).
+    #[error("{0}")]
+    Exact(String),
+}
+
+/// Checks that `values` is non-empty and finite.
+pub(crate) fn check(which: &'static str, values: &[f64]) -> Result<(), StatsError> {
+    if values.is_empty() {
+        return Err(StatsError::Empty(which));
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(StatsError::NotFinite(which));
+    }
+    Ok(())
+}
+
+/// `values` sorted ascending (finite values: total order equals `<`).
+pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v
+}

@@ -1,0 +1,57 @@
+//! Wasserstein-1 (earth mover's) distance between two samples, and the same
+//! divided by the reference's standard deviation so that features of every
+//! scale share one threshold (Evidently's `wasserstein_distance_norm`).
+
+use crate::{StatsError, check, sorted};
+
+/// The integral of |F_u - F_v| over the line, as
+/// `scipy.stats.wasserstein_distance(u, v)`.
+pub fn wasserstein(u: &[f64], v: &[f64]) -> Result<f64, StatsError> {
+    check("first", u)?;
+    check("second", v)?;
+    let (u, v) = (sorted(u), sorted(v));
+    let (nu, nv) = (u.len() as f64, v.len() as f64);
+    let mut all: Vec<f64> = u.iter().chain(&v).copied().collect();
+    all.sort_by(f64::total_cmp);
+    let (mut i, mut j) = (0, 0);
+    let mut total = 0.0;
+    for w in all.windows(2) {
+        let x = w[0];
+        while i < u.len() && u[i] <= x {
+            i += 1;
+        }
+        while j < v.len() && v[j] <= x {
+            j += 1;
+        }
+        total += (i as f64 / nu - j as f64 / nv).abs() * (w[1] - w[0]);
+    }
+    Ok(total)
+}
+
+/// [`wasserstein`] divided by the population standard deviation of
+/// `reference`; `None` when the reference is constant.
+pub fn wasserstein_norm(reference: &[f64], current: &[f64]) -> Result<Option<f64>, StatsError> {
+    let w = wasserstein(reference, current)?;
+    let n = reference.len() as f64;
+    let mean = reference.iter().sum::<f64>() / n;
+    let std = (reference
+        .iter()
+        .map(|x| (x - mean) * (x - mean))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    Ok((std > 0.0).then(|| w / std))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shift_moves_the_distance_by_the_shift() {
+        let u = [0.0, 1.0, 2.0, 3.0];
+        let v: Vec<f64> = u.iter().map(|x| x + 0.5).collect();
+        assert!((wasserstein(&u, &v).unwrap() - 0.5).abs() < 1e-15);
+        assert_eq!(wasserstein_norm(&[1.0, 1.0], &[2.0]).unwrap(), None);
+    }
+}
