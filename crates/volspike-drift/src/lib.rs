@@ -10,11 +10,15 @@
 //! - [`wasserstein`]: Wasserstein-1 normalized by the reference's standard
 //!   deviation (Evidently's `wasserstein_distance_norm`).
 //! - [`multiple`]: Benjamini-Hochberg and Bonferroni across features.
+//! - [`detector`]: per-feature detectors whose threshold comes from the
+//!   reference itself (block bootstrap at a chosen false-alarm rate), drift
+//!   declared after k windows in a row, and the overall severity.
 //!
 //! Pure functions on slices; no I/O. Golden tests against a committed
 //! scipy script are in `tests/scipy_parity.rs`.
 
 pub mod bins;
+pub mod detector;
 pub mod ks;
 pub mod multiple;
 pub mod wasserstein;
@@ -34,6 +38,9 @@ pub enum StatsError {
     /// The exact distribution could not be computed (sizes too large).
     #[error("{0}")]
     Exact(String),
+    /// Calibration settings that cannot work.
+    #[error("calibration: {0}")]
+    Calibration(String),
 }
 
 /// Checks that `values` is non-empty and finite.
