@@ -64,6 +64,7 @@ pub struct Detector {
     reference_sorted: Vec<f64>,
     edges: Vec<f64>,
     reference_bins: Vec<u64>,
+    reference_std: f64,
     threshold: f64,
     k: usize,
     run: usize,
@@ -108,11 +109,13 @@ impl Detector {
             .map(|i| numpy_quantile(&reference_sorted, i as f64 / 10.0))
             .collect();
         let reference_bins = bins::counts(&edges, reference);
+        let reference_std = wasserstein::population_std(reference);
         let mut detector = Detector {
             statistic,
             reference_sorted,
             edges,
             reference_bins,
+            reference_std,
             threshold: f64::INFINITY,
             k: k.max(1),
             run: 0,
@@ -148,8 +151,14 @@ impl Detector {
         Ok(match self.statistic {
             Statistic::Psi => bins::psi(&self.reference_bins, &bins::counts(&self.edges, window))?,
             Statistic::Ks => ks::statistic_sorted(&self.reference_sorted, &sorted(window)),
+            // A constant reference: any spread is drift, measured unscaled.
             Statistic::WassersteinNorm => {
-                wasserstein::wasserstein_norm(&self.reference_sorted, window)?.unwrap_or(0.0)
+                let w = wasserstein::wasserstein_sorted(&self.reference_sorted, &sorted(window));
+                if self.reference_std > 0.0 {
+                    w / self.reference_std
+                } else {
+                    w
+                }
             }
         })
     }

@@ -9,10 +9,24 @@ use crate::{StatsError, check, sorted};
 pub fn wasserstein(u: &[f64], v: &[f64]) -> Result<f64, StatsError> {
     check("first", u)?;
     check("second", v)?;
-    let (u, v) = (sorted(u), sorted(v));
+    Ok(wasserstein_sorted(&sorted(u), &sorted(v)))
+}
+
+/// [`wasserstein`] of samples already sorted (and finite).
+pub fn wasserstein_sorted(u: &[f64], v: &[f64]) -> f64 {
     let (nu, nv) = (u.len() as f64, v.len() as f64);
-    let mut all: Vec<f64> = u.iter().chain(&v).copied().collect();
-    all.sort_by(f64::total_cmp);
+    // Both sorted: merging gives the sorted union.
+    let mut all = Vec::with_capacity(u.len() + v.len());
+    let (mut a, mut b) = (0, 0);
+    while a < u.len() || b < v.len() {
+        if b == v.len() || (a < u.len() && u[a] <= v[b]) {
+            all.push(u[a]);
+            a += 1;
+        } else {
+            all.push(v[b]);
+            b += 1;
+        }
+    }
     let (mut i, mut j) = (0, 0);
     let mut total = 0.0;
     for w in all.windows(2) {
@@ -25,7 +39,14 @@ pub fn wasserstein(u: &[f64], v: &[f64]) -> Result<f64, StatsError> {
         }
         total += (i as f64 / nu - j as f64 / nv).abs() * (w[1] - w[0]);
     }
-    Ok(total)
+    total
+}
+
+/// The population standard deviation (numpy's `std`, ddof 0).
+pub fn population_std(values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    (values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt()
 }
 
 /// [`wasserstein`] divided by the population standard deviation of
