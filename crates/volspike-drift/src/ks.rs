@@ -8,6 +8,10 @@
 //!
 //! Not yet here: scipy's asymptotic path for larger samples (the `kstwo`
 //! distribution with n = round(n1 n2 / (n1 + n2))).
+//!
+//! When only the reference's stored quantiles are at hand (the model file
+//! keeps them, not the training rows), [`statistic_from_quantiles`]
+//! estimates the statistic against the CDF interpolated through them.
 
 use crate::{StatsError, check, sorted};
 
@@ -88,6 +92,79 @@ pub fn exact_pvalue(n1: usize, n2: usize, d: f64) -> Result<KsResult, StatsError
     Ok(KsResult {
         statistic,
         pvalue: p,
+    })
+}
+
+/// An estimate of the KS distance from a reference known only by its
+/// quantiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KsEstimate {
+    /// sup |F_ref - F_current| with F_ref interpolated linearly through the
+    /// quantiles (0 below the first, 1 above the last).
+    pub statistic: f64,
+    /// The widest gap between consecutive quantile levels: the most the
+    /// interpolated CDF can be off between two knots, hence a bound on the
+    /// estimate's error for any reference distribution.
+    pub max_error: f64,
+}
+
+/// Estimates the KS distance between `current` and a reference known by
+/// `quantiles` at `levels` (both ascending; levels from 0 to 1, e.g.
+/// `volspike_model::reference::LEVELS`). `None` when they do not fit
+/// together or `current` is empty or not finite.
+pub fn statistic_from_quantiles(
+    levels: &[f64],
+    quantiles: &[f64],
+    current: &[f64],
+) -> Option<KsEstimate> {
+    let knots_ok = levels.len() == quantiles.len()
+        && levels.len() >= 2
+        && quantiles.iter().all(|q| q.is_finite())
+        && levels.windows(2).all(|w| w[0] <= w[1])
+        && quantiles.windows(2).all(|w| w[0] <= w[1]);
+    if !knots_ok || check("current", current).is_err() {
+        return None;
+    }
+    // F_ref(x): the largest level among knots at x or below when x is on a
+    // tie, else linear between the knots around x.
+    let cdf = |x: f64, left: bool| -> f64 {
+        let below = |q: f64| if left { q < x } else { q <= x };
+        let k = quantiles.partition_point(|&q| below(q));
+        if k == 0 {
+            return 0.0;
+        }
+        if k == quantiles.len() {
+            return 1.0;
+        }
+        let (q0, q1, l0, l1) = (quantiles[k - 1], quantiles[k], levels[k - 1], levels[k]);
+        if q1 > q0 {
+            l0 + (l1 - l0) * (x - q0) / (q1 - q0)
+        } else {
+            l0
+        }
+    };
+    let cur = sorted(current);
+    let n = cur.len() as f64;
+    let ecdf = |x: f64, left: bool| {
+        let k = if left {
+            cur.partition_point(|&v| v < x)
+        } else {
+            cur.partition_point(|&v| v <= x)
+        };
+        k as f64 / n
+    };
+    // Both functions are monotone and the reference's is piecewise linear,
+    // so the largest gap is at a current value or a knot, from either side.
+    let mut d = 0.0f64;
+    for &x in cur.iter().chain(quantiles) {
+        for left in [true, false] {
+            d = d.max((cdf(x, left) - ecdf(x, left)).abs());
+        }
+    }
+    let max_error = levels.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    Some(KsEstimate {
+        statistic: d,
+        max_error,
     })
 }
 
@@ -184,6 +261,43 @@ mod tests {
         assert_eq!(r.statistic, 1.0);
         // Exactly 2 of the C(5, 2) = 10 orderings are this extreme.
         assert!((r.pvalue - 0.2).abs() < 1e-15, "{r:?}");
+    }
+
+    #[test]
+    fn the_estimate_from_quantiles_is_near_the_exact_statistic() {
+        // A smooth reference (the logistic distribution's quantiles) and a
+        // wider, shifted current sample.
+        let reference: Vec<f64> = (1..=20_000)
+            .map(|i| {
+                let p = i as f64 / 20_001.0;
+                (p / (1.0 - p)).ln()
+            })
+            .collect();
+        let current: Vec<f64> = (1..=3_000)
+            .map(|i| {
+                let p = i as f64 / 3_001.0;
+                (p / (1.0 - p)).ln() * 1.3 + 0.4
+            })
+            .collect();
+        let levels = [
+            0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0,
+        ];
+        let quantiles: Vec<f64> = levels
+            .iter()
+            .map(|&q| {
+                let pos = q * (reference.len() - 1) as f64;
+                let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                reference[lo] + (reference[hi] - reference[lo]) * (pos - lo as f64)
+            })
+            .collect();
+        let exact = statistic_sorted(&reference, &current);
+        let est = statistic_from_quantiles(&levels, &quantiles, &current).unwrap();
+        assert!((est.statistic - exact).abs() < 0.01, "{est:?} vs {exact}");
+        assert!((est.max_error - 0.2).abs() < 1e-15);
+        assert_eq!(
+            statistic_from_quantiles(&levels, &quantiles[1..], &current),
+            None
+        );
     }
 
     #[test]
