@@ -53,9 +53,7 @@ pub enum ModelsCommand {
 pub async fn run(cmd: ModelsCommand, loader: ConfigLoader) -> anyhow::Result<()> {
     match cmd {
         ModelsCommand::List { name, registry } => {
-            let cfg = load(loader.overrides(move |c| registry.apply(c)))?;
-            let r = open_registry(&cfg)?;
-            let name = name.unwrap_or(cfg.registry.model_name);
+            let (_, r, name) = open(loader, registry, None, name)?;
             print!("{}", list(&r, &name).await?);
         }
         ModelsCommand::Promote {
@@ -64,13 +62,7 @@ pub async fn run(cmd: ModelsCommand, loader: ConfigLoader) -> anyhow::Result<()>
             registry,
             bootstrap,
         } => {
-            let cfg = load(
-                loader
-                    .overrides(bootstrap_flag(bootstrap))
-                    .overrides(move |c| registry.apply(c)),
-            )?;
-            let r = open_registry(&cfg)?;
-            let name = name.unwrap_or_else(|| cfg.registry.model_name.clone());
+            let (cfg, r, name) = open(loader, registry, bootstrap, name)?;
             let version = match version {
                 Some(v) => v,
                 None => r.alias(&name, CHALLENGER).await?.ok_or_else(|| {
@@ -86,19 +78,31 @@ pub async fn run(cmd: ModelsCommand, loader: ConfigLoader) -> anyhow::Result<()>
             registry,
             bootstrap,
         } => {
-            let cfg = load(
-                loader
-                    .overrides(bootstrap_flag(bootstrap))
-                    .overrides(move |c| registry.apply(c)),
-            )?;
-            let r = open_registry(&cfg)?;
-            let name = name.unwrap_or_else(|| cfg.registry.model_name.clone());
+            let (cfg, r, name) = open(loader, registry, bootstrap, name)?;
             let p = r.rollback(&name).await?;
             println!("rollback: {name} champion {} in the {r}", change(&p));
             announce(&cfg, ModelEventKind::RolledBack, &p).await?;
         }
     }
     Ok(())
+}
+
+/// The configuration with the flags applied, its registry, and the model
+/// name (`--name`, else `registry.model-name`).
+fn open(
+    loader: ConfigLoader,
+    registry: RegistryArgs,
+    bootstrap: Option<String>,
+    name: Option<String>,
+) -> anyhow::Result<(Config, AnyRegistry, String)> {
+    let cfg = load(
+        loader
+            .overrides(bootstrap_flag(bootstrap))
+            .overrides(move |c| registry.apply(c)),
+    )?;
+    let r = open_registry(&cfg)?;
+    let name = name.unwrap_or_else(|| cfg.registry.model_name.clone());
+    Ok((cfg, r, name))
 }
 
 /// `FROM -> TO` of a champion change.
