@@ -3,7 +3,8 @@
 //! compute it, so numbers can be checked against the tools people know.
 //!
 //! - [`ks`]: the two-sample Kolmogorov-Smirnov test, exactly as
-//!   `scipy.stats.ks_2samp` (two-sided, exact distribution).
+//!   `scipy.stats.ks_2samp` (two-sided, `method='auto'`), on
+//!   [`kstwo`], the finite-n distribution of the one-sample statistic.
 //! - [`bins`]: fixed bins from the reference's decile edges with open tails,
 //!   the population stability index on them with its no-drift floor, and
 //!   the Jensen-Shannon distance.
@@ -20,6 +21,7 @@
 pub mod bins;
 pub mod detector;
 pub mod ks;
+pub mod kstwo;
 pub mod multiple;
 pub mod wasserstein;
 
