@@ -13,7 +13,8 @@
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{StatsError, bins, check, ks, sorted, wasserstein};
+use crate::compare::Reference;
+use crate::{StatsError, check, ks, sorted};
 
 /// What a detector measures on a window against the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,10 +62,7 @@ pub struct Verdict {
 #[derive(Debug, Clone)]
 pub struct Detector {
     statistic: Statistic,
-    reference_sorted: Vec<f64>,
-    edges: Vec<f64>,
-    reference_bins: Vec<u64>,
-    reference_std: f64,
+    reference: Reference,
     threshold: f64,
     k: usize,
     run: usize,
@@ -104,18 +102,9 @@ impl Detector {
                 cal.false_alarm_rate
             )));
         }
-        let reference_sorted = sorted(reference);
-        let edges: Vec<f64> = (1..10)
-            .map(|i| numpy_quantile(&reference_sorted, i as f64 / 10.0))
-            .collect();
-        let reference_bins = bins::counts(&edges, reference);
-        let reference_std = wasserstein::population_std(reference);
         let mut detector = Detector {
             statistic,
-            reference_sorted,
-            edges,
-            reference_bins,
-            reference_std,
+            reference: Reference::new(reference)?,
             threshold: f64::INFINITY,
             k: k.max(1),
             run: 0,
@@ -148,18 +137,11 @@ impl Detector {
     /// The statistic of `window` (finite values) against the reference.
     pub fn statistic(&self, window: &[f64]) -> Result<f64, StatsError> {
         check("window", window)?;
+        let r = &self.reference;
         Ok(match self.statistic {
-            Statistic::Psi => bins::psi(&self.reference_bins, &bins::counts(&self.edges, window))?,
-            Statistic::Ks => ks::statistic_sorted(&self.reference_sorted, &sorted(window)),
-            // A constant reference: any spread is drift, measured unscaled.
-            Statistic::WassersteinNorm => {
-                let w = wasserstein::wasserstein_sorted(&self.reference_sorted, &sorted(window));
-                if self.reference_std > 0.0 {
-                    w / self.reference_std
-                } else {
-                    w
-                }
-            }
+            Statistic::Psi => r.psi(window)?,
+            Statistic::Ks => ks::statistic_sorted(r.sorted(), &sorted(window)),
+            Statistic::WassersteinNorm => r.wasserstein_norm_sorted(&sorted(window)),
         })
     }
 
@@ -176,13 +158,6 @@ impl Detector {
             drift: self.run >= self.k,
         })
     }
-}
-
-/// numpy's default (linear) quantile of sorted values.
-fn numpy_quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
 /// Overall drift severity.
@@ -206,7 +181,7 @@ pub struct FeatureDrift {
     /// PSI of the current window.
     pub psi: f64,
     /// The PSI expected with no drift at these sample sizes
-    /// ([`bins::psi_no_drift_floor`]).
+    /// ([`crate::bins::psi_no_drift_floor`]).
     pub psi_floor: f64,
 }
 

@@ -11,6 +11,8 @@
 //! - [`wasserstein`]: Wasserstein-1 normalized by the reference's standard
 //!   deviation (Evidently's `wasserstein_distance_norm`).
 //! - [`multiple`]: Benjamini-Hochberg and Bonferroni across features.
+//! - [`compare`]: a reference prepared once and compared with a sample on
+//!   all of the above.
 //! - [`detector`]: per-feature detectors whose threshold comes from the
 //!   reference itself (block bootstrap at a chosen false-alarm rate), drift
 //!   declared after k windows in a row, and the overall severity.
@@ -19,6 +21,7 @@
 //! scipy script are in `tests/scipy_parity.rs`.
 
 pub mod bins;
+pub mod compare;
 pub mod detector;
 pub mod ks;
 pub mod kstwo;
@@ -56,9 +59,11 @@ pub(crate) fn check(which: &'static str, values: &[f64]) -> Result<(), StatsErro
     Ok(())
 }
 
-/// `values` sorted ascending (finite values: total order equals `<`).
+/// `values` sorted ascending (finite values: total order equals `<`, and
+/// equal values are indistinguishable, so the unstable sort is
+/// deterministic).
 pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
     let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
+    v.sort_unstable_by(f64::total_cmp);
     v
 }

@@ -53,14 +53,7 @@ pub fn population_std(values: &[f64]) -> f64 {
 /// `reference`; `None` when the reference is constant.
 pub fn wasserstein_norm(reference: &[f64], current: &[f64]) -> Result<Option<f64>, StatsError> {
     let w = wasserstein(reference, current)?;
-    let n = reference.len() as f64;
-    let mean = reference.iter().sum::<f64>() / n;
-    let std = (reference
-        .iter()
-        .map(|x| (x - mean) * (x - mean))
-        .sum::<f64>()
-        / n)
-        .sqrt();
+    let std = population_std(reference);
     Ok((std > 0.0).then(|| w / std))
 }
 

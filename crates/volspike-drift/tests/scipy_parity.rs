@@ -4,7 +4,7 @@
 //! path's limit (10,000).
 
 use serde::Deserialize;
-use volspike_drift::{bins, ks, multiple, wasserstein};
+use volspike_drift::{bins, compare, ks, multiple, wasserstein};
 
 #[derive(Deserialize)]
 struct Case {
@@ -74,10 +74,8 @@ fn bins_psi_and_jensen_shannon_equal_numpy_and_scipy() {
     assert_eq!(f.epsilon, bins::PSI_EPSILON);
     for c in f.cases {
         // The edges as numpy.quantile computes them, then the same bins.
-        let edges: Vec<f64> = (1..10)
-            .map(|i| quantile(&c.reference, i as f64 / 10.0))
-            .collect();
-        for (got, want) in edges.iter().zip(&c.decile_edges) {
+        let reference = compare::Reference::new(&c.reference).unwrap();
+        for (got, want) in reference.edges().iter().zip(&c.decile_edges) {
             assert!(
                 close(*got, *want, 0.0, 1e-15),
                 "{}: edge {got} vs {want}",
@@ -123,6 +121,27 @@ fn normalized_wasserstein_equals_scipy_over_numpy_std() {
 }
 
 #[test]
+fn one_comparison_gives_every_statistic_as_scipy() {
+    for c in fixture().cases {
+        let r = compare::Reference::new(&c.reference)
+            .unwrap()
+            .compare(&c.current)
+            .unwrap();
+        let n = &c.name;
+        assert_eq!(r.n_reference, c.reference.len() as u64, "{n}");
+        assert_eq!(r.n_current, c.current.len() as u64, "{n}");
+        assert!(close(r.ks_statistic, c.ks_statistic, 1e-12, 0.0), "{n}");
+        assert!(close(r.ks_pvalue, c.ks_pvalue, 1e-10, 1e-9), "{n}");
+        assert!(close(r.psi, c.psi, 1e-14, 1e-12), "{n}");
+        assert!(close(r.js, c.js, 1e-14, 1e-12), "{n}");
+        let w = r.wasserstein_norm.unwrap();
+        assert!(close(w, c.wasserstein_norm, 1e-14, 1e-12), "{n}");
+        let floor = 9.0 * (1.0 / c.reference.len() as f64 + 1.0 / c.current.len() as f64);
+        assert!(close(r.psi_floor, floor, 0.0, 1e-15), "{n}");
+    }
+}
+
+#[test]
 fn corrections_equal_scipy() {
     let f = fixture();
     let bh = multiple::benjamini_hochberg(&f.pvalues);
@@ -130,13 +149,4 @@ fn corrections_equal_scipy() {
         assert!(close(*got, *want, 0.0, 1e-15), "bh {got} vs {want}");
     }
     assert_eq!(multiple::bonferroni(&f.pvalues), f.bonferroni);
-}
-
-/// numpy's default (linear) quantile, as the model file's reference uses.
-fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let pos = q * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
