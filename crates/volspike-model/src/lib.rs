@@ -2,7 +2,8 @@
 //!
 //! [`artifact::ModelFile`] is the model file: the [`model::Model`] (inputs
 //! in order, [`model::Scaler`], parameters, decision threshold), the
-//! [`label::LabelConfig`] and tau it was trained for, its [`metrics`], and
+//! [`label::LabelConfig`] and tau it was trained for, its [`metrics`] (and
+//! the scikit-learn-exact functions that compute them), and
 //! [`reference`] distributions of its inputs and scores for drift checks.
 //! Every model kind scores from plain data: logistic weights, random-forest
 //! trees ([`forest`]) and boosted trees ([`boost`]), so a server links no
@@ -10,8 +11,7 @@
 //! `champion` and `challenger`, promotion and rollback) and its
 //! local-directory implementation. Start reading at [`model::Model::score`].
 //!
-//! Fitting, labeling, splitting and computing metrics live in
-//! `volspike-train`.
+//! Fitting, labeling and splitting live in `volspike-train`.
 
 pub mod artifact;
 pub mod boost;

@@ -7,8 +7,9 @@
 //! one label horizon. [`train`] fits the baseline, the logistic regression
 //! (smartcore's LBFGS on our objective), the random forest ([`forest`],
 //! smartcore's trees) and gradient-boosted trees ([`boost`], forust-ml), and
-//! chooses each decision threshold on validation. [`metrics`] computes what
-//! scikit-learn computes, to within 1e-9 (`tests/sklearn_parity.rs`);
+//! chooses each decision threshold on validation. [`metrics`] (from
+//! `volspike-model`) computes what scikit-learn computes, to within 1e-9
+//! (`tests/sklearn_parity.rs`);
 //! [`evaluate`] scores rows a model never saw, labeled as it was trained.
 //! [`artifacts`] and [`report`] write the model files, `report.json`,
 //! charts, the HTML report and the model card; [`register`] is the one
@@ -22,9 +23,10 @@ pub mod boost;
 pub mod dataset;
 pub mod evaluate;
 pub mod forest;
-pub mod metrics;
 pub mod register;
 pub mod report;
 pub mod split;
 pub mod tracking;
 pub mod train;
+
+pub use volspike_model::metrics;
