@@ -169,6 +169,7 @@ pub fn sim_config(opts: &DemoOptions) -> MarketConfig {
         start_ns: parse_timestamp("2026-01-01T00:00:00Z").expect("valid start"),
         seconds: opts.seconds,
         seed: 42,
+        regime: None,
     }
 }
 

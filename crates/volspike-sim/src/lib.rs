@@ -19,4 +19,4 @@ pub mod market;
 pub use exchange::{
     ConnectionReport, ExchangeSim, Faults, InMemory, SimSettings, Speed, TokenCheck,
 };
-pub use market::{MarketConfig, simulate_ticks, write_ndjson, write_ndjson_file};
+pub use market::{MarketConfig, RegimeChange, simulate_ticks, write_ndjson, write_ndjson_file};

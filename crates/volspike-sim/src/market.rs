@@ -37,6 +37,22 @@ pub struct MarketConfig {
     pub seconds: u64,
     /// RNG seed.
     pub seed: u64,
+    /// A change of regime partway through, if any.
+    pub regime: Option<RegimeChange>,
+}
+
+/// From `at_ns` on, every product's base volatility and base tick rate are
+/// multiplied: volatility then moves to its new level with its usual
+/// half-life (about two minutes), as after news. Without a change the
+/// market is exactly what it was before this option existed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegimeChange {
+    /// When the new regime starts, ns since the epoch.
+    pub at_ns: i64,
+    /// Factor on base volatility (e.g. 2.5: far more volatile).
+    pub volatility: f64,
+    /// Factor on the base tick rate (e.g. 1.5: busier).
+    pub tick_rate: f64,
 }
 
 impl MarketConfig {
@@ -119,6 +135,7 @@ pub fn simulate_ticks(cfg: &MarketConfig) -> Vec<Tick> {
     let qty = LogNormal::new(-1.5, 1.2).expect("valid lognormal");
     let kappa = std::f64::consts::LN_2 / VOL_HALF_LIFE_S;
     let mut ticks = Vec::new();
+    let mut changed = false;
     // The product whose next tick comes first, until the span ends.
     while let Some((k, t)) = products
         .iter()
@@ -127,6 +144,16 @@ pub fn simulate_ticks(cfg: &MarketConfig) -> Vec<Tick> {
         .min_by_key(|&(_, t)| t)
         .filter(|&(_, t)| t < end_ns)
     {
+        if let Some(change) = cfg.regime
+            && t >= change.at_ns
+            && !changed
+        {
+            changed = true;
+            for p in &mut products {
+                p.base_vol *= change.volatility;
+                p.base_rate *= change.tick_rate;
+            }
+        }
         let p = &mut products[k];
         // Advance log volatility over the time since the product's last tick:
         // OU step towards its base level, plus a rare upward spike.
@@ -244,6 +271,7 @@ mod tests {
             start_ns: 1_767_225_600 * NANOS_PER_SEC,
             seconds: 600,
             seed,
+            regime: None,
         }
     }
 

@@ -95,6 +95,7 @@ fn recording(seconds: u64) -> Vec<Tick> {
         start_ns: 1_767_225_600_000_000_000,
         seconds,
         seed: 5,
+        regime: None,
     })
 }
 

@@ -15,6 +15,7 @@ fn simulated_rows(minutes: u64) -> Vec<volspike_core::FeatureRow> {
         start_ns: 1_767_225_600_000_000_000,
         seconds: minutes * 60,
         seed: 5,
+        regime: None,
     });
     volspike_replay::replay_ticks(&ticks, &EngineConfig::default()).0
 }

@@ -45,6 +45,7 @@ pub async fn run(args: ExchangeSimArgs, loader: ConfigLoader) -> anyhow::Result<
             start_ns: parse_timestamp("2026-01-01T00:00:00Z")?,
             seconds: args.simulate_minutes * 60,
             seed: 42,
+            regime: None,
         })
     } else {
         let files =

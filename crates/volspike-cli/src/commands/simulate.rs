@@ -36,6 +36,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         start_ns,
         seconds: args.minutes * 60,
         seed: args.seed,
+        regime: None,
     };
     let started = Instant::now();
     let (lines, ticks) = volspike_sim::write_ndjson_file(&cfg, &args.out)

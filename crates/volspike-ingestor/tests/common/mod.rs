@@ -10,5 +10,6 @@ pub fn simulated(seconds: u64, seed: u64) -> Vec<Tick> {
         start_ns: 1_767_225_600_000_000_000,
         seconds,
         seed,
+        regime: None,
     })
 }

@@ -13,6 +13,7 @@ pub fn simulated(dir: &Path, seconds: u64, seed: u64) -> PathBuf {
         start_ns: 1_767_225_600_000_000_000,
         seconds,
         seed,
+        regime: None,
     };
     write_ndjson_file(&cfg, &path).unwrap();
     path
