@@ -6,6 +6,8 @@
 //! standard deviation taken), so each window costs one sort of the window
 //! and linear passes.
 
+use volspike_model::reference::quantile_sorted;
+
 use crate::{StatsError, bins, check, ks, multiple, sorted, wasserstein};
 
 /// A reference sample, prepared for comparisons.
@@ -151,13 +153,6 @@ pub fn adjust(comparisons: &[Comparison]) -> Adjusted {
         bh: multiple::benjamini_hochberg(&p),
         bonferroni: multiple::bonferroni(&p),
     }
-}
-
-/// numpy's default (linear) quantile of sorted, non-empty values.
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! is the quantile that leaves the configured false-alarm rate above it.
 //! Drift is declared after `k` windows in a row over the threshold.
 
+use std::ops::Range;
+
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 
@@ -122,11 +124,64 @@ impl Detector {
             }
             values.push(detector.statistic(&window)?);
         }
-        values.sort_by(f64::total_cmp);
-        // The smallest value with at most the rate's share of draws above it.
-        let above = (cal.false_alarm_rate * cal.draws as f64).floor() as usize;
-        detector.threshold = values[cal.draws - 1 - above.min(cal.draws - 1)];
+        detector.threshold = upper_quantile(values, cal.false_alarm_rate);
         Ok(detector)
+    }
+
+    /// Calibrates on given windows of `reference` (index ranges, e.g. from
+    /// [`time_windows`]): the threshold leaves `false_alarm_rate` of them
+    /// above it. For live windows of fixed duration, whose row counts vary
+    /// with the market's activity.
+    pub fn calibrate_on(
+        reference: &[f64],
+        statistic: Statistic,
+        windows: &[Range<usize>],
+        false_alarm_rate: f64,
+        k: usize,
+    ) -> Result<Detector, StatsError> {
+        check("reference", reference)?;
+        if !(false_alarm_rate > 0.0 && false_alarm_rate < 1.0) {
+            return Err(StatsError::Calibration(format!(
+                "false-alarm rate {false_alarm_rate} is not in (0, 1)"
+            )));
+        }
+        let mut detector = Detector {
+            statistic,
+            reference: Reference::new(reference)?,
+            threshold: f64::INFINITY,
+            k: k.max(1),
+            run: 0,
+        };
+        let windows = windows
+            .iter()
+            .filter(|r| r.start < r.end && r.end <= reference.len());
+        let values = if statistic == Statistic::Ks {
+            // Windows of the reference against all of it: from ranks, without
+            // walking the whole reference for each window.
+            let ranked = ks::Ranked::new(reference);
+            windows.map(|r| ranked.statistic_of(r.clone())).collect()
+        } else {
+            windows
+                .map(|r| detector.statistic(&reference[r.clone()]))
+                .collect::<Result<Vec<f64>, _>>()?
+        };
+        if values.is_empty() {
+            return Err(StatsError::Calibration(
+                "no calibration window holds a value".into(),
+            ));
+        }
+        detector.threshold = upper_quantile(values, false_alarm_rate);
+        Ok(detector)
+    }
+
+    /// The reference it was calibrated on.
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// Windows in a row over the threshold so far.
+    pub fn run(&self) -> usize {
+        self.run
     }
 
     /// The calibrated threshold.
@@ -158,6 +213,35 @@ impl Detector {
             drift: self.run >= self.k,
         })
     }
+}
+
+/// The smallest value with at most `rate` of `values` above it.
+fn upper_quantile(mut values: Vec<f64>, rate: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let above = (rate * n as f64).floor() as usize;
+    values[n - 1 - above.min(n - 1)]
+}
+
+/// `draws` windows of `duration_ns` at random places within `times`
+/// (ascending ns), as index ranges: the windows [`Detector::calibrate_on`]
+/// needs to calibrate for live windows of that duration. Empty when the
+/// times span less than one window.
+pub fn time_windows(times: &[i64], duration_ns: i64, draws: usize, seed: u64) -> Vec<Range<usize>> {
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return Vec::new();
+    };
+    if duration_ns <= 0 || last - first < duration_ns {
+        return Vec::new();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..draws)
+        .map(|_| {
+            let start = rng.random_range(first..=last - duration_ns);
+            times.partition_point(|&t| t < start)
+                ..times.partition_point(|&t| t < start + duration_ns)
+        })
+        .collect()
 }
 
 /// Overall drift severity.

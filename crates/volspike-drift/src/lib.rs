@@ -12,10 +12,17 @@
 //!   deviation (Evidently's `wasserstein_distance_norm`).
 //! - [`multiple`]: Benjamini-Hochberg and Bonferroni across features.
 //! - [`compare`]: a reference prepared once and compared with a sample on
-//!   all of the above.
+//!   all of the above; [`table`]: the same per feature between two tables
+//!   of feature rows.
 //! - [`detector`]: per-feature detectors whose threshold comes from the
 //!   reference itself (block bootstrap at a chosen false-alarm rate), drift
-//!   declared after k windows in a row, and the overall severity.
+//!   declared after k windows in a row, and the overall severity;
+//!   [`monitor`] runs one per feature and grades each window.
+//! - [`performance`]: live PR-AUC and friends on matured outcomes with
+//!   block-bootstrap intervals, performance drift against the model's test
+//!   PR-AUC, and the paired challenger-vs-champion difference.
+//! - [`policy`]: when to retrain (drift, performance, schedule, by hand)
+//!   and what holds it back (data, cooldown, promotions per day).
 //!
 //! Pure functions on slices; no I/O. Golden tests against a committed
 //! scipy script are in `tests/scipy_parity.rs`.
@@ -25,7 +32,11 @@ pub mod compare;
 pub mod detector;
 pub mod ks;
 pub mod kstwo;
+pub mod monitor;
 pub mod multiple;
+pub mod performance;
+pub mod policy;
+pub mod table;
 pub mod wasserstein;
 
 /// Errors of the statistics.
