@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use volspike_cli::commands::{
-    backfill, bench, compare_features, consume_check, demo, dump_features, evaluate, exchange_sim,
-    featurize, ingest, ingest_check, models, pipeline, replay, serve, simulate, train,
+    backfill, bench, compare_features, consume_check, demo, drift, dump_features, evaluate,
+    exchange_sim, featurize, ingest, ingest_check, models, pipeline, replay, serve, simulate,
+    train,
 };
 use volspike_runtime::ConfigLoader;
 
@@ -67,6 +68,9 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Checks that two feature parquet files hold the same rows, bit for bit.
     CompareFeatures(compare_features::CompareFeaturesArgs),
+    /// Drift between feature tables.
+    #[command(subcommand)]
+    Drift(drift::DriftCommand),
     /// Registered models: list versions, promote, roll back.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -108,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a, loader).await,
         Command::Evaluate(a) => evaluate::run(a, loader).await,
         Command::CompareFeatures(a) => compare_features::run(a),
+        Command::Drift(c) => drift::run(c),
         Command::Models(c) => models::run(c, loader).await,
         Command::Bench(c) => bench::run(c).await,
     }

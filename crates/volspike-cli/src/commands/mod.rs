@@ -8,6 +8,7 @@ pub mod bench;
 pub mod compare_features;
 pub mod consume_check;
 pub mod demo;
+pub mod drift;
 pub mod dump_features;
 pub mod evaluate;
 pub mod exchange_sim;

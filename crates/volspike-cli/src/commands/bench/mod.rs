@@ -1,6 +1,7 @@
 //! `volspike bench`: reproducible measurements (method and results in
 //! `docs/benchmarks.md`).
 
+pub mod drift;
 pub mod grpc;
 pub mod logistic;
 pub mod make_input;
@@ -57,6 +58,23 @@ pub enum BenchCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The drift worker's cost per window: ten features, each window of
+    /// `--rows` values compared with a reference of `--rows` values on every
+    /// statistic; exports the samples for scripts/python/bench_drift.py.
+    Drift {
+        /// Feature parquet files.
+        #[arg(long, required = true, num_args = 1..)]
+        features: Vec<PathBuf>,
+        /// Values per reference and per window.
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Windows to time.
+        #[arg(long, default_value_t = 5)]
+        windows: usize,
+        /// Directory for reference.f64, windows.f64 and meta.json.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Times the logistic regression fit on a feature file's training split
     /// and exports that matrix for scripts/python/bench_logistic.py.
     Logistic {
@@ -75,6 +93,27 @@ pub enum BenchCommand {
 /// Runs one benchmark and prints its result line.
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Drift {
+            features,
+            rows,
+            windows,
+            out,
+        } => {
+            let b = drift::run(&features, rows, windows, &out)?;
+            let mut sorted = b.window_seconds.clone();
+            sorted.sort_by(f64::total_cmp);
+            println!(
+                "bench drift: features={} rows={} windows={} prepare={:.1}ms median={:.1}ms/window min={:.1}ms max={:.1}ms out={}",
+                b.features.len(),
+                b.rows,
+                b.windows,
+                b.prepare_seconds * 1e3,
+                sorted[sorted.len() / 2] * 1e3,
+                sorted[0] * 1e3,
+                sorted[sorted.len() - 1] * 1e3,
+                out.display()
+            );
+        }
         BenchCommand::Logistic {
             features,
             runs,

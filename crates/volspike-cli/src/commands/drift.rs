@@ -1,0 +1,179 @@
+//! `volspike drift`: drift between feature tables.
+//!
+//! `compare` puts two parquet files of feature rows side by side, feature by
+//! feature, with the statistics of `volspike_drift` (scipy's semantics for
+//! KS, PSI on the reference's fixed decile bins with its no-drift floor,
+//! normalized Wasserstein, Jensen-Shannon).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use volspike_drift::ks::KsMethod;
+use volspike_drift::table::{self, FeatureComparison, RowsUsed};
+use volspike_replay::parquet;
+
+/// `volspike drift` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum DriftCommand {
+    /// Drift of every feature between two feature parquet files: rows used,
+    /// KS statistic and p-value (scipy's ks_2samp on the raw samples), PSI
+    /// and its no-drift floor, normalized Wasserstein, Jensen-Shannon.
+    Compare(CompareArgs),
+}
+
+/// Arguments of `volspike drift compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The reference rows (e.g. the training period).
+    #[arg(long)]
+    pub reference: PathBuf,
+    /// The rows to compare with it.
+    #[arg(long)]
+    pub current: PathBuf,
+    /// Features to compare (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub inputs: Vec<String>,
+    /// Writes the comparison as JSON here.
+    #[arg(long)]
+    pub json_out: Option<PathBuf>,
+}
+
+/// Runs a `volspike drift` subcommand.
+pub fn run(command: DriftCommand) -> anyhow::Result<()> {
+    match command {
+        DriftCommand::Compare(a) => compare(a),
+    }
+}
+
+/// What `--json-out` holds.
+#[derive(Debug, Serialize)]
+struct CompareReport {
+    reference: String,
+    current: String,
+    /// Features with statistics.
+    compared: usize,
+    /// Features without (a side had no usable value).
+    not_compared: usize,
+    features: Vec<FeatureJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct FeatureJson {
+    name: String,
+    reference_rows: RowsJson,
+    current_rows: RowsJson,
+    n_reference: u64,
+    n_current: u64,
+    ks_statistic: Option<f64>,
+    ks_pvalue: Option<f64>,
+    ks_method: Option<&'static str>,
+    ks_pvalue_bh: Option<f64>,
+    ks_pvalue_bonferroni: Option<f64>,
+    psi: Option<f64>,
+    psi_no_drift_floor: Option<f64>,
+    wasserstein_norm: Option<f64>,
+    js: Option<f64>,
+    /// Why there are no statistics.
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RowsJson {
+    rows: u64,
+    not_warm: u64,
+    undefined: u64,
+    used: u64,
+}
+
+impl From<RowsUsed> for RowsJson {
+    fn from(r: RowsUsed) -> Self {
+        RowsJson {
+            rows: r.rows,
+            not_warm: r.not_warm,
+            undefined: r.undefined,
+            used: r.used,
+        }
+    }
+}
+
+impl From<&FeatureComparison> for FeatureJson {
+    fn from(f: &FeatureComparison) -> Self {
+        let ok = f.result.as_ref().ok();
+        FeatureJson {
+            name: f.name.clone(),
+            reference_rows: f.reference_rows.into(),
+            current_rows: f.current_rows.into(),
+            n_reference: f.reference_rows.used,
+            n_current: f.current_rows.used,
+            ks_statistic: ok.map(|c| c.ks_statistic),
+            ks_pvalue: ok.map(|c| c.ks_pvalue),
+            ks_method: ok.map(|c| match c.ks_method {
+                KsMethod::Exact => "exact",
+                KsMethod::Asymptotic => "asymptotic",
+            }),
+            ks_pvalue_bh: f.ks_pvalue_bh,
+            ks_pvalue_bonferroni: f.ks_pvalue_bonferroni,
+            psi: ok.map(|c| c.psi),
+            psi_no_drift_floor: ok.map(|c| c.psi_floor),
+            wasserstein_norm: ok.and_then(|c| c.wasserstein_norm),
+            js: ok.map(|c| c.js),
+            error: f.result.as_ref().err().map(|e| e.to_string()),
+        }
+    }
+}
+
+fn compare(a: CompareArgs) -> anyhow::Result<()> {
+    let read = |p: &PathBuf| {
+        parquet::read_rows(p).with_context(|| format!("reading feature rows from {}", p.display()))
+    };
+    let (reference, current) = (read(&a.reference)?, read(&a.current)?);
+    let features = table::compare_rows(&reference, &current, &a.inputs)?;
+    println!(
+        "{:<24} {:>9} {:>9} {:>8} {:>10} {:>10} {:>8} {:>8} {:>9} {:>8}",
+        "feature", "n_ref", "n_cur", "ks", "ks_p", "ks_p_bh", "psi", "floor", "wass_norm", "js"
+    );
+    for f in &features {
+        match &f.result {
+            Ok(c) => println!(
+                "{:<24} {:>9} {:>9} {:>8.5} {:>10.3e} {:>10.3e} {:>8.4} {:>8.4} {:>9} {:>8.5}",
+                f.name,
+                c.n_reference,
+                c.n_current,
+                c.ks_statistic,
+                c.ks_pvalue,
+                f.ks_pvalue_bh.unwrap_or(f64::NAN),
+                c.psi,
+                c.psi_floor,
+                c.wasserstein_norm
+                    .map_or("-".to_owned(), |w| format!("{w:.5}")),
+                c.js
+            ),
+            Err(e) => println!(
+                "{:<24} {:>9} {:>9}  not compared: {e}",
+                f.name, f.reference_rows.used, f.current_rows.used
+            ),
+        }
+    }
+    let compared = features.iter().filter(|f| f.result.is_ok()).count();
+    let report = CompareReport {
+        reference: a.reference.display().to_string(),
+        current: a.current.display().to_string(),
+        compared,
+        not_compared: features.len() - compared,
+        features: features.iter().map(FeatureJson::from).collect(),
+    };
+    println!(
+        "drift compare: features={} compared={} not_compared={} reference_rows={} current_rows={}",
+        features.len(),
+        report.compared,
+        report.not_compared,
+        reference.len(),
+        current.len()
+    );
+    if let Some(path) = &a.json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
