@@ -15,7 +15,9 @@
 #      checked with MLflow's Python client, then promotion and evaluate;
 #   6. (inference) `volspike-inference` scores live features on tansu;
 #      tritonclient and grpcio (reflection) call it; kcat reads predictions
-#      and alerts.
+#      and alerts;
+#   7. (drift) `volspike drift compare` between two recorders' data, checked
+#      against scipy and numpy.
 #
 # The three services run from `--config FILE` alone: no flags, and no
 # VOLSPIKE__ variables in their environment (svc).
@@ -350,5 +352,25 @@ kcat -b "$BOOT" -C -t alerts.volatility -o beginning -e -q -f '%s\n' >"$WORK/ale
 kill -TERM "$SERVE"
 wait "$SERVE" || { log "serve did not stop cleanly"; tail -n 20 "$WORK/serve.log"; exit 1; }
 fi  # stage inference
+
+# --- Drift between two recorders (or two simulated markets, the second
+# after a regime change), checked against scipy and numpy. Budget: 2 minutes.
+if stage drift; then
+PY=$(scripts/python-env.sh)
+if [ -d "$DATA" ]; then
+  "$BIN" replay --raw "$DATA/at-flat-multi/BTC-ETH_20260404_031918_2h.ndjson" --out "$WORK/drift-ref.parquet" >/dev/null
+  "$BIN" replay --raw "$DATA/at-flat/segments_202604/*.ndjson" "$DATA/at-flat/BTC-USD_20260404_225457.ndjson" \
+    --out "$WORK/drift-cur.parquet" >/dev/null
+else
+  "$BIN" simulate --minutes 60 --seed 8 --out "$WORK/drift-ref.ndjson" >/dev/null
+  "$BIN" simulate --minutes 60 --seed 9 --out "$WORK/drift-cur.ndjson" >/dev/null
+  "$BIN" replay --raw "$WORK/drift-ref.ndjson" --out "$WORK/drift-ref.parquet" >/dev/null
+  "$BIN" replay --raw "$WORK/drift-cur.ndjson" --out "$WORK/drift-cur.parquet" >/dev/null
+fi
+timeout 120 "$BIN" drift compare --reference "$WORK/drift-ref.parquet" --current "$WORK/drift-cur.parquet" \
+  --json-out "$WORK/drift-compare.json" | tail -n 1
+timeout 120 "$PY" scripts/python/check_drift_compare.py "$WORK/drift-ref.parquet" "$WORK/drift-cur.parquet" \
+  "$WORK/drift-compare.json"
+fi  # stage drift
 
 log "ok"
