@@ -42,7 +42,7 @@ impl Reference {
     }
 
     fn prepared(sorted: Vec<f64>, edges: Vec<f64>) -> Reference {
-        let bins = bins::counts(&edges, &sorted);
+        let bins = bins::counts_sorted(&edges, &sorted);
         let std = wasserstein::population_std(&sorted);
         Reference {
             sorted,
@@ -94,8 +94,8 @@ impl Reference {
     /// reference.
     pub fn compare(&self, current: &[f64]) -> Result<Comparison, StatsError> {
         check("current", current)?;
-        let current_bins = bins::counts(&self.edges, current);
         let current = sorted(current);
+        let current_bins = bins::counts_sorted(&self.edges, &current);
         let ks = ks::ks_2samp_sorted(&self.sorted, &current);
         let (n_reference, n_current) = (self.sorted.len() as u64, current.len() as u64);
         Ok(Comparison {
@@ -111,6 +111,21 @@ impl Reference {
             js: bins::jensen_shannon(&self.bins, &current_bins)?,
         })
     }
+}
+
+/// Each reference against its current sample (`references[i]` with
+/// `currents[i]`), the features spread over the machine's cores: one drift
+/// window of a model's inputs.
+pub fn compare_all(
+    references: &[Reference],
+    currents: &[&[f64]],
+) -> Vec<Result<Comparison, StatsError>> {
+    use rayon::prelude::*;
+    references
+        .par_iter()
+        .zip(currents.par_iter())
+        .map(|(r, c)| r.compare(c))
+        .collect()
 }
 
 /// One feature's statistics against its reference.

@@ -70,11 +70,11 @@ pub(crate) fn check(which: &'static str, values: &[f64]) -> Result<(), StatsErro
     Ok(())
 }
 
-/// `values` sorted ascending (finite values: total order equals `<`, and
-/// equal values are indistinguishable, so the unstable sort is
-/// deterministic).
+/// `values` sorted ascending (finite values), by radix sort: a window of
+/// 100,000 values sorts several times faster than by comparisons, and
+/// sorting is most of a drift window's cost.
 pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
     let mut v = values.to_vec();
-    v.sort_unstable_by(f64::total_cmp);
+    radsort::sort(&mut v);
     v
 }

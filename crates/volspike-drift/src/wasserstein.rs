@@ -12,34 +12,37 @@ pub fn wasserstein(u: &[f64], v: &[f64]) -> Result<f64, StatsError> {
     Ok(wasserstein_sorted(&sorted(u), &sorted(v)))
 }
 
-/// [`wasserstein`] of samples already sorted (and finite).
+/// [`wasserstein`] of samples already sorted (and finite): one merge of
+/// the two, adding |F_u - F_v| times each gap between consecutive values
+/// of the union (scipy's sum, in merge order rather than pairwise).
 pub fn wasserstein_sorted(u: &[f64], v: &[f64]) -> f64 {
-    let (nu, nv) = (u.len() as f64, v.len() as f64);
-    // Both sorted: merging gives the sorted union.
-    let mut all = Vec::with_capacity(u.len() + v.len());
-    let (mut a, mut b) = (0, 0);
-    while a < u.len() || b < v.len() {
-        if b == v.len() || (a < u.len() && u[a] <= v[b]) {
-            all.push(u[a]);
-            a += 1;
-        } else {
-            all.push(v[b]);
-            b += 1;
-        }
-    }
-    let (mut i, mut j) = (0, 0);
+    let (inv_u, inv_v) = (1.0 / u.len() as f64, 1.0 / v.len() as f64);
+    // i and j count the values of u and v at or below x, the current value
+    // of the union; the next value of the union ends the gap.
+    let (mut i, mut j) = (0usize, 0usize);
+    let next = |i: usize, j: usize| match (u.get(i), v.get(j)) {
+        (Some(&a), Some(&b)) => Some(a.min(b)),
+        (Some(&a), None) => Some(a),
+        (None, Some(&b)) => Some(b),
+        (None, None) => None,
+    };
     let mut total = 0.0;
-    for w in all.windows(2) {
-        let x = w[0];
+    let Some(mut x) = next(0, 0) else {
+        return 0.0;
+    };
+    loop {
         while i < u.len() && u[i] <= x {
             i += 1;
         }
         while j < v.len() && v[j] <= x {
             j += 1;
         }
-        total += (i as f64 / nu - j as f64 / nv).abs() * (w[1] - w[0]);
+        let Some(y) = next(i, j) else {
+            return total;
+        };
+        total += (i as f64 * inv_u - j as f64 * inv_v).abs() * (y - x);
+        x = y;
     }
-    total
 }
 
 /// The population standard deviation (numpy's `std`, ddof 0).

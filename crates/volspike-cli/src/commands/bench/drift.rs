@@ -2,7 +2,8 @@
 //! each a reference of `rows` values and windows of `rows` values taken in
 //! time order from a feature file; every window is compared with its
 //! reference on every statistic (KS with scipy's p-value, PSI, normalized
-//! Wasserstein, Jensen-Shannon), as `volspike_drift::compare` does live.
+//! Wasserstein, Jensen-Shannon), as `volspike_drift::compare::compare_all`
+//! does live: features in parallel over the machine's cores.
 //! The exact samples and results are exported, so
 //! `scripts/python/bench_drift.py` can time numpy/scipy on the same numbers
 //! and check that both computed the same thing (`scripts/bench-drift.sh`
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use volspike_drift::compare::Reference;
+use volspike_drift::compare::{Reference, compare_all};
 use volspike_drift::table::{feature_index, warm_values};
 
 /// The ten features the benchmark compares: every feature but the price
@@ -91,10 +92,12 @@ pub fn run(
     let mut results = Vec::with_capacity(windows);
     for w in 0..windows {
         let started = Instant::now();
-        let compared = prepared
+        let windows: Vec<&[f64]> = series
             .iter()
-            .zip(&series)
-            .map(|(r, s)| r.compare(&s[w * rows..(w + 1) * rows]))
+            .map(|s| &s[w * rows..(w + 1) * rows])
+            .collect();
+        let compared = compare_all(&prepared, &windows)
+            .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
         window_seconds.push(started.elapsed().as_secs_f64());
         results.push(
