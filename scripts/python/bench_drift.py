@@ -23,15 +23,8 @@ import scipy
 from scipy import stats
 from scipy.spatial import distance
 
-EPSILON = 1e-4
+from drift_reference import bin_counts, decile_edges, psi
 
-
-def psi(ref_counts, cur_counts):
-    r = ref_counts / ref_counts.sum()
-    c = cur_counts / cur_counts.sum()
-    r = np.where(r == 0, EPSILON, r)
-    c = np.where(c == 0, EPSILON, c)
-    return float(np.sum((c - r) * np.log(c / r)))
 
 
 def main():
@@ -42,8 +35,8 @@ def main():
     win = np.fromfile(d / "windows.f64", dtype="<f8").reshape(f, w * n)
 
     started = time.perf_counter()
-    edges = [np.quantile(ref[i], np.arange(1, 10) / 10.0) for i in range(f)]
-    ref_counts = [np.bincount(np.searchsorted(edges[i], ref[i], side="right"), minlength=10) for i in range(f)]
+    edges = [decile_edges(ref[i]) for i in range(f)]
+    ref_counts = [bin_counts(edges[i], ref[i]) for i in range(f)]
     ref_std = [np.std(ref[i]) for i in range(f)]
     prepare = time.perf_counter() - started
 
@@ -54,7 +47,7 @@ def main():
         for i in range(f):
             cur = win[i, k * n:(k + 1) * n]
             ks = stats.ks_2samp(ref[i], cur)
-            cc = np.bincount(np.searchsorted(edges[i], cur, side="right"), minlength=10)
+            cc = bin_counts(edges[i], cur)
             wn = stats.wasserstein_distance(ref[i], cur) / ref_std[i] if ref_std[i] > 0 else float("nan")
             js = distance.jensenshannon(ref_counts[i] / ref_counts[i].sum(), cc / cc.sum())
             results.append([float(ks.statistic), float(ks.pvalue), psi(ref_counts[i], cc), float(wn), float(js)])

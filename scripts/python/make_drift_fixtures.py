@@ -36,19 +36,12 @@ import scipy
 from scipy import stats
 from scipy.spatial import distance
 
+from drift_reference import EPSILON, bin_counts, decile_edges, psi
+
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "crates/volspike-drift/tests/fixtures"
 OUT = FIXTURES / "scipy_drift.json"
 OUT_KSTWO = FIXTURES / "scipy_kstwo.json"
 MASK64 = (1 << 64) - 1
-EPSILON = 1e-4
-
-
-def psi(ref_counts, cur_counts):
-    r = ref_counts / ref_counts.sum()
-    c = cur_counts / cur_counts.sum()
-    r = np.where(r == 0, EPSILON, r)
-    c = np.where(c == 0, EPSILON, c)
-    return float(np.sum((c - r) * np.log(c / r)))
 
 
 def cases():
@@ -69,9 +62,8 @@ def main():
     out = {"numpy": np.__version__, "scipy": scipy.__version__, "epsilon": EPSILON, "cases": []}
     for name, ref, cur in cases():
         ks = stats.ks_2samp(ref, cur, alternative="two-sided", method="exact")
-        edges = np.quantile(ref, np.arange(1, 10) / 10.0)
-        rc = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=10)
-        cc = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=10)
+        edges = decile_edges(ref)
+        rc, cc = bin_counts(edges, ref), bin_counts(edges, cur)
         out["cases"].append({
             "name": name,
             "reference": ref.tolist(),

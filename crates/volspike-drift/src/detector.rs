@@ -88,7 +88,6 @@ impl Detector {
         cal: &Calibration,
         k: usize,
     ) -> Result<Detector, StatsError> {
-        check("reference", reference)?;
         if cal.window == 0 || cal.block == 0 || cal.draws == 0 || cal.block > reference.len() {
             return Err(StatsError::Calibration(format!(
                 "window {}, block {} and draws {} must be positive, and the block at most the reference's {} values",
@@ -98,19 +97,7 @@ impl Detector {
                 reference.len()
             )));
         }
-        if !(cal.false_alarm_rate > 0.0 && cal.false_alarm_rate < 1.0) {
-            return Err(StatsError::Calibration(format!(
-                "false-alarm rate {} is not in (0, 1)",
-                cal.false_alarm_rate
-            )));
-        }
-        let mut detector = Detector {
-            statistic,
-            reference: Reference::new(reference)?,
-            threshold: f64::INFINITY,
-            k: k.max(1),
-            run: 0,
-        };
+        let mut detector = Self::uncalibrated(reference, statistic, cal.false_alarm_rate, k)?;
         let mut rng = ChaCha8Rng::seed_from_u64(cal.seed);
         let mut values = Vec::with_capacity(cal.draws);
         let mut window = Vec::with_capacity(cal.window);
@@ -139,19 +126,7 @@ impl Detector {
         false_alarm_rate: f64,
         k: usize,
     ) -> Result<Detector, StatsError> {
-        check("reference", reference)?;
-        if !(false_alarm_rate > 0.0 && false_alarm_rate < 1.0) {
-            return Err(StatsError::Calibration(format!(
-                "false-alarm rate {false_alarm_rate} is not in (0, 1)"
-            )));
-        }
-        let mut detector = Detector {
-            statistic,
-            reference: Reference::new(reference)?,
-            threshold: f64::INFINITY,
-            k: k.max(1),
-            run: 0,
-        };
+        let mut detector = Self::uncalibrated(reference, statistic, false_alarm_rate, k)?;
         let windows = windows
             .iter()
             .filter(|r| r.start < r.end && r.end <= reference.len());
@@ -172,6 +147,29 @@ impl Detector {
         }
         detector.threshold = upper_quantile(values, false_alarm_rate);
         Ok(detector)
+    }
+
+    /// A detector on `reference` (non-empty, finite) whose threshold is not
+    /// set yet; the rate must be in (0, 1).
+    fn uncalibrated(
+        reference: &[f64],
+        statistic: Statistic,
+        false_alarm_rate: f64,
+        k: usize,
+    ) -> Result<Detector, StatsError> {
+        check("reference", reference)?;
+        if !(false_alarm_rate > 0.0 && false_alarm_rate < 1.0) {
+            return Err(StatsError::Calibration(format!(
+                "false-alarm rate {false_alarm_rate} is not in (0, 1)"
+            )));
+        }
+        Ok(Detector {
+            statistic,
+            reference: Reference::new(reference)?,
+            threshold: f64::INFINITY,
+            k: k.max(1),
+            run: 0,
+        })
     }
 
     /// The reference it was calibrated on.

@@ -282,17 +282,6 @@ fn gallop(v: &[f64], from: usize, below: impl Fn(f64) -> bool) -> usize {
     lo + v[lo..hi].partition_point(|&x| below(x))
 }
 
-/// The two-sided test with the exact null distribution, as
-/// `scipy.stats.ks_2samp(a, b, method='exact')`. Samples must be non-empty
-/// and finite; sizes up to [`MAX_EXACT_N`] always succeed.
-pub fn ks_2samp_exact(a: &[f64], b: &[f64]) -> Result<KsResult, StatsError> {
-    check("first", a)?;
-    check("second", b)?;
-    let (a, b) = (sorted(a), sorted(b));
-    let d = statistic_sorted(&a, &b);
-    exact_pvalue(a.len(), b.len(), d)
-}
-
 /// The exact two-sided p-value of statistic `d` for sizes `n1`, `n2`
 /// (scipy's `_attempt_exact_2kssamp`).
 pub fn exact_pvalue(n1: usize, n2: usize, d: f64) -> Result<KsResult, StatsError> {
@@ -480,7 +469,7 @@ mod tests {
     #[test]
     fn identical_samples_have_statistic_zero_and_pvalue_one() {
         let a = [1.0, 2.0, 3.0, 4.0];
-        let r = ks_2samp_exact(&a, &a).unwrap();
+        let r = ks_2samp(&a, &a).unwrap();
         assert_eq!(
             r,
             KsResult {
@@ -493,7 +482,7 @@ mod tests {
 
     #[test]
     fn disjoint_samples_have_statistic_one() {
-        let r = ks_2samp_exact(&[1.0, 2.0, 3.0], &[10.0, 11.0]).unwrap();
+        let r = ks_2samp(&[1.0, 2.0, 3.0], &[10.0, 11.0]).unwrap();
         assert_eq!(r.statistic, 1.0);
         // Exactly 2 of the C(5, 2) = 10 orderings are this extreme.
         assert!((r.pvalue - 0.2).abs() < 1e-15, "{r:?}");
@@ -607,9 +596,9 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error_not_a_number() {
-        assert_eq!(ks_2samp_exact(&[], &[1.0]), Err(StatsError::Empty("first")));
+        assert_eq!(ks_2samp(&[], &[1.0]), Err(StatsError::Empty("first")));
         assert_eq!(
-            ks_2samp_exact(&[1.0], &[f64::NAN]),
+            ks_2samp(&[1.0], &[f64::NAN]),
             Err(StatsError::NotFinite("second"))
         );
     }

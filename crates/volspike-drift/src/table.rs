@@ -41,6 +41,24 @@ pub struct FeatureComparison {
     pub ks_pvalue_bonferroni: Option<f64>,
 }
 
+/// The features whose distribution can stay put over time: every feature
+/// but the price levels (`mid_price`, `bid_ask_spread` in dollars), which
+/// wander with the market, and the book and volume ones, which many
+/// recorders and the simulator leave empty or flat. What the drift tests
+/// and `volspike bench drift` watch.
+pub const STATIONARY_FEATURES: [&str; 10] = [
+    "log_return",
+    "price_return_1min",
+    "price_return_5min",
+    "price_volatility_1min",
+    "price_volatility_5min",
+    "volatility_ratio",
+    "bid_ask_spread_bps",
+    "trade_intensity",
+    "tick_count_5min",
+    "high_low_range_5min",
+];
+
 /// A feature name that is not one of [`FEATURE_NAMES`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown feature {0:?}; features are {names}", names = FEATURE_NAMES.join(", "))]

@@ -16,22 +16,11 @@ use std::time::Duration;
 use volspike_drift::detector::{Severity, Statistic};
 use volspike_drift::monitor::{FeatureReference, Monitor, MonitorConfig};
 use volspike_drift::policy::{Evidence, Policy, PolicyConfig};
-use volspike_drift::table::feature_index;
+use volspike_drift::table::{STATIONARY_FEATURES, feature_index};
 use volspike_features::engine::{EngineConfig, FeatureEngine, Outcome};
 use volspike_sim::{MarketConfig, RegimeChange, simulate_ticks};
 
-const FEATURES: [&str; 10] = [
-    "log_return",
-    "price_return_1min",
-    "price_return_5min",
-    "price_volatility_1min",
-    "price_volatility_5min",
-    "volatility_ratio",
-    "bid_ask_spread_bps",
-    "trade_intensity",
-    "tick_count_5min",
-    "high_low_range_5min",
-];
+const FEATURES: [&str; 10] = STATIONARY_FEATURES;
 /// Live windows of 20 minutes: long against the features' memory (5-minute
 /// rolling windows, volatility clusters with a 2-minute half-life, a spike
 /// every 8 minutes), so that windows in a row are nearly independent.

@@ -15,23 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use volspike_drift::compare::{Reference, compare_all};
-use volspike_drift::table::{feature_index, warm_values};
-
-/// The ten features the benchmark compares: every feature but the price
-/// levels and the book and volume ones, which a simulated market may leave
-/// empty.
-pub const BENCH_FEATURES: [&str; 10] = [
-    "log_return",
-    "price_return_1min",
-    "price_return_5min",
-    "price_volatility_1min",
-    "price_volatility_5min",
-    "volatility_ratio",
-    "bid_ask_spread_bps",
-    "trade_intensity",
-    "tick_count_5min",
-    "high_low_range_5min",
-];
+use volspike_drift::table::{STATIONARY_FEATURES, feature_index, warm_values};
 
 /// What one benchmark run measured.
 #[derive(Debug, serde::Serialize)]
@@ -66,7 +50,7 @@ pub fn run(
     let table = volspike_replay::parquet::read_files(files)?;
     let mut references = Vec::new();
     let mut series = Vec::new();
-    for name in BENCH_FEATURES {
+    for name in STATIONARY_FEATURES {
         let (values, used) = warm_values(&table, feature_index(name)?);
         let need = rows * (windows + 1);
         if values.len() < need {
@@ -119,7 +103,7 @@ pub fn run(
     write_f64(&out.join("reference.f64"), references.iter().flatten())?;
     write_f64(&out.join("windows.f64"), series.iter().flatten())?;
     let bench = DriftBench {
-        features: BENCH_FEATURES.iter().map(|&f| f.to_owned()).collect(),
+        features: STATIONARY_FEATURES.iter().map(|&f| f.to_owned()).collect(),
         rows,
         windows,
         prepare_seconds,
