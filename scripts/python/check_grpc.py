@@ -60,13 +60,11 @@ names = list(info.feature_names)
 version = info.model.version
 print(f"check_grpc: reflection found volspike.v1.VolatilityService; GetModel {info.model.name}/{version} ({info.model.kind}) inputs {len(names)}")
 
-# Rows that `volspike evaluate` scored, with their inputs. (product, time)
-# pairs that occur more than once (ties) are left out: they cannot be joined.
+# Rows that `volspike evaluate` scored, with their inputs, joined on the
+# row key (product, time, tie).
 features = pd.read_parquet(features_path)
 predictions = pd.read_parquet(predictions_path)
-key = ["product_id", "event_time_ns"]
-features = features.drop_duplicates(key, keep=False)
-predictions = predictions.drop_duplicates(key, keep=False)
+key = ["product_id", "event_time_ns", "tie"]
 rows = features.merge(predictions, on=key).dropna(subset=names)
 assert len(rows) >= ROWS, f"only {len(rows)} scored rows to check"
 rows = rows.sample(ROWS, random_state=0)

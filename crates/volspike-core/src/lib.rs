@@ -18,7 +18,7 @@ pub mod time;
 pub use decode::{Control, DecodeError, LineKind, decode_frame, decode_line};
 pub use feature_row::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FeatureRow};
 pub use scoring::{
-    Alert, LATENCY_HEADER, ModelEvent, ModelEventKind, ModelId, Prediction, SCORING_SCHEMA_VERSION,
-    prediction_id,
+    Alert, LATENCY_HEADER, ModelEvent, ModelEventKind, ModelId, Prediction, PredictionOutcome,
+    SCORING_SCHEMA_VERSION, prediction_id,
 };
 pub use tick::{Feed, ProductId, TICK_SCHEMA_VERSION, Tick, TickSource, write_tick_record};

@@ -80,6 +80,40 @@ pub struct Alert {
     pub model: ModelId,
 }
 
+/// A prediction joined with what happened (a record on
+/// `predictions.outcomes`): its row's label under the scoring model's own
+/// label definition and tau, published once the product's forward window
+/// has passed. Like predictions, it holds no wall-clock data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionOutcome {
+    /// [`SCORING_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The prediction's id.
+    pub prediction_id: String,
+    /// Product.
+    pub product_id: String,
+    /// Event time of the scored row, ns since the epoch.
+    pub event_time_ns: i64,
+    /// The row's tie index.
+    pub tie: u32,
+    /// The model that scored the row.
+    pub model: ModelId,
+    /// The predicted spike probability.
+    pub probability: f64,
+    /// The model's decision (`probability >= threshold`).
+    pub spike: bool,
+    /// The label target: forward volatility, or its ratio to trailing
+    /// volatility for the relative label.
+    pub target: f64,
+    /// The model's spike threshold on the target.
+    pub tau: f64,
+    /// `target >= tau`: whether a spike followed.
+    pub label: bool,
+    /// Event time of the product's first row after the forward window, the
+    /// row that completed the label, ns since the epoch.
+    pub matured_at_ns: i64,
+}
+
 /// Ids shared by a prediction and the alert it raises:
 /// `{product}/{event_time_ns}/{tie}/{model}/{version}`.
 pub fn prediction_id(product: &str, event_time_ns: i64, tie: u32, model: &ModelId) -> String {

@@ -21,6 +21,9 @@
 //! - [`performance`]: live PR-AUC and friends on matured outcomes with
 //!   block-bootstrap intervals, performance drift against the model's test
 //!   PR-AUC, and the paired challenger-vs-champion difference.
+//! - [`outcomes`]: each prediction joined with its row's label (the
+//!   scoring model's definition and tau) once its product's forward window
+//!   has passed, with every other fate counted.
 //! - [`policy`]: when to retrain (drift, performance, schedule, by hand)
 //!   and what holds it back (data, cooldown, promotions per day).
 //!
@@ -34,6 +37,7 @@ pub mod ks;
 pub mod kstwo;
 pub mod monitor;
 pub mod multiple;
+pub mod outcomes;
 pub mod performance;
 pub mod policy;
 pub mod table;

@@ -32,6 +32,22 @@ pub struct LabelConfig {
     pub lookback: Duration,
 }
 
+impl LabelConfig {
+    /// The label target of a row from its forward volatility and, for the
+    /// relative label, its trailing volatility: `None` when the relative
+    /// label has no positive trailing volatility. The one definition that
+    /// training, evaluation and the drift worker's outcome join share.
+    pub fn target(&self, forward: f64, trailing: Option<f64>) -> Option<f64> {
+        match self.kind {
+            LabelKind::Absolute => Some(forward),
+            LabelKind::Relative => match trailing {
+                Some(tr) if tr > 0.0 => Some(forward / tr),
+                _ => None,
+            },
+        }
+    }
+}
+
 impl Default for LabelConfig {
     fn default() -> Self {
         LabelConfig {

@@ -62,6 +62,8 @@ pub struct Dataset {
     pub product: Vec<String>,
     /// Event time of each row, ns.
     pub event_time_ns: Vec<i64>,
+    /// Tie index of each row (with product and time, the row's key).
+    pub tie: Vec<u32>,
     /// rows x features, row-major.
     pub x: Vec<f64>,
     /// Forward volatility, or its ratio to trailing volatility.
@@ -164,15 +166,9 @@ pub fn build(
                 counts.incomplete_forward += 1;
                 continue;
             };
-            let target = match label.kind {
-                LabelKind::Absolute => fwd,
-                LabelKind::Relative => match trailing[i] {
-                    Some(tr) if tr > 0.0 => fwd / tr,
-                    _ => {
-                        counts.incomplete_trailing += 1;
-                        continue;
-                    }
-                },
+            let Some(target) = label.target(fwd, trailing.get(i).copied().flatten()) else {
+                counts.incomplete_trailing += 1;
+                continue;
             };
             if warm_only && !r.warm {
                 counts.cold += 1;
@@ -195,8 +191,9 @@ pub fn build(
         feature_names: features.iter().map(|f| (*f).to_owned()).collect(),
         ..Dataset::default()
     };
-    for (t, p, _, x, y) in kept {
+    for (t, p, tie, x, y) in kept {
         d.event_time_ns.push(t);
+        d.tie.push(tie);
         d.product.push(p.to_owned());
         d.x.extend(x);
         d.target.push(y);

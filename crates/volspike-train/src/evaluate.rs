@@ -20,6 +20,8 @@ pub struct Prediction {
     pub product_id: String,
     /// Feature row time, ns.
     pub event_time_ns: i64,
+    /// The row's tie index.
+    pub tie: u32,
     /// The label target (forward volatility or its ratio).
     pub target: f64,
     /// `target >= tau`.
@@ -63,6 +65,7 @@ pub fn evaluate(file: &ModelFile, rows: &[FeatureRow]) -> Result<Evaluation, Eva
         .map(|i| Prediction {
             product_id: data.product[i].clone(),
             event_time_ns: data.event_time_ns[i],
+            tie: data.tie[i],
             target: data.target[i],
             label: labels[i],
             score: scores[i],
@@ -76,8 +79,8 @@ pub fn evaluate(file: &ModelFile, rows: &[FeatureRow]) -> Result<Evaluation, Eva
     })
 }
 
-/// Writes one row per scored feature row: product, feature time, target,
-/// label, score, decision.
+/// Writes one row per scored feature row: product, feature time, tie,
+/// target, label, score, decision.
 pub fn write_predictions(path: &Path, predictions: &[Prediction]) -> anyhow::Result<()> {
     let mut df = DataFrame::new_infer_height(vec![
         Column::new(
@@ -93,6 +96,10 @@ pub fn write_predictions(path: &Path, predictions: &[Prediction]) -> anyhow::Res
                 .iter()
                 .map(|p| p.event_time_ns)
                 .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "tie".into(),
+            predictions.iter().map(|p| p.tie).collect::<Vec<_>>(),
         ),
         Column::new(
             "target".into(),
