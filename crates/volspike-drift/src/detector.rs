@@ -19,7 +19,8 @@ use crate::compare::Reference;
 use crate::{StatsError, check, ks, sorted};
 
 /// What a detector measures on a window against the reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Statistic {
     /// Population stability index on the reference's decile bins.
     Psi,
@@ -243,7 +244,10 @@ pub fn time_windows(times: &[i64], duration_ns: i64, draws: usize, seed: u64) ->
 }
 
 /// Overall drift severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// No feature drifts.
     None,

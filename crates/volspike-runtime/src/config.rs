@@ -39,6 +39,8 @@ pub struct Config {
     pub ingestor: IngestorConfig,
     /// The inference service.
     pub inference: InferenceConfig,
+    /// The drift and retrain worker.
+    pub drift: DriftConfig,
     /// The model registry: where models are registered and served from.
     pub registry: RegistryConfig,
     /// The admin HTTP server (`/metrics`, `/healthz`).
@@ -151,6 +153,10 @@ pub struct TopicsConfig {
     pub alerts: String,
     /// Model promotions and rollbacks.
     pub model_events: String,
+    /// Predictions joined with their outcomes, keyed by product id.
+    pub outcomes: String,
+    /// The drift worker's window reports and retrain decisions.
+    pub drift_reports: String,
     /// Partitions for topics volspike creates.
     pub partitions: i32,
     /// Replication factor for topics volspike creates.
@@ -317,6 +323,121 @@ impl InferenceConfig {
             name: registry.model_name.clone(),
             alias: volspike_model::registry::CHAMPION.to_owned(),
         })
+    }
+}
+
+/// The drift and retrain worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DriftConfig {
+    /// Consumer group on `ticks.features` and `predictions`.
+    pub group_id: String,
+    /// Where a new consumer group starts.
+    pub start_from: StartFrom,
+    /// The worker's own data: the hourly feature archive it retrains on,
+    /// and the model files it trains.
+    pub data_dir: PathBuf,
+    /// Days of archived features kept.
+    pub archive_days: u32,
+    /// Features watched for drift; empty: the stationary features
+    /// (returns, volatilities, ratios, spreads in bps, activity), not price
+    /// levels, which drift by nature.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// What each feature's detector measures: `ks`, `psi` or
+    /// `wasserstein_norm`.
+    pub statistic: volspike_drift::detector::Statistic,
+    /// Live windows' duration of event time.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Event time of warm rows the reference spans: the champion's training
+    /// span when the archive holds it, else the first rows the worker sees.
+    #[serde(with = "humantime_serde")]
+    pub reference: Duration,
+    /// Wanted share of stable windows over each feature's threshold.
+    pub false_alarm_rate: f64,
+    /// Windows in a row over the threshold before a feature drifts.
+    pub consecutive: usize,
+    /// Reference windows drawn to calibrate each threshold.
+    pub draws: usize,
+    /// Seed of every random draw (calibration, bootstrap).
+    pub seed: u64,
+    /// Event time of each product's rows kept for the outcome join; at
+    /// least the longest horizon plus lookback of the models seen.
+    #[serde(with = "humantime_serde")]
+    pub outcome_retention: Duration,
+    /// Matured outcomes live performance is measured on (event time).
+    #[serde(with = "humantime_serde")]
+    pub performance_window: Duration,
+    /// Performance drift when live PR-AUC's upper bound falls below the
+    /// model's test PR-AUC x (1 - tolerance).
+    pub performance_tolerance: f64,
+    /// Positive outcomes needed before performance is judged.
+    pub min_positives: u64,
+    /// Bootstrap resamples of every interval.
+    pub bootstrap_draws: usize,
+    /// Coverage of every interval.
+    pub confidence: f64,
+    /// When to retrain and promote.
+    pub retrain: RetrainConfig,
+}
+
+/// The drift worker's retraining policy and promotion gate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RetrainConfig {
+    /// Drift severity that counts towards a retrain: `low`, `medium` or
+    /// `high`.
+    pub severity: volspike_drift::detector::Severity,
+    /// Windows in a row at or above `severity` before retraining.
+    pub windows: usize,
+    /// Retrain at least this often; `off` for no schedule.
+    #[serde(with = "off_or_duration")]
+    pub schedule: Option<Duration>,
+    /// Event time of archived features a challenger trains on.
+    #[serde(with = "humantime_serde")]
+    pub training_window: Duration,
+    /// Labeled rows needed to retrain.
+    pub min_rows: u64,
+    /// Spikes needed to retrain.
+    pub min_positives: u64,
+    /// Least time between two retrains.
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+    /// Most promotions in any 24 hours.
+    pub max_promotions_per_day: u32,
+    /// PR-AUC the challenger must gain over the champion on the holdout.
+    pub margin: f64,
+}
+
+/// An optional duration written as a humantime span or `off`.
+pub mod off_or_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    /// `None` is written `off`.
+    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    /// `off` or a span such as `24h`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+
+    /// `off` or a span (for flags).
+    pub fn parse(s: &str) -> Result<Option<Duration>, String> {
+        if s == "off" {
+            return Ok(None);
+        }
+        humantime::parse_duration(s)
+            .map(Some)
+            .map_err(|e| format!("`{s}` is neither `off` nor a duration such as 24h ({e})"))
     }
 }
 
@@ -674,6 +795,8 @@ impl Config {
             &self.topics.predictions,
             &self.topics.alerts,
             &self.topics.model_events,
+            &self.topics.outcomes,
+            &self.topics.drift_reports,
         ];
         if names.iter().any(|n| n.is_empty()) {
             errors.push("topic names must not be empty".into());
@@ -766,6 +889,47 @@ impl Config {
             .is_some_and(|t| t.expose().is_empty())
         {
             errors.push("inference.auth-token must not be empty when set".into());
+        }
+        let d = &self.drift;
+        if !(d.false_alarm_rate > 0.0 && d.false_alarm_rate < 1.0) {
+            errors.push("drift.false-alarm-rate must be in (0, 1)".into());
+        }
+        if !(d.confidence > 0.0 && d.confidence < 1.0) {
+            errors.push("drift.confidence must be in (0, 1)".into());
+        }
+        if !(0.0..1.0).contains(&d.performance_tolerance) {
+            errors.push("drift.performance-tolerance must be in [0, 1)".into());
+        }
+        if d.consecutive == 0 || d.draws == 0 || d.bootstrap_draws == 0 {
+            errors.push(
+                "drift.consecutive, drift.draws and drift.bootstrap-draws must be at least 1"
+                    .into(),
+            );
+        }
+        if d.window.is_zero() || d.reference < d.window * 2 {
+            errors.push("drift.reference must span at least two drift.window".into());
+        }
+        if d.group_id.is_empty() {
+            errors.push("drift.group-id must not be empty".into());
+        }
+        if let Some(bad) = d
+            .inputs
+            .iter()
+            .find(|f| !volspike_core::FEATURE_NAMES.contains(&f.as_str()))
+        {
+            errors.push(format!(
+                "drift.inputs: `{bad}` is not a feature (known: {})",
+                volspike_core::FEATURE_NAMES.join(", ")
+            ));
+        }
+        if d.retrain.severity == volspike_drift::detector::Severity::None {
+            errors.push("drift.retrain.severity must be low, medium or high".into());
+        }
+        if d.retrain.windows == 0 {
+            errors.push("drift.retrain.windows must be at least 1".into());
+        }
+        if !(d.retrain.margin >= 0.0 && d.retrain.margin < 1.0) {
+            errors.push("drift.retrain.margin must be in [0, 1)".into());
         }
         if self.registry.model_name.is_empty() {
             errors.push("registry.model-name must not be empty".into());
