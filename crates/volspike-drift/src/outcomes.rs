@@ -11,7 +11,12 @@
 //!
 //! The joiner keeps, per product, the recent rows' times, returns and
 //! segment marks for `retention` of event time (at least horizon + lookback
-//! of every model seen), and the predictions waiting for their window.
+//! of every model seen) behind the slower of its two inputs: when the
+//! feature rows run ahead of the predictions (a consumer catching up reads
+//! `ticks.features` faster than the scorer wrote `predictions`), rows are
+//! kept back to the product's latest prediction, up to
+//! [`MAX_ROWS_PER_PRODUCT`] rows, so that catching up loses nothing. It
+//! also keeps the predictions waiting for their window.
 //! Every prediction ends in exactly one count of [`JoinCounts`]: matured
 //! (an outcome), incomplete (a gap or too few returns: training drops such
 //! rows too), late (its row is older than what is retained), unmatched (no
@@ -25,6 +30,11 @@ use volspike_core::{FeatureRow, Prediction, PredictionOutcome, SCORING_SCHEMA_VE
 use volspike_features::label::SeriesRef;
 use volspike_features::{forward_volatility, trailing_volatility};
 use volspike_model::label::{LabelConfig, LabelKind};
+
+/// Most rows kept per product while its predictions lag behind its rows
+/// (about 32 MB); past it, rows beyond the retention are dropped and late
+/// predictions are counted late.
+pub const MAX_ROWS_PER_PRODUCT: usize = 1_000_000;
 
 /// How a model labels rows: its label definition and tau (from its file).
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +122,8 @@ struct Product {
     /// Ids of the predictions waiting or resolved while their row is kept,
     /// by row key, to recognize redeliveries.
     seen: BTreeSet<((i64, u32), String)>,
+    /// Event time of the product's latest prediction.
+    predicted_to: Option<i64>,
 }
 
 /// What became of one prediction.
@@ -181,8 +193,14 @@ impl Joiner {
             tally(&mut self.counts, r, &mut out);
         }
         // Keep one row at or before the cutoff: it bounds the history seen.
-        let cutoff = point.time.saturating_sub(self.retention_ns);
-        while p.rows.len() >= 2 && p.rows[1].time <= cutoff {
+        // Behind the predictions when they lag, within the cap.
+        let behind = p.predicted_to.map_or(point.time, |t| t.min(point.time));
+        let cutoff = behind.saturating_sub(self.retention_ns);
+        let loose = point.time.saturating_sub(self.retention_ns);
+        while p.rows.len() >= 2
+            && (p.rows[1].time <= cutoff
+                || (p.rows.len() > MAX_ROWS_PER_PRODUCT && p.rows[1].time <= loose))
+        {
             p.rows.pop_front();
         }
         if let Some(first) = p.rows.front().map(Point::key) {
@@ -208,6 +226,9 @@ impl Joiner {
             .products
             .entry(prediction.product_id.clone())
             .or_default();
+        p.predicted_to = Some(p.predicted_to.map_or(prediction.event_time_ns, |t| {
+            t.max(prediction.event_time_ns)
+        }));
         if p.rows.front().is_some_and(|first| key < first.key()) {
             self.counts.late += 1;
             return None;

@@ -22,7 +22,7 @@ use volspike_core::FeatureRow;
 use volspike_model::reference::{Distribution, LEVELS};
 
 use crate::StatsError;
-use crate::bins::{counts, psi, psi_no_drift_floor};
+use crate::bins::{counts, counts_sorted, psi, psi_no_drift_floor};
 use crate::ks::{KsEstimate, statistic_from_quantiles};
 use crate::monitor::{FeatureReference, Monitor, MonitorConfig, WindowReport};
 use crate::table::{UnknownFeature, feature_index};
@@ -71,6 +71,22 @@ pub struct ClosedWindow {
     pub rows: u64,
     /// Per-feature verdicts and the severity.
     pub report: WindowReport,
+    /// Per feature, the window's values and the reference's on the
+    /// reference's decile bins (for plots).
+    pub histograms: Vec<Histogram>,
+}
+
+/// A feature's reference and window on the reference's bins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// Feature name.
+    pub name: String,
+    /// Inner bin edges; the first and last bins are open.
+    pub edges: Vec<f64>,
+    /// Reference values per bin.
+    pub reference: Vec<u64>,
+    /// Window values per bin.
+    pub current: Vec<u64>,
 }
 
 /// What pushing a row did.
@@ -222,11 +238,27 @@ impl FeatureWatch {
                 let mut closed = None;
                 if t >= end_ns {
                     let report = monitor.observe(values);
+                    let histograms = monitor
+                        .names()
+                        .iter()
+                        .zip(monitor.detectors())
+                        .zip(values.iter())
+                        .map(|((name, d), v)| {
+                            let r = d.reference();
+                            Histogram {
+                                name: name.clone(),
+                                edges: r.edges().to_vec(),
+                                reference: counts_sorted(r.edges(), r.sorted()),
+                                current: counts(r.edges(), v),
+                            }
+                        })
+                        .collect();
                     closed = Some(WatchEvent::Window(ClosedWindow {
                         start_ns,
                         end_ns,
                         rows: *rows,
                         report,
+                        histograms,
                     }));
                     let start = end_ns + (t - end_ns) / w * w;
                     *window = Some((start, start.saturating_add(w)));

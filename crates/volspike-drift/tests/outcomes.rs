@@ -93,6 +93,7 @@ fn model_file(label: LabelConfig, tau: f64) -> ModelFile {
         importances: vec![1.0],
         reference: Vec::new(),
         score_reference: None,
+        training: None,
     }
 }
 
@@ -318,4 +319,35 @@ fn predictions_older_than_the_history_kept_are_late_and_quiet_products_expire() 
         (c.predictions, c.matured, c.late, c.duplicates, c.expired),
         (4, 1, 1, 1, 1)
     );
+}
+
+#[test]
+fn rows_that_run_ahead_of_the_predictions_are_kept_until_they_catch_up() {
+    // 400 rows a second apart, read long before their predictions (a
+    // consumer catching up), with a retention of 120 s.
+    let rows = series("BTC-USD", &[(1, 1, false); 400]);
+    let model = ModelId {
+        name: "volspike".into(),
+        version: "1".into(),
+        kind: "logistic".into(),
+    };
+    let labeling = Labeling {
+        label: LabelConfig::default(),
+        tau: 1e-4,
+    };
+    let mut j = Joiner::new(Duration::from_secs(120));
+    let mut outcomes = Vec::new();
+    outcomes.extend(j.push_prediction(prediction(&rows[0], &model), &labeling));
+    for r in &rows {
+        outcomes.extend(j.push_row(r));
+    }
+    for r in &rows[1..] {
+        outcomes.extend(j.push_prediction(prediction(r, &model), &labeling));
+    }
+    let c = j.counts();
+    assert_eq!(c.late, 0);
+    // Every row with 60 s of future after it is joined; the rest wait.
+    assert_eq!(c.matured, 339);
+    assert_eq!(outcomes.len(), 339);
+    assert_eq!(j.pending(), 61);
 }

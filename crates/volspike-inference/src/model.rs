@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use volspike_core::{FEATURE_NAMES, ModelId};
+use volspike_core::ModelId;
 use volspike_model::artifact::ModelFile;
 
 /// A model ready to score, with what requests and the live scorer need.
@@ -31,16 +31,7 @@ impl LoadedModel {
         version: Option<u64>,
         alias: &str,
     ) -> Result<LoadedModel, String> {
-        let live_index =
-            file.model
-                .feature_names
-                .iter()
-                .map(|f| {
-                    FEATURE_NAMES.iter().position(|n| n == f).ok_or_else(|| {
-                        format!("model input `{f}` is not a feature volspike computes")
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+        let live_index = file.live_index()?;
         Ok(LoadedModel {
             id: ModelId {
                 name: name.to_owned(),

@@ -691,6 +691,43 @@ impl MlflowClient {
         Ok(g.registered_model.tags)
     }
 
+    /// Sets a tag on a model version.
+    pub async fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<(), MlflowError> {
+        self.call::<Value>(
+            Method::POST,
+            "/api/2.0/mlflow/model-versions/set-tag",
+            &[],
+            Some(
+                json!({ "name": name, "version": version.to_string(), "key": key, "value": value }),
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a tag on a run.
+    pub async fn set_run_tag(
+        &self,
+        run_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), MlflowError> {
+        self.call::<Value>(
+            Method::POST,
+            "/api/2.0/mlflow/runs/set-tag",
+            &[],
+            Some(json!({ "run_id": run_id, "key": key, "value": value })),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Sets a tag on a registered model.
     pub async fn set_registered_model_tag(
         &self,

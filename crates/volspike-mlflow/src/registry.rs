@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use volspike_model::artifact::ModelFile;
 use volspike_model::registry::{
-    CHALLENGER, CHAMPION, Promotion, Registry, RegistryError, VersionInfo,
+    CHALLENGER, CHAMPION, PREVIOUS, Promotion, Registry, RegistryError, VersionInfo,
 };
 
 use crate::batch::KeyValue;
@@ -136,6 +136,7 @@ impl MlflowRegistry {
             let mut stack = self.previous_champions(name).await?;
             stack.push(prev);
             self.set_previous_champions(name, &stack).await?;
+            self.client.set_alias(name, PREVIOUS, prev).await?;
         }
         self.client.set_alias(name, CHAMPION, version).await?;
         Ok(Promotion {
@@ -208,6 +209,9 @@ impl Registry for MlflowRegistry {
             let from = self.client.get_alias(name, CHAMPION).await?;
             self.client.set_alias(name, CHAMPION, to).await?;
             self.set_previous_champions(name, &stack).await?;
+            if let Some(prev) = from {
+                self.client.set_alias(name, PREVIOUS, prev).await?;
+            }
             Ok(Some(Promotion {
                 name: name.to_owned(),
                 from,

@@ -46,9 +46,30 @@ pub struct ModelFile {
     /// The scores' distribution on validation.
     #[serde(default)]
     pub score_reference: Option<Distribution>,
+    /// The training configuration that produced the model (volspike-train's
+    /// `TrainConfig`), so the drift worker trains its challengers the same
+    /// way; absent from files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<serde_json::Value>,
 }
 
 impl ModelFile {
+    /// For each model input, its index in [`volspike_core::FEATURE_NAMES`]:
+    /// how live rows are fed to the model. An error names an input the
+    /// featurizer does not compute, so the model cannot be served.
+    pub fn live_index(&self) -> Result<Vec<usize>, String> {
+        self.model
+            .feature_names
+            .iter()
+            .map(|f| {
+                volspike_core::FEATURE_NAMES
+                    .iter()
+                    .position(|n| n == f)
+                    .ok_or_else(|| format!("model input `{f}` is not a feature volspike computes"))
+            })
+            .collect()
+    }
+
     /// Writes the file (pretty JSON).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;

@@ -21,6 +21,8 @@ use crate::artifact::ModelFile;
 pub const CHAMPION: &str = "champion";
 /// The alias of the newest candidate.
 pub const CHALLENGER: &str = "challenger";
+/// The alias of the champion before the latest change of champion.
+pub const PREVIOUS: &str = "previous";
 
 /// Errors of a registry.
 #[derive(Debug, thiserror::Error)]
@@ -329,6 +331,7 @@ impl LocalRegistry {
         let from = index.aliases.insert(CHAMPION.to_owned(), version);
         if let Some(prev) = from.filter(|&p| p != version) {
             index.previous_champions.push(prev);
+            index.aliases.insert(PREVIOUS.to_owned(), prev);
         }
         self.write_index(name, &index)?;
         Ok(Promotion {
@@ -345,6 +348,9 @@ impl LocalRegistry {
             .pop()
             .ok_or_else(|| RegistryError::NoEarlierChampion(name.to_owned()))?;
         let from = index.aliases.insert(CHAMPION.to_owned(), to);
+        if let Some(prev) = from {
+            index.aliases.insert(PREVIOUS.to_owned(), prev);
+        }
         self.write_index(name, &index)?;
         Ok(Promotion {
             name: name.to_owned(),
@@ -446,6 +452,7 @@ mod tests {
             importances: vec![1.0],
             reference: Vec::new(),
             score_reference: None,
+            training: None,
         }
     }
 

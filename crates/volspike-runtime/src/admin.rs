@@ -36,6 +36,16 @@ pub async fn serve(
     health: Health,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
+    serve_with(addr, health, Router::new(), shutdown).await
+}
+
+/// [`serve`] with a service's own routes beside `/metrics` and `/healthz`.
+pub async fn serve_with(
+    addr: SocketAddr,
+    health: Health,
+    routes: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the admin server to {addr}"))?;
@@ -43,7 +53,8 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", get(|| async { prometheus().render() }))
         .route("/healthz", get(healthz))
-        .with_state(health);
+        .with_state(health)
+        .merge(routes);
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())

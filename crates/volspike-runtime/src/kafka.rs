@@ -380,6 +380,31 @@ impl rdkafka::producer::ProducerContext for DeliveryCounter {
     }
 }
 
+/// Publishes a change of champion on `topics.model-events` (created if
+/// missing), keyed by the model name, and waits for its delivery. Servers
+/// re-resolve their alias from the registry when they see it.
+pub async fn publish_model_event(
+    cfg: &Config,
+    bootstrap: &str,
+    event: &volspike_core::ModelEvent,
+) -> anyhow::Result<()> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let topic = &cfg.topics.model_events;
+    ensure_topics(cfg, bootstrap, &[topic]).await?;
+    let producer: FutureProducer = producer_config(&cfg.kafka, bootstrap, "models")
+        .create()
+        .context("creating the model events producer")?;
+    let payload = serde_json::to_vec(event).context("encoding a model event")?;
+    producer
+        .send(
+            FutureRecord::to(topic).key(&event.name).payload(&payload),
+            cfg.kafka.request_timeout,
+        )
+        .await
+        .map_err(|(e, _)| anyhow!("publishing to {topic}: {e}"))?;
+    Ok(())
+}
+
 /// Sends one record; a full local queue is backpressure (wait and retry),
 /// any other error is returned.
 pub fn send_with_backpressure<'a, K, P, C>(

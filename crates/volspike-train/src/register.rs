@@ -54,7 +54,25 @@ pub async fn register_best(
     reg: Registration<'_>,
 ) -> anyhow::Result<Registered> {
     let best = report.best().context("no model was trained")?;
-    let chosen = report.model_file(best);
+    register_file(
+        report,
+        report.model_file(best),
+        artifacts_dir,
+        registry,
+        reg,
+    )
+    .await
+}
+
+/// Registers `chosen`, a model file of `report` (the drift worker's
+/// challenger, checked before it is registered), as described by `reg`.
+pub async fn register_file(
+    report: &TrainReport,
+    chosen: ModelFile,
+    artifacts_dir: &Path,
+    registry: &AnyRegistry,
+    reg: Registration<'_>,
+) -> anyhow::Result<Registered> {
     let (version, logged) = match registry {
         AnyRegistry::Mlflow(mlflow) => {
             let logged = tracking::log_training(

@@ -105,6 +105,36 @@ pub struct TrainConfig {
     pub boost: BoostConfig,
 }
 
+impl TrainConfig {
+    /// The configuration `file` was trained with: the one it records, else
+    /// (files from before it was recorded) the defaults with the file's
+    /// label, inputs, warm-only choice and model kind.
+    pub fn of_model(file: &ModelFile) -> Result<TrainConfig, String> {
+        if let Some(v) = &file.training {
+            return serde_json::from_value(v.clone())
+                .map_err(|e| format!("the model file's training configuration: {e}"));
+        }
+        let kind: ModelKind = file.model.name().parse()?;
+        let baseline_feature = match &file.model.params {
+            Params::Baseline { feature } => file
+                .model
+                .feature_names
+                .get(*feature)
+                .cloned()
+                .ok_or("the baseline's feature index is past its inputs")?,
+            _ => TrainConfig::default().baseline_feature,
+        };
+        Ok(TrainConfig {
+            label: file.label.clone(),
+            features: file.model.feature_names.clone(),
+            warm_only: file.model.warm_only,
+            models: vec![kind],
+            baseline_feature,
+            ..TrainConfig::default()
+        })
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -259,6 +289,9 @@ impl TrainReport {
             importances: trained.importances.clone(),
             reference: self.reference.clone(),
             score_reference: Some(trained.score_reference.clone()),
+            training: Some(
+                serde_json::to_value(&self.config).expect("a training configuration serializes"),
+            ),
         }
     }
 

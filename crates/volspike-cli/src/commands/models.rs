@@ -1,8 +1,7 @@
 //! `volspike models`: list versions, promote, roll back; promotions and
 //! rollbacks are announced on `models.events` when a broker is configured.
 
-use anyhow::{Context as _, anyhow};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use anyhow::anyhow;
 use volspike_core::{ModelEvent, ModelEventKind};
 use volspike_mlflow::AnyRegistry;
 use volspike_model::registry::{CHALLENGER, CHAMPION, Promotion, Registry};
@@ -155,11 +154,6 @@ pub async fn announce(cfg: &Config, kind: ModelEventKind, p: &Promotion) -> anyh
         return Ok(());
     };
     let topic = &cfg.topics.model_events;
-    volspike_runtime::kafka::ensure_topics(cfg, bootstrap, &[topic]).await?;
-    let producer: FutureProducer =
-        volspike_runtime::kafka::producer_config(&cfg.kafka, bootstrap, "models")
-            .create()
-            .context("creating the model events producer")?;
     let event = ModelEvent {
         kind,
         name: p.name.clone(),
@@ -167,14 +161,7 @@ pub async fn announce(cfg: &Config, kind: ModelEventKind, p: &Promotion) -> anyh
         to: p.to,
         at_ns: volspike_core::time::now_ns(),
     };
-    let payload = serde_json::to_vec(&event)?;
-    producer
-        .send(
-            FutureRecord::to(topic).key(&p.name).payload(&payload),
-            cfg.kafka.request_timeout,
-        )
-        .await
-        .map_err(|(e, _)| anyhow::anyhow!("publishing to {topic}: {e}"))?;
+    volspike_runtime::kafka::publish_model_event(cfg, bootstrap, &event).await?;
     println!("announced on {topic}: {kind:?} {}", change(p));
     Ok(())
 }

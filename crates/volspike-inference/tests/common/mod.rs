@@ -53,6 +53,7 @@ pub fn logistic(coef: [f64; 3], intercept: f64, threshold: f64) -> ModelFile {
         importances: vec![0.5, 0.3, 0.2],
         reference: Vec::new(),
         score_reference: None,
+        training: None,
     }
 }
 
