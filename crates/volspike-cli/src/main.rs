@@ -112,7 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a, loader).await,
         Command::Evaluate(a) => evaluate::run(a, loader).await,
         Command::CompareFeatures(a) => compare_features::run(a),
-        Command::Drift(c) => drift::run(c),
+        Command::Drift(c) => drift::run(c, loader).await,
         Command::Models(c) => models::run(c, loader).await,
         Command::Bench(c) => bench::run(c).await,
     }

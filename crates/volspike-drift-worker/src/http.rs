@@ -286,8 +286,9 @@ async fn page(State(app): State<App>) -> Html<String> {
     Html(h)
 }
 
-/// Grouped bars of two count vectors as shares.
-fn bars(reference: &[u64], current: &[u64]) -> String {
+/// Grouped bars of two count vectors as shares, as inline SVG: the
+/// reference grey, the current sample blue (also `volspike drift report`).
+pub fn bars(reference: &[u64], current: &[u64]) -> String {
     let share = |c: &[u64]| {
         let n = c.iter().sum::<u64>().max(1) as f64;
         c.iter().map(|&v| v as f64 / n).collect::<Vec<_>>()
@@ -319,7 +320,8 @@ fn bars(reference: &[u64], current: &[u64]) -> String {
     svg
 }
 
-fn esc(s: &str) -> String {
+/// `s` escaped for HTML text and attributes.
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

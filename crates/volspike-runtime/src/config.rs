@@ -1084,4 +1084,33 @@ mod tests {
         .unwrap();
         assert!(!format!("{c:?}").contains("xyz"));
     }
+
+    #[test]
+    fn drift_settings_are_typed_and_checked() {
+        let load = |toml: &str| ConfigLoader::new().toml(toml).load();
+        let c =
+            load("[drift]\nstatistic = \"psi\"\n[drift.retrain]\nschedule = \"24h\"\n").unwrap();
+        assert_eq!(c.drift.statistic, volspike_drift::detector::Statistic::Psi);
+        assert_eq!(c.drift.retrain.schedule, Some(Duration::from_secs(86_400)));
+        assert_eq!(Config::defaults().drift.retrain.schedule, None);
+        let bad = load(
+            "[drift]\nfalse-alarm-rate = 1.5\nreference = \"10m\"\ninputs = [\"vibes\"]\n[drift.retrain]\nseverity = \"none\"\nschedule = \"sometimes\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("schedule"), "{bad}");
+        let bad = load(
+            "[drift]\nfalse-alarm-rate = 1.5\nreference = \"10m\"\ninputs = [\"vibes\"]\n[drift.retrain]\nseverity = \"none\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for wanted in [
+            "drift.false-alarm-rate",
+            "drift.reference",
+            "`vibes` is not a feature",
+            "drift.retrain.severity",
+        ] {
+            assert!(bad.contains(wanted), "{wanted} missing from {bad}");
+        }
+    }
 }

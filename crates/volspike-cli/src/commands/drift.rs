@@ -1,9 +1,15 @@
-//! `volspike drift`: drift between feature tables.
+//! `volspike drift`: the drift and retrain worker, and drift offline.
 //!
-//! `compare` puts two parquet files of feature rows side by side, feature by
-//! feature, with the statistics of `volspike_drift` (scipy's semantics for
-//! KS, PSI on the reference's fixed decile bins with its no-drift floor,
-//! normalized Wasserstein, Jensen-Shannon).
+//! - `serve` runs the worker (as `volspike-drift`).
+//! - `retrain` asks a running worker to retrain now
+//!   (`POST /retrain/execute`) and can wait for its decision.
+//! - `compare` puts two parquet files of feature rows side by side, feature
+//!   by feature, with the statistics of `volspike_drift` (scipy's semantics
+//!   for KS, PSI on the reference's fixed decile bins with its no-drift
+//!   floor, normalized Wasserstein, Jensen-Shannon).
+//! - `report` judges feature rows against a model's stored reference, as
+//!   the worker does, into `report.json` and `report.html`
+//!   ([`super::drift_report`]).
 
 use std::path::PathBuf;
 
@@ -16,6 +22,14 @@ use volspike_replay::parquet;
 /// `volspike drift` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum DriftCommand {
+    /// Run the drift and retrain worker (as `volspike-drift`).
+    Serve(volspike_drift_worker::cli::ServeArgs),
+    /// Ask a running worker to retrain now; with --wait, print its decision.
+    Retrain(RetrainArgs),
+    /// A model's reference against feature rows: per-input KS (estimated
+    /// from the stored quantiles) and PSI, score drift and performance, as
+    /// report.json and report.html.
+    Report(super::drift_report::ReportArgs),
     /// Drift of every feature between two feature parquet files: rows used,
     /// KS statistic and p-value (scipy's ks_2samp on the raw samples), PSI
     /// and its no-drift floor, normalized Wasserstein, Jensen-Shannon.
@@ -39,10 +53,94 @@ pub struct CompareArgs {
     pub json_out: Option<PathBuf>,
 }
 
+/// Arguments of `volspike drift retrain`.
+#[derive(Debug, clap::Args)]
+pub struct RetrainArgs {
+    /// The worker's admin address.
+    #[arg(long, default_value = "http://127.0.0.1:9464")]
+    pub url: String,
+    /// Bearer token (the worker's inference.auth-token), if it has one.
+    #[arg(long, env = "VOLSPIKE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Wait for the decision and print it.
+    #[arg(long)]
+    pub wait: bool,
+    /// Longest to wait for the decision.
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
 /// Runs a `volspike drift` subcommand.
-pub fn run(command: DriftCommand) -> anyhow::Result<()> {
+pub async fn run(
+    command: DriftCommand,
+    loader: volspike_runtime::ConfigLoader,
+) -> anyhow::Result<()> {
     match command {
         DriftCommand::Compare(a) => compare(a),
+        DriftCommand::Serve(a) => {
+            let cfg = super::load(loader.overrides(move |c| a.apply(c)))?;
+            let summary =
+                volspike_drift_worker::run(cfg, volspike_runtime::shutdown::on_signals()).await?;
+            println!("{summary}");
+            Ok(())
+        }
+        DriftCommand::Retrain(a) => retrain(a).await,
+        DriftCommand::Report(a) => super::drift_report::run(a, loader).await,
+    }
+}
+
+async fn retrain(a: RetrainArgs) -> anyhow::Result<()> {
+    let base = a.url.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let mut req = client.post(format!("{base}/retrain/execute"));
+    if let Some(t) = &a.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("asking the worker at {base} to retrain"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .with_context(|| format!("reading the worker's answer ({status})"))?;
+    let Some(seq) = body["started"].as_u64() else {
+        anyhow::bail!(
+            "the worker did not retrain ({status}): {}",
+            body["reason"]
+                .as_str()
+                .or(body["error"].as_str())
+                .unwrap_or("no reason given")
+        );
+    };
+    println!("retrain {seq} started");
+    if !a.wait {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let s: serde_json::Value = client
+            .get(format!("{base}/retrain/status"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let d = &s["last_decision"];
+        if d["retrain"].as_u64() == Some(seq) {
+            println!(
+                "retrain {seq}: {} ({})",
+                d["verdict"].as_str().unwrap_or("?"),
+                d["reason"].as_str().unwrap_or("")
+            );
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < a.timeout,
+            "no decision for retrain {seq} within {:?}",
+            a.timeout
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

@@ -9,6 +9,7 @@ pub mod compare_features;
 pub mod consume_check;
 pub mod demo;
 pub mod drift;
+pub mod drift_report;
 pub mod dump_features;
 pub mod evaluate;
 pub mod exchange_sim;
