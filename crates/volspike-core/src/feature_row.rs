@@ -108,6 +108,39 @@ impl FeatureRow {
         ]
     }
 
+    /// A warm row of `product` at `event_time_ns` (tie 0, Advanced Trade)
+    /// with last price `price` and no feature defined: where tests and
+    /// tools start, setting the fields they need with `..`.
+    pub fn bare(product: &str, event_time_ns: i64, price: f64) -> FeatureRow {
+        FeatureRow {
+            schema_version: FEATURE_SCHEMA_VERSION,
+            product_id: product.into(),
+            event_time_ns,
+            tie: 0,
+            sequence: None,
+            trade_id: None,
+            feed: Feed::AdvancedTrade,
+            segment_start: false,
+            warm: true,
+            price,
+            log_return: None,
+            price_return_1min: None,
+            price_return_5min: None,
+            price_volatility_1min: None,
+            price_volatility_5min: None,
+            volatility_ratio: None,
+            bid_ask_spread: None,
+            bid_ask_spread_bps: None,
+            order_book_imbalance: None,
+            volume_24h_pct_change: None,
+            trade_intensity: None,
+            tick_count_5min: None,
+            high_low_range_5min: None,
+            time_since_prev_tick_s: None,
+            mid_price: None,
+        }
+    }
+
     /// The key that identifies a row across runs: product, event time, tie.
     pub fn key(&self) -> (&str, i64, u32) {
         (&self.product_id, self.event_time_ns, self.tie)

@@ -182,35 +182,13 @@ fn hour_of_name(name: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volspike_core::{FEATURE_SCHEMA_VERSION, Feed};
 
     fn row(t_ns: i64, tie: u32) -> FeatureRow {
         FeatureRow {
-            schema_version: FEATURE_SCHEMA_VERSION,
-            product_id: "BTC-USD".into(),
-            event_time_ns: t_ns,
             tie,
-            sequence: None,
-            trade_id: None,
-            feed: Feed::AdvancedTrade,
-            segment_start: false,
-            warm: true,
-            price: 100.0,
             log_return: Some(0.001),
-            price_return_1min: None,
-            price_return_5min: None,
             price_volatility_1min: Some(1e-4),
-            price_volatility_5min: None,
-            volatility_ratio: None,
-            bid_ask_spread: None,
-            bid_ask_spread_bps: None,
-            order_book_imbalance: None,
-            volume_24h_pct_change: None,
-            trade_intensity: None,
-            tick_count_5min: None,
-            high_low_range_5min: None,
-            time_since_prev_tick_s: None,
-            mid_price: None,
+            ..FeatureRow::bare("BTC-USD", t_ns, 100.0)
         }
     }
 

@@ -151,23 +151,14 @@ impl PerformanceRecord {
     }
 }
 
-/// What became of the predictions read, so far.
+/// What became of the predictions read, so far: the joiner's counts
+/// (matured, incomplete, late, unmatched, duplicates, expired; the rows
+/// read) with the worker's own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeCounts {
-    /// Predictions read.
-    pub predictions: u64,
-    /// Joined and published on `predictions.outcomes`.
-    pub matured: u64,
-    /// Label undefined (gap, too few returns): training drops such rows.
-    pub incomplete: u64,
-    /// Older than the rows kept.
-    pub late: u64,
-    /// No feature row with the prediction's key.
-    pub unmatched: u64,
-    /// Redeliveries.
-    pub duplicates: u64,
-    /// Their product went quiet before the window passed.
-    pub expired: u64,
+    /// The joiner's counts.
+    #[serde(flatten)]
+    pub join: JoinCounts,
     /// Made by a model version the registry could not give.
     pub unknown_model: u64,
     /// Waiting for their window.
@@ -176,15 +167,9 @@ pub struct OutcomeCounts {
 
 impl OutcomeCounts {
     /// From the joiner's counts, with the worker's own.
-    pub fn new(c: JoinCounts, pending: usize, unknown_model: u64) -> Self {
+    pub fn new(join: JoinCounts, pending: usize, unknown_model: u64) -> Self {
         OutcomeCounts {
-            predictions: c.predictions + unknown_model,
-            matured: c.matured,
-            incomplete: c.incomplete,
-            late: c.late,
-            unmatched: c.unmatched,
-            duplicates: c.duplicates,
-            expired: c.expired,
+            join,
             unknown_model,
             pending: pending as u64,
         }

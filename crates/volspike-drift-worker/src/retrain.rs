@@ -522,37 +522,13 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volspike_core::{FEATURE_SCHEMA_VERSION, Feed};
     use volspike_model::forest::{Tree, TreeNode};
     use volspike_model::model::{Model, Params, Scaler};
 
     fn row(vol: Option<f64>) -> FeatureRow {
         FeatureRow {
-            schema_version: FEATURE_SCHEMA_VERSION,
-            product_id: "BTC-USD".into(),
-            event_time_ns: 1,
-            tie: 0,
-            sequence: None,
-            trade_id: None,
-            feed: Feed::AdvancedTrade,
-            segment_start: false,
-            warm: true,
-            price: 100.0,
-            log_return: None,
-            price_return_1min: None,
-            price_return_5min: None,
             price_volatility_1min: vol,
-            price_volatility_5min: None,
-            volatility_ratio: None,
-            bid_ask_spread: None,
-            bid_ask_spread_bps: None,
-            order_book_imbalance: None,
-            volume_24h_pct_change: None,
-            trade_intensity: None,
-            tick_count_5min: None,
-            high_low_range_5min: None,
-            time_since_prev_tick_s: None,
-            mid_price: None,
+            ..FeatureRow::bare("BTC-USD", 1, 100.0)
         }
     }
 

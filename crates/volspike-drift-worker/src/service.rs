@@ -17,7 +17,6 @@ use futures_util::FutureExt as _;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{Message as _, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +24,7 @@ use volspike_core::{FeatureRow, Prediction};
 use volspike_mlflow::AnyRegistry;
 use volspike_runtime::Config;
 use volspike_runtime::admin::{self, Health};
-use volspike_runtime::kafka::{consumer_config, producer_config};
+use volspike_runtime::kafka::{consumer_config, producer_config, store_offsets_after};
 
 use crate::http::{self, ExecuteReply, Request};
 use crate::metrics_names as m;
@@ -349,13 +348,7 @@ async fn run_loop(
                     }
                 }
                 counts.outcomes.fetch_add(outcomes, Ordering::Relaxed);
-                let mut offsets = TopicPartitionList::new();
-                for msg in &batch {
-                    offsets
-                        .add_partition_offset(msg.topic(), msg.partition(), Offset::Offset(msg.offset() + 1))
-                        .context("recording an offset")?;
-                }
-                consumer.store_offsets(&offsets).context("storing offsets")?;
+                store_offsets_after(&consumer, &batch)?;
                 if let (Some(triggers), None) = (due, &retraining) {
                     let req = worker.start_retrain(triggers)?;
                     retraining = Some(spawn_retrain(&ctx, req));

@@ -388,7 +388,7 @@ async fn ready_to_retrain(l: &Loop) {
     let shared = l.worker.shared.clone();
     until(Duration::from_secs(120), "matured outcomes", || {
         let s = shared.snapshot();
-        (s.outcomes.matured > 2_000).then_some(())
+        (s.outcomes.join.matured > 2_000).then_some(())
     })
     .await;
 }

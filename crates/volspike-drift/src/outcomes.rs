@@ -65,7 +65,7 @@ fn duration_ns(d: Duration) -> i64 {
 }
 
 /// What happened to the predictions and rows given to a [`Joiner`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JoinCounts {
     /// Predictions taken.
     pub predictions: u64,

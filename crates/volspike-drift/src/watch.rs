@@ -413,37 +413,14 @@ mod tests {
     use super::*;
     use crate::detector::Statistic;
     use rand::{Rng as _, SeedableRng as _};
-    use volspike_core::{FEATURE_SCHEMA_VERSION, Feed};
 
     const S: i64 = 1_000_000_000;
 
     fn row(t_s: i64, vol: f64, warm: bool) -> FeatureRow {
         FeatureRow {
-            schema_version: FEATURE_SCHEMA_VERSION,
-            product_id: "BTC-USD".into(),
-            event_time_ns: t_s * S,
-            tie: 0,
-            sequence: None,
-            trade_id: None,
-            feed: Feed::AdvancedTrade,
-            segment_start: false,
             warm,
-            price: 100.0,
-            log_return: None,
-            price_return_1min: None,
-            price_return_5min: None,
             price_volatility_1min: Some(vol),
-            price_volatility_5min: None,
-            volatility_ratio: None,
-            bid_ask_spread: None,
-            bid_ask_spread_bps: None,
-            order_book_imbalance: None,
-            volume_24h_pct_change: None,
-            trade_intensity: None,
-            tick_count_5min: None,
-            high_low_range_5min: None,
-            time_since_prev_tick_s: None,
-            mid_price: None,
+            ..FeatureRow::bare("BTC-USD", t_s * S, 100.0)
         }
     }
 

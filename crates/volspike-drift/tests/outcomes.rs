@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use volspike_core::{
-    FEATURE_SCHEMA_VERSION, FeatureRow, Feed, ModelId, Prediction, PredictionOutcome,
-    SCORING_SCHEMA_VERSION, prediction_id,
+    FeatureRow, ModelId, Prediction, PredictionOutcome, SCORING_SCHEMA_VERSION, prediction_id,
 };
 use volspike_drift::outcomes::{Joiner, Labeling};
 use volspike_model::artifact::{FORMAT_VERSION, ModelFile};
@@ -35,31 +34,11 @@ fn series(product: &str, steps: &[(i64, i32, bool)]) -> Vec<FeatureRow> {
         let lr = f64::from(dr) * 1e-4;
         price *= lr.exp();
         rows.push(FeatureRow {
-            schema_version: FEATURE_SCHEMA_VERSION,
-            product_id: product.into(),
-            event_time_ns: t,
             tie,
-            sequence: None,
-            trade_id: None,
-            feed: Feed::AdvancedTrade,
             segment_start: starts,
-            warm: true,
-            price,
             log_return: (!starts).then_some(lr),
-            price_return_1min: None,
-            price_return_5min: None,
-            price_volatility_1min: None,
-            price_volatility_5min: None,
-            volatility_ratio: None,
-            bid_ask_spread: None,
-            bid_ask_spread_bps: None,
-            order_book_imbalance: None,
-            volume_24h_pct_change: None,
-            trade_intensity: None,
-            tick_count_5min: None,
-            high_low_range_5min: None,
-            time_since_prev_tick_s: None,
             mid_price: Some(price),
+            ..FeatureRow::bare(product, t, price)
         });
     }
     rows
@@ -272,9 +251,8 @@ proptest! {
     }
 }
 
-#[test]
-fn predictions_older_than_the_history_kept_are_late_and_quiet_products_expire() {
-    let rows = series("BTC-USD", &[(1, 1, false); 400]);
+/// Version 1 of `volspike` and its labeling (the default label, tau 1e-4).
+fn model_one() -> (ModelId, Labeling) {
     let model = ModelId {
         name: "volspike".into(),
         version: "1".into(),
@@ -284,6 +262,13 @@ fn predictions_older_than_the_history_kept_are_late_and_quiet_products_expire() 
         label: LabelConfig::default(),
         tau: 1e-4,
     };
+    (model, labeling)
+}
+
+#[test]
+fn predictions_older_than_the_history_kept_are_late_and_quiet_products_expire() {
+    let rows = series("BTC-USD", &[(1, 1, false); 400]);
+    let (model, labeling) = model_one();
     let mut j = Joiner::new(Duration::from_secs(120));
     for r in &rows {
         j.push_row(r);
@@ -326,15 +311,7 @@ fn rows_that_run_ahead_of_the_predictions_are_kept_until_they_catch_up() {
     // 400 rows a second apart, read long before their predictions (a
     // consumer catching up), with a retention of 120 s.
     let rows = series("BTC-USD", &[(1, 1, false); 400]);
-    let model = ModelId {
-        name: "volspike".into(),
-        version: "1".into(),
-        kind: "logistic".into(),
-    };
-    let labeling = Labeling {
-        label: LabelConfig::default(),
-        tau: 1e-4,
-    };
+    let (model, labeling) = model_one();
     let mut j = Joiner::new(Duration::from_secs(120));
     let mut outcomes = Vec::new();
     outcomes.extend(j.push_prediction(prediction(&rows[0], &model), &labeling));

@@ -17,7 +17,6 @@ use futures_util::FutureExt as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use volspike_core::{
@@ -25,7 +24,7 @@ use volspike_core::{
     prediction_id,
 };
 use volspike_runtime::Config;
-use volspike_runtime::kafka::{consumer_config, producer_config};
+use volspike_runtime::kafka::{consumer_config, producer_config, store_offsets_after};
 
 use crate::metrics_names as m;
 use crate::model::{LoadedModel, ModelSlot};
@@ -422,19 +421,7 @@ pub async fn run(
         c.predictions.fetch_add(predictions, Ordering::Relaxed);
         c.alerts.fetch_add(alerts, Ordering::Relaxed);
         c.rows.fetch_add(rows, Ordering::Relaxed);
-        let mut offsets = TopicPartitionList::new();
-        for msg in &batch {
-            offsets
-                .add_partition_offset(
-                    msg.topic(),
-                    msg.partition(),
-                    Offset::Offset(msg.offset() + 1),
-                )
-                .context("recording an offset")?;
-        }
-        consumer
-            .store_offsets(&offsets)
-            .context("storing offsets")?;
+        store_offsets_after(&consumer, &batch)?;
     }
     if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::warn!(error = %e, "committing offsets at shutdown");

@@ -405,6 +405,31 @@ pub async fn publish_model_event(
     Ok(())
 }
 
+/// Stores, for the consumer's next commit, the offset after each message
+/// of `batch`. At-least-once consumers call it only once everything the
+/// batch produced is delivered.
+pub fn store_offsets_after<X, C>(
+    consumer: &C,
+    batch: &[rdkafka::message::OwnedMessage],
+) -> anyhow::Result<()>
+where
+    X: rdkafka::consumer::ConsumerContext + 'static,
+    C: rdkafka::consumer::Consumer<X>,
+{
+    use rdkafka::Message as _;
+    let mut offsets = rdkafka::TopicPartitionList::new();
+    for msg in batch {
+        offsets
+            .add_partition_offset(
+                msg.topic(),
+                msg.partition(),
+                rdkafka::Offset::Offset(msg.offset() + 1),
+            )
+            .context("recording an offset")?;
+    }
+    consumer.store_offsets(&offsets).context("storing offsets")
+}
+
 /// Sends one record; a full local queue is backpressure (wait and retry),
 /// any other error is returned.
 pub fn send_with_backpressure<'a, K, P, C>(
