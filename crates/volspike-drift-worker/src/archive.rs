@@ -84,6 +84,19 @@ impl Archive {
         Ok(())
     }
 
+    /// Adds `rows` from elsewhere (a training set, an older archive) and
+    /// writes their hours, merged with the files already there; returns
+    /// the rows taken.
+    pub fn import(&mut self, rows: impl IntoIterator<Item = FeatureRow>) -> anyhow::Result<u64> {
+        let mut n = 0;
+        for r in rows {
+            self.push(r);
+            n += 1;
+        }
+        self.flush()?;
+        Ok(n)
+    }
+
     /// Writes every hour held in memory (at shutdown).
     pub fn flush(&mut self) -> anyhow::Result<()> {
         let hours: Vec<i64> = self.hours.keys().copied().collect();

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use futures_util::FutureExt as _;
 use sha2::{Digest as _, Sha256};
 use volspike_core::{FeatureRow, ModelEvent, ModelEventKind};
 use volspike_drift::performance::{Bootstrap, live_performance, paired_difference};
@@ -93,7 +94,47 @@ pub struct Outcome {
 /// Runs one retrain to its decision; never fails (a failure is a decision
 /// with verdict `failed` and the reason).
 pub async fn run(ctx: &RetrainContext, req: RetrainRequest) -> Outcome {
-    let mut d = Decision {
+    let mut d = failed(&req, ctx.cfg.drift.retrain.margin, String::new());
+    // A panic in the retrain (a bug) is a failed decision too, not the
+    // end of the worker.
+    let attempted = std::panic::AssertUnwindSafe(attempt(ctx, &req, &mut d))
+        .catch_unwind()
+        .await;
+    match attempted {
+        Ok(Ok(promoted)) => Outcome {
+            decision: d,
+            promoted,
+        },
+        Ok(Err(e)) => {
+            d.verdict = Verdict::Failed;
+            d.reason = format!("{e:#}");
+            Outcome {
+                decision: d,
+                promoted: None,
+            }
+        }
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            tracing::error!(retrain = req.seq, %why, "the retrain panicked");
+            Outcome {
+                decision: failed(
+                    &req,
+                    ctx.cfg.drift.retrain.margin,
+                    format!("the retrain panicked: {why}"),
+                ),
+                promoted: None,
+            }
+        }
+    }
+}
+
+/// The decision of `req` before anything is known: verdict `failed`.
+fn failed(req: &RetrainRequest, margin: f64, reason: String) -> Decision {
+    Decision {
         schema_version: REPORT_SCHEMA_VERSION,
         retrain: req.seq,
         at_ns: req.at_ns,
@@ -102,23 +143,9 @@ pub async fn run(ctx: &RetrainContext, req: RetrainRequest) -> Outcome {
         champion: None,
         challenger: None,
         difference: None,
-        margin: ctx.cfg.drift.retrain.margin,
+        margin,
         verdict: Verdict::Failed,
-        reason: String::new(),
-    };
-    match attempt(ctx, &req, &mut d).await {
-        Ok(promoted) => Outcome {
-            decision: d,
-            promoted,
-        },
-        Err(e) => {
-            d.verdict = Verdict::Failed;
-            d.reason = format!("{e:#}");
-            Outcome {
-                decision: d,
-                promoted: None,
-            }
-        }
+        reason,
     }
 }
 

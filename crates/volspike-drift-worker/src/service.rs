@@ -111,21 +111,33 @@ pub struct Running {
 impl Running {
     /// Waits until the worker stops.
     pub async fn wait(self) -> Result<Summary, Error> {
+        let summary = self.counts.clone();
         let r = self
             .task
             .await
             .context("the drift worker task panicked")
             .and_then(|r| r);
         r.map_err(Error::Failed)?;
-        let c = &self.counts;
-        Ok(Summary {
+        Ok(summary.summary())
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> Summary {
+        self.counts.summary()
+    }
+}
+
+impl Counts {
+    fn summary(&self) -> Summary {
+        let c = self;
+        Summary {
             rows: c.rows.load(Ordering::Relaxed),
             predictions: c.predictions.load(Ordering::Relaxed),
             outcomes: c.outcomes.load(Ordering::Relaxed),
             windows: c.windows.load(Ordering::Relaxed),
             retrains: c.retrains.load(Ordering::Relaxed),
             promotions: c.promotions.load(Ordering::Relaxed),
-        })
+        }
     }
 }
 
@@ -274,7 +286,7 @@ async fn run_loop(
                     } else if !check.retrain {
                         ExecuteReply { started: None, reason: Some(check.blocked.join("; ")), check }
                     } else {
-                        let req = worker.start_retrain(vec![crate::report::trigger_text(&volspike_drift::policy::Trigger::Manual)])?;
+                        let req = worker.start_retrain(vec![crate::report::trigger_text(&volspike_drift::policy::Trigger::Manual)], None)?;
                         let seq = req.seq;
                         retraining = Some(spawn_retrain(&ctx, req));
                         ExecuteReply { started: Some(seq), reason: None, check }
@@ -327,7 +339,8 @@ async fn run_loop(
                             counts.windows.fetch_add(1, Ordering::Relaxed);
                             deliveries.push(out.queue_report(&DriftRecord::Window(r))?);
                         }
-                        if produced.retrain_due.is_some() {
+                        // The first window that made a retrain due.
+                        if due.is_none() {
                             due = produced.retrain_due;
                         }
                     } else {
@@ -349,8 +362,8 @@ async fn run_loop(
                 }
                 counts.outcomes.fetch_add(outcomes, Ordering::Relaxed);
                 store_offsets_after(&consumer, &batch)?;
-                if let (Some(triggers), None) = (due, &retraining) {
-                    let req = worker.start_retrain(triggers)?;
+                if let (Some((triggers, until_ns)), None) = (due, &retraining) {
+                    let req = worker.start_retrain(triggers, Some(until_ns))?;
                     retraining = Some(spawn_retrain(&ctx, req));
                 }
             }

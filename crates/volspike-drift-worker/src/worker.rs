@@ -133,8 +133,9 @@ pub struct Produced {
     pub outcomes: Vec<PredictionOutcome>,
     /// Records for `drift.reports`.
     pub reports: Vec<WindowRecord>,
-    /// A retrain is due now (automatic triggers).
-    pub retrain_due: Option<Vec<String>>,
+    /// A retrain is due (automatic triggers): the triggers, and the end of
+    /// the window that made it due, where the retrain's data ends.
+    pub retrain_due: Option<(Vec<String>, i64)>,
 }
 
 /// The worker's state.
@@ -346,9 +347,10 @@ impl Worker {
         self.archive.push(row);
         match event {
             Some(WatchEvent::Window(w)) => {
+                let end_ns = w.end_ns;
                 let (record, due) = self.close_window(w)?;
                 out.reports.push(record);
-                out.retrain_due = due;
+                out.retrain_due = due.map(|t| (t, end_ns));
             }
             Some(e) => self.on_calibration(&e, "stream"),
             None => {}
@@ -612,17 +614,24 @@ impl Worker {
         CheckRecord::new(&c, policy.drift_run())
     }
 
-    /// Everything a retrain needs, taken now: the archived training window,
-    /// the champion, the offsets. Marks the retrain as started.
+    /// Everything a retrain needs, taken now: the archived training window
+    /// up to `until_ns` (the end of the window that made it due; `None`:
+    /// the stream's latest time), the champion, the offsets. Marks the
+    /// retrain as started. Ending the data at the window, not at wherever
+    /// the batch being read stops, makes a drift retrain train on the same
+    /// rows however fast the stream is read (live, catching up, replay).
     pub fn start_retrain(
         &mut self,
         triggers: Vec<String>,
+        until_ns: Option<i64>,
     ) -> anyhow::Result<crate::retrain::RetrainRequest> {
         self.retrains += 1;
         let span =
             i64::try_from(self.cfg.drift.retrain.training_window.as_nanos()).unwrap_or(i64::MAX);
-        let now = self.watermark;
-        let rows = self.archive.read(now.saturating_sub(span), now)?;
+        let now = until_ns.unwrap_or(self.watermark);
+        // The window end is exclusive.
+        let last = if until_ns.is_some() { now - 1 } else { now };
+        let rows = self.archive.read(now.saturating_sub(span), last)?;
         let may_promote = self.policy.as_ref().is_none_or(|p| p.may_promote(now));
         if let Some(p) = self.policy.as_mut() {
             p.retrained(now);
