@@ -7,6 +7,7 @@
 //!   by feature, with the statistics of `volspike_drift` (scipy's semantics
 //!   for KS, PSI on the reference's fixed decile bins with its no-drift
 //!   floor, normalized Wasserstein, Jensen-Shannon).
+//! - `import` puts feature rows into the worker's archive.
 //! - `report` judges feature rows against a model's stored reference, as
 //!   the worker does, into `report.json` and `report.html`
 //!   ([`super::drift_report`]).
@@ -34,6 +35,21 @@ pub enum DriftCommand {
     /// KS statistic and p-value (scipy's ks_2samp on the raw samples), PSI
     /// and its no-drift floor, normalized Wasserstein, Jensen-Shannon.
     Compare(CompareArgs),
+    /// Put feature rows (e.g. the champion's training set) into the
+    /// worker's archive, so that a new worker calibrates on the champion's
+    /// training span and retrains on history it did not watch.
+    Import(ImportArgs),
+}
+
+/// Arguments of `volspike drift import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Feature parquet files (as `volspike replay` writes them).
+    #[arg(long, num_args = 1.., required = true)]
+    pub features: Vec<PathBuf>,
+    /// The worker's data directory (default: drift.data-dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Arguments of `volspike drift compare`.
@@ -85,6 +101,20 @@ pub async fn run(
             Ok(())
         }
         DriftCommand::Retrain(a) => retrain(a).await,
+        DriftCommand::Import(a) => {
+            let cfg = super::load(loader)?;
+            let dir = a.data_dir.unwrap_or(cfg.drift.data_dir).join("archive");
+            let rows = parquet::read_files(&a.features)?;
+            let mut archive =
+                volspike_drift_worker::archive::Archive::open(&dir, cfg.drift.archive_days)?;
+            let n = archive.import(rows)?;
+            let (files, written) = archive.written();
+            println!(
+                "drift import: {n} rows into {} ({files} hourly files written, {written} rows in them)",
+                dir.display()
+            );
+            Ok(())
+        }
         DriftCommand::Report(a) => super::drift_report::run(a, loader).await,
     }
 }

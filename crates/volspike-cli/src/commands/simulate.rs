@@ -23,6 +23,16 @@ pub struct SimulateArgs {
     /// Start time (RFC 3339).
     #[arg(long, default_value = "2026-01-01T00:00:00Z")]
     pub start: String,
+    /// Minutes in when the market changes regime (more volatile, more
+    /// ticks); none by default.
+    #[arg(long)]
+    pub regime_change_after: Option<u64>,
+    /// Volatility of the new regime, times the old.
+    #[arg(long, default_value_t = 4.0, requires = "regime_change_after")]
+    pub regime_volatility: f64,
+    /// Tick rate of the new regime, times the old.
+    #[arg(long, default_value_t = 2.0, requires = "regime_change_after")]
+    pub regime_tick_rate: f64,
     /// Output NDJSON file.
     #[arg(long)]
     pub out: PathBuf,
@@ -31,12 +41,27 @@ pub struct SimulateArgs {
 /// Writes the recording and prints the summary line.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let start_ns = parse_timestamp(&args.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    for (name, v) in [
+        ("--regime-volatility", args.regime_volatility),
+        ("--regime-tick-rate", args.regime_tick_rate),
+    ] {
+        anyhow::ensure!(
+            v.is_finite() && v > 0.0,
+            "{name} must be a positive factor, not {v}"
+        );
+    }
     let cfg = MarketConfig {
         products: args.products,
         start_ns,
         seconds: args.minutes * 60,
         seed: args.seed,
-        regime: None,
+        regime: args
+            .regime_change_after
+            .map(|m| volspike_sim::RegimeChange {
+                at_ns: start_ns + m as i64 * 60 * 1_000_000_000,
+                volatility: args.regime_volatility,
+                tick_rate: args.regime_tick_rate,
+            }),
     };
     let started = Instant::now();
     let (lines, ticks) = volspike_sim::write_ndjson_file(&cfg, &args.out)
