@@ -79,6 +79,10 @@ pub struct PipelineOptions {
     /// Runs the inference server on the same broker while the pipeline
     /// runs, scoring `ticks.features` live.
     pub serve: Option<ServeOptions>,
+    /// Runs the drift worker on the same broker: it watches the features
+    /// and the server's predictions, and retrains and promotes in the
+    /// server's registry.
+    pub drift: Option<DriftOptions>,
 }
 
 /// The inference server inside a pipeline run.
@@ -86,8 +90,32 @@ pub struct PipelineOptions {
 pub struct ServeOptions {
     /// Local registry holding the champion to serve.
     pub registry: std::path::PathBuf,
-    /// Print each alert as it is raised.
-    pub print_alerts: bool,
+    /// Print each alert as it is raised, and each change of the model
+    /// that scores.
+    pub print_events: bool,
+}
+
+/// The drift worker inside a pipeline run; it works as `cfg.drift` says.
+#[derive(Debug, Clone)]
+pub struct DriftOptions {
+    /// Local registry whose champion it watches and where it registers and
+    /// promotes challengers (the server's).
+    pub registry: std::path::PathBuf,
+    /// Where its admin endpoints and `/drift` page listen (`None`: off).
+    pub admin: Option<std::net::SocketAddr>,
+    /// Print its reference, windows, retrains and decisions as they happen.
+    pub print: bool,
+}
+
+/// What the drift worker did during a pipeline run.
+#[derive(Debug, Clone)]
+pub struct DriftSummary {
+    /// Where its admin endpoints listened, if they did.
+    pub admin_addr: Option<std::net::SocketAddr>,
+    /// Its counts.
+    pub summary: volspike_drift_worker::Summary,
+    /// What its endpoints showed at the end.
+    pub status: volspike_drift_worker::worker::Status,
 }
 
 /// What the inference server did during a pipeline run.
@@ -113,6 +141,7 @@ impl Default for PipelineOptions {
             timeout: Duration::from_secs(600),
             on_row: None,
             serve: None,
+            drift: None,
         }
     }
 }
@@ -132,6 +161,8 @@ pub struct PipelineOutput {
     pub ingest: Option<volspike_ingestor::Summary>,
     /// What the inference server did, when one ran.
     pub inference: Option<InferenceSummary>,
+    /// What the drift worker did, when it ran.
+    pub drift: Option<DriftSummary>,
 }
 
 struct Featurizer {
@@ -203,6 +234,10 @@ pub async fn run(
         .await?;
     let server = match &opts.serve {
         Some(serve) => Some(start_server(&cfg, &broker, serve).await?),
+        None => None,
+    };
+    let worker = match &opts.drift {
+        Some(drift) => Some(start_worker(&cfg, &broker, drift).await?),
         None => None,
     };
     let input_end = blocking(&cfg, |cfg| end_offsets(cfg, &cfg.topics.raw)).await?;
@@ -356,8 +391,17 @@ pub async fn run(
     let mut counts = counts.expect("the producer finished before the loop ended");
     counts.reemitted = volspike_replay::parquet::canonicalize(&mut rows)? as u64;
     counts.rows = rows.len() as u64;
+    // A retrain the worker is running may still promote a model the
+    // server should switch to: let it finish before the server stops.
+    if let Some((running, _)) = &worker {
+        settle_worker(running, rows.len() as u64).await;
+    }
     let inference = match server {
         Some((running, stop)) => Some(stop_server(running, stop, rows.len() as u64).await?),
+        None => None,
+    };
+    let drift = match worker {
+        Some((running, stop)) => Some(stop_worker(running, stop).await?),
         None => None,
     };
     // Every client before the embedded broker, which complains otherwise.
@@ -370,6 +414,7 @@ pub async fn run(
         crashes,
         ingest,
         inference,
+        drift,
     })
 }
 
@@ -399,24 +444,42 @@ async fn start_server(
     let stop = CancellationToken::new();
     let registry = volspike_model::registry::LocalRegistry::new(&serve.registry);
     let running = volspike_inference::start_with(cfg, registry, stop.clone()).await?;
-    if serve.print_alerts {
+    if serve.print_events {
         let mut events = running.state.events.subscribe();
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
+            use volspike_core::time::format_timestamp;
+            use volspike_inference::live::LiveEvent;
+            let mut scoring: Option<volspike_core::ModelId> = None;
             loop {
                 match events.recv().await {
-                    Ok(e) => {
-                        if let volspike_inference::live::LiveEvent::Alert(a) = &*e {
-                            println!(
-                                "ALERT {} {} probability {:.3} >= {:.3} ({})",
-                                a.product_id,
-                                volspike_core::time::format_timestamp(a.event_time_ns),
-                                a.probability,
-                                a.threshold,
-                                a.model
-                            );
+                    Ok(e) => match &*e {
+                        LiveEvent::Alert(a) => println!(
+                            "ALERT {} {} probability {:.3} >= {:.3} ({})",
+                            a.product_id,
+                            format_timestamp(a.event_time_ns),
+                            a.probability,
+                            a.threshold,
+                            a.model
+                        ),
+                        LiveEvent::Scored(p) if scoring.as_ref() != Some(&p.model) => {
+                            match &scoring {
+                                None => println!(
+                                    "PREDICTIONS by {} from {}",
+                                    p.model,
+                                    format_timestamp(p.event_time_ns)
+                                ),
+                                Some(before) => println!(
+                                    "PREDICTIONS now by {} (was {}) from {}",
+                                    p.model,
+                                    before,
+                                    format_timestamp(p.event_time_ns)
+                                ),
+                            }
+                            scoring = Some(p.model.clone());
                         }
-                    }
+                        LiveEvent::Scored(_) => {}
+                    },
                     Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => break,
                 }
@@ -424,6 +487,86 @@ async fn start_server(
         });
     }
     Ok((running, stop))
+}
+
+/// Starts the drift worker on the pipeline's broker, watching the
+/// champion of a local registry, reading from the start.
+async fn start_worker(
+    cfg: &Config,
+    broker: &Broker,
+    drift: &DriftOptions,
+) -> anyhow::Result<(volspike_drift_worker::Running, CancellationToken)> {
+    let mut cfg = cfg.clone();
+    cfg.drift.start_from = volspike_runtime::config::StartFrom::Earliest;
+    cfg.admin.listen = drift.admin;
+    broker
+        .ensure_topics(&cfg, &volspike_drift_worker::topics(&cfg))
+        .await?;
+    let stop = CancellationToken::new();
+    let registry = volspike_mlflow::AnyRegistry::Local(
+        volspike_model::registry::LocalRegistry::new(&drift.registry),
+    );
+    let running = volspike_drift_worker::start_with(cfg, registry, None, stop.clone()).await?;
+    if drift.print {
+        if let Some(addr) = running.admin_addr {
+            println!(
+                "DRIFT the worker's page: http://{addr}/drift (JSON: /drift/summary, /retrain/status)"
+            );
+        }
+        tokio::spawn(crate::drift_printer::print(
+            running.shared.clone(),
+            stop.clone(),
+        ));
+    }
+    Ok((running, stop))
+}
+
+/// Waits (at most 10 minutes) until the worker has read `rows` feature
+/// rows and no retrain is running.
+async fn settle_worker(running: &volspike_drift_worker::Running, rows: u64) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let read = running.counts().rows;
+        let retraining = running.shared.snapshot().running.is_some();
+        if read >= rows && !retraining {
+            return;
+        }
+        if Instant::now() > deadline {
+            tracing::warn!(
+                read,
+                rows,
+                retraining,
+                "the drift worker did not settle in 10 minutes"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Stops the worker once it has read the server's last predictions (or
+/// made no progress for 5 s).
+async fn stop_worker(
+    running: volspike_drift_worker::Running,
+    stop: CancellationToken,
+) -> anyhow::Result<DriftSummary> {
+    let (mut last, mut since) = (u64::MAX, Instant::now());
+    while since.elapsed() < Duration::from_secs(5) {
+        let seen = running.counts().predictions;
+        if seen != last {
+            (last, since) = (seen, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = running.shared.snapshot();
+    let admin_addr = running.admin_addr;
+    stop.cancel();
+    let summary = running.wait().await?;
+    Ok(DriftSummary {
+        admin_addr,
+        summary,
+        status,
+    })
 }
 
 /// Lets the server score the last rows (at least `rows` read, or no

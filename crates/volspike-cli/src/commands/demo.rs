@@ -38,6 +38,16 @@ pub struct DemoArgs {
     /// Skip training on simulated history before streaming.
     #[arg(long)]
     pub no_train: bool,
+    /// Run without the drift worker.
+    #[arg(long)]
+    pub no_drift: bool,
+    /// Seconds into the simulated market when it turns more volatile (4x)
+    /// at a higher tick rate (2x), for the drift worker to notice.
+    #[arg(long, default_value_t = 300, conflicts_with = "no_regime_change")]
+    pub regime_change_at: u64,
+    /// Keep the simulated market in one regime.
+    #[arg(long)]
+    pub no_regime_change: bool,
     /// Where the services' logs go (the terminal shows the demo's own
     /// lines).
     #[arg(long, default_value = "data/logs/demo.log")]
@@ -63,6 +73,8 @@ pub async fn run(a: DemoArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         print_rows: true,
         train_registry: (!a.no_train).then(|| a.registry.clone()),
         serve_registry: Some(a.registry),
+        drift: !a.no_drift,
+        regime_change_at: (!a.no_regime_change).then_some(a.regime_change_at),
     };
     let report = demo::run(cfg, opts, shutdown::on_signals()).await?;
     match report.replay_difference {

@@ -40,6 +40,7 @@ pub async fn run(a: PipelineArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         timeout: a.timeout,
         on_row: None,
         serve: None,
+        drift: None,
     };
     let out = pipeline::run(cfg, Input::Recordings(files), opts).await?;
     parquet::write_rows(&a.input.out, &out.rows)?;
