@@ -18,7 +18,12 @@
 #      and alerts;
 #   7. (drift) `volspike drift compare` between two recorders' data, checked
 #      against scipy and numpy, and `volspike drift report` of one against a
-#      model trained on the other, checked against numpy.
+#      model trained on the other, checked against numpy;
+#   8. (loop) the drift worker `volspike-drift` beside the inference server
+#      on tansu and MLflow, fed live through exchange-sim -> ingestor ->
+#      featurizer; the market changes regime, the worker retrains and
+#      promotes, the server switches version; checked with MLflow's client
+#      and kcat, and headless Chromium screenshots the worker's page.
 #
 # The three services run from `--config FILE` alone: no flags, and no
 # VOLSPIKE__ variables in their environment (svc).
@@ -34,6 +39,7 @@ BIN="$CARGO_TARGET_DIR/release/volspike"
 INGESTOR="$CARGO_TARGET_DIR/release/volspike-ingestor"
 FEATURIZER="$CARGO_TARGET_DIR/release/volspike-featurizer"
 INFERENCE="$CARGO_TARGET_DIR/release/volspike-inference"
+DRIFT="$CARGO_TARGET_DIR/release/volspike-drift"
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -121,7 +127,8 @@ metric() { # admin-port name
   curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' | head -n1
 }
 
-# E2E_STAGES=all (default), or one of pipeline, ingest, train, inference (for development).
+# E2E_STAGES=all (default), or one of pipeline, ingest, train, inference, drift,
+# loop (for development).
 stage() { [ "${E2E_STAGES:-all}" = all ] || [ "${E2E_STAGES:-all}" = "$1" ]; }
 if stage pipeline; then
 log "pipeline feeding ${#FILES[@]} files"
@@ -258,20 +265,28 @@ fi  # stage ingest
 # --- Training tracked in MLflow: a real `mlflow server` (pinned in
 # scripts/python/requirements.txt) with a sqlite store and proxied artifacts;
 # MLflow's own Python client then checks what volspike logged.
+# Starts `mlflow server` (MLFLOW, MLPID); mlflow_ready waits for it.
+start_mlflow() {
+  local mlport
+  mlport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  MLFLOW="http://127.0.0.1:$mlport"
+  mkdir -p "$WORK/mlflow"
+  # Its own process group: the server forks workers, and cleanup stops them all.
+  setsid "$(dirname "$PY")/mlflow" server --host 127.0.0.1 --port "$mlport" --workers 1 \
+    --backend-store-uri "sqlite:///$WORK/mlflow/mlflow.db" --artifacts-destination "$WORK/mlflow/artifacts" \
+    >"$WORK/mlflow/server.log" 2>&1 &
+  MLPID=$!
+}
+mlflow_ready() {
+  for _ in $(seq 1 240); do curl -fsS "$MLFLOW/health" >/dev/null 2>&1 && break; sleep 0.5; done
+  curl -fsS "$MLFLOW/health" >/dev/null || { log "mlflow server did not start"; tail -n 30 "$WORK/mlflow/server.log"; exit 1; }
+}
 if stage train; then
 PY=$(scripts/python-env.sh)
-mlport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-MLFLOW="http://127.0.0.1:$mlport"
-mkdir -p "$WORK/mlflow"
-# Its own process group: the server forks workers, and cleanup stops them all.
-setsid "$(dirname "$PY")/mlflow" server --host 127.0.0.1 --port "$mlport" --workers 1 \
-  --backend-store-uri "sqlite:///$WORK/mlflow/mlflow.db" --artifacts-destination "$WORK/mlflow/artifacts" \
-  >"$WORK/mlflow/server.log" 2>&1 &
-MLPID=$!
+start_mlflow
 "$BIN" simulate --minutes 60 --seed 5 --out "$WORK/train-sim.ndjson" >/dev/null
 "$BIN" replay --raw "$WORK/train-sim.ndjson" --out "$WORK/train.parquet" >/dev/null
-for _ in $(seq 1 240); do curl -fsS "$MLFLOW/health" >/dev/null 2>&1 && break; sleep 0.5; done
-curl -fsS "$MLFLOW/health" >/dev/null || { log "mlflow server did not start"; tail -n 30 "$WORK/mlflow/server.log"; exit 1; }
+mlflow_ready
 "$BIN" train --features "$WORK/train.parquet" --out "$WORK/model" --mlflow-uri "$MLFLOW" | tee "$WORK/train.out"
 run=$(sed -n 's/^mlflow: experiment [0-9]* run \([0-9a-f]*\) .*/\1/p' "$WORK/train.out")
 version=$(sed -n 's/^registry: volspike version \([0-9]*\) .*/\1/p' "$WORK/train.out")
@@ -381,5 +396,104 @@ timeout 120 "$BIN" drift report --model "$WORK/drift-model/logistic.json" --curr
 timeout 120 "$PY" scripts/python/check_drift_report.py "$WORK/drift-model/logistic.json" "$WORK/drift-cur.parquet" \
   "$WORK/drift-report"
 fi  # stage drift
+
+# --- The loop, as processes: a champion trained on an hour of simulated
+# market (registered in MLflow as volspike-loop, its rows imported into the
+# worker's archive), then 20 minutes of live market through exchange-sim ->
+# volspike-ingestor -> volspike-featurizer -> volspike-inference, with
+# volspike-drift watching. 5 minutes in, the market turns 4x more volatile
+# at 2x the tick rate. The worker's settings are the demo's (minute windows,
+# a retrain after six at high severity on the last 30 minutes).
+# Budget: 8 minutes.
+if stage loop; then
+PY=$(scripts/python-env.sh)
+if [ -z "${MLFLOW:-}" ]; then start_mlflow; mlflow_ready; fi
+loop_started=$(date +%s)
+free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+LOOP=('topics.raw = "loop.raw"' 'topics.features = "loop.features"' 'topics.dlq = "loop.dlq"'
+  'topics.events = "loop.events"' 'topics.predictions = "loop.predictions"' 'topics.alerts = "loop.alerts"'
+  'featurizer.group-id = "e2e-loop"' 'featurizer.transactional-id = "e2e-loop"'
+  'registry.model-name = "volspike-loop"' "registry.mlflow-uri = \"$MLFLOW\"")
+"$BIN" simulate --minutes 60 --seed 3 --out "$WORK/loop-history.ndjson" >/dev/null
+"$BIN" simulate --minutes 20 --seed 42 --start 2026-01-01T01:00:00Z --regime-change-after 5 \
+  --out "$WORK/loop-live.ndjson" >/dev/null
+"$BIN" replay --raw "$WORK/loop-history.ndjson" --out "$WORK/loop-history.parquet" >/dev/null
+timeout 300 "$BIN" train --features "$WORK/loop-history.parquet" --out "$WORK/loop-model" \
+  --mlflow-uri "$MLFLOW" --model-name volspike-loop >"$WORK/loop-train.out"
+"$BIN" models promote --mlflow-uri "$MLFLOW" --name volspike-loop
+"$BIN" drift import --features "$WORK/loop-history.parquet" --data-dir "$WORK/loop-drift"
+wport=$(free); gport=$(free); iport=$(free); simport=$(free)
+WCONF=$(conf loop-drift "${LOOP[@]}" "admin.listen = \"127.0.0.1:$wport\"" "drift.data-dir = \"$WORK/loop-drift\"" \
+  'drift.window = "1m"' 'drift.consecutive = 2' 'drift.retrain.windows = 6' \
+  'drift.retrain.min-rows = 500' 'drift.retrain.min-positives = 10' 'drift.retrain.training-window = "30m"' \
+  'drift.retrain.cooldown = "24h"' 'inference.auth-token = "e2e-token"' 'inference.model-poll = "1s"')
+# The server swaps only on models.events (its poll is an hour).
+LCONF=$(conf loop-inference "${LOOP[@]}" "inference.listen = \"127.0.0.1:$gport\"" "admin.listen = \"127.0.0.1:$iport\"" \
+  'inference.start-from = "earliest"' 'inference.group-id = "e2e-loop-inference"' 'inference.model-poll = "1h"')
+svc "$DRIFT" --config "$WCONF" >"$WORK/loop-drift.log" 2>&1 &
+LD=$!; PIDS+=("$LD")
+svc "$INFERENCE" --config "$LCONF" >"$WORK/loop-inference.log" 2>&1 &
+LI=$!; PIDS+=("$LI")
+LF=$(start_featurizer loop "$(free)" "${LOOP[@]}"); PIDS+=("$LF")
+for p in "$wport" "$iport"; do
+  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$p/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+done
+curl -fsS "http://127.0.0.1:$wport/healthz" >/dev/null || { log "the drift worker is not ready"; cat "$WORK/loop-drift.log"; exit 1; }
+# 20 minutes of market in 80 s.
+"$BIN" exchange-sim --replay "$WORK/loop-live.ndjson" --speed 15 --listen "127.0.0.1:$simport" --exit-when-done \
+  >"$WORK/loop-sim.out" 2>"$WORK/loop-sim.log" &
+LS=$!; PIDS+=("$LS")
+gaport=$(free)
+LICONF=$(conf loop-ingestor "${LOOP[@]}" "ingestor.url = \"ws://127.0.0.1:$simport\"" \
+  'ingestor.products = ["BTC-USD", "ETH-USD"]' "ingestor.journal-dir = \"$WORK/loop-journal\"" \
+  "admin.listen = \"127.0.0.1:$gaport\"")
+svc "$INGESTOR" --config "$LICONF" >"$WORK/loop-ingest.out" 2>"$WORK/loop-ingest.log" &
+LG=$!; PIDS+=("$LG")
+# The decision, from the worker's own status.
+decided() { curl -fsS "http://127.0.0.1:$wport/retrain/status" 2>/dev/null \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin)["last_decision"]; print(d["verdict"] if d else "")' 2>/dev/null || true; }
+verdict=""
+for _ in $(seq 1 240); do
+  verdict=$(decided); [ -n "$verdict" ] && break
+  kill -0 "$LD" 2>/dev/null || { log "the drift worker died"; tail -n 30 "$WORK/loop-drift.log"; exit 1; }
+  sleep 1
+done
+[ -n "$verdict" ] || { log "no retrain decision"; tail -n 30 "$WORK/loop-drift.log"; exit 1; }
+log "loop: the worker decided: $verdict"
+# The live market is through when no tick has come for 3 s.
+loop_ticks() { { curl -fsS "http://127.0.0.1:$gaport/metrics" 2>/dev/null || true; } \
+  | awk '$1 ~ /^volspike_ingestor_ticks_total/ { s += $2 } END { print s + 0 }'; }
+last=-1; still=0
+for _ in $(seq 1 1200); do
+  now=$(loop_ticks)
+  if [ "$now" = "$last" ] && [ "$now" -gt 0 ]; then still=$((still + 1)); else still=0; fi
+  [ "$still" -ge 30 ] && break
+  last=$now; sleep 0.1
+done
+kill -TERM "$LG"; wait "$LG" || { log "the ingestor failed"; tail -n 20 "$WORK/loop-ingest.log"; exit 1; }
+wait "$LS" || true
+# Let the server and the worker take the last rows (their counts stop moving).
+last=-1
+for _ in $(seq 1 60); do
+  n=$(metric "$iport" volspike_inference_predictions_published_total); n=${n:-0}
+  [ "$n" != 0 ] && [ "$n" = "$last" ] && break
+  last=$n; sleep 1
+done
+chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+  --window-size=1280,2200 --screenshot="$WORK/drift-page.png" "http://127.0.0.1:$wport/drift" >/dev/null 2>&1
+[ "$(stat -c %s "$WORK/drift-page.png")" -gt 20000 ] || { log "the screenshot of /drift is missing or blank"; exit 1; }
+mkdir -p "$CARGO_TARGET_DIR/e2e" && cp "$WORK/drift-page.png" "$CARGO_TARGET_DIR/e2e/drift-page.png"
+log "screenshot of the worker's page: $CARGO_TARGET_DIR/e2e/drift-page.png"
+for t in drift.reports models.events predictions.outcomes loop.predictions; do
+  kcat -b "$BOOT" -C -t "$t" -o beginning -e -q -f '%s\n' >"$WORK/loop-$t.ndjson"
+done
+"$PY" scripts/python/check_loop.py "$MLFLOW" volspike-loop "$WORK/loop-drift.reports.ndjson" \
+  "$WORK/loop-models.events.ndjson" "$WORK/loop-predictions.outcomes.ndjson" "$WORK/loop-loop.predictions.ndjson"
+for p in "$LI" "$LD" "$LF"; do kill -TERM "$p"; done
+wait "$LD" || { log "the drift worker did not stop cleanly"; tail -n 20 "$WORK/loop-drift.log"; exit 1; }
+wait "$LI" || { log "the inference server did not stop cleanly"; tail -n 20 "$WORK/loop-inference.log"; exit 1; }
+log "loop stage: $(( $(date +%s) - loop_started )) s"
+[ $(( $(date +%s) - loop_started )) -le 480 ] || { log "the loop stage took over its 8-minute budget"; exit 1; }
+fi  # stage loop
 
 log "ok"

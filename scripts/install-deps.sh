@@ -3,7 +3,9 @@
 # a C toolchain for librdkafka (built from source by rdkafka-sys), curl and
 # patch (for the tansu broker, scripts/install-tansu.sh), and kcat (Debian's,
 # a Kafka client of its own that scripts/e2e.sh reads the topics with), and
-# a TrueType font for the text of the training charts (fonts-dejavu-core).
+# a TrueType font for the text of the training charts (fonts-dejavu-core),
+# and Debian's chromium, which takes the e2e screenshot of the drift worker's
+# page (headless; no display needed).
 set -euo pipefail
 need=()
 for tool in make gcc g++ perl python3; do
@@ -16,6 +18,7 @@ done
 # ships separately.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   pkgs=()
   for t in "${need[@]}"; do
