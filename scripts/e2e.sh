@@ -126,6 +126,33 @@ start_featurizer() { # id admin-port [lines...]
 metric() { # admin-port name
   curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' | head -n1
 }
+# Ticks an ingestor has read (all products); 0 while it is not serving yet
+# (curl's failure must not end the script: set -e with pipefail).
+ingestor_ticks() { # admin-port
+  { curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } \
+    | awk '$1 ~ /^volspike_ingestor_ticks_total/ { s += $2 } END { print s + 0 }'
+}
+# Waits (at most 2 minutes) until a service's counter is above 0 and has not
+# moved for a second; leaves it in n.
+until_still() { # admin-port metric
+  local last=-1
+  for _ in $(seq 1 120); do
+    n=$(metric "$1" "$2"); n=${n:-0}
+    [ "$n" != 0 ] && [ "$n" = "$last" ] && break
+    last=$n; sleep 1
+  done
+}
+# Waits (at most 2 minutes) until an ingestor has read no tick for 3 s: the
+# feed is through (the feeds here have no gap that long at their speed).
+until_ticks_stop() { # admin-port
+  local last=-1 still=0 now
+  for _ in $(seq 1 1200); do
+    now=$(ingestor_ticks "$1")
+    if [ "$now" = "$last" ] && [ "$now" -gt 0 ]; then still=$((still + 1)); else still=0; fi
+    [ "$still" -ge 30 ] && break
+    last=$now; sleep 0.1
+  done
+}
 
 # E2E_STAGES=all (default), or one of pipeline, ingest, train, inference, drift,
 # loop (for development).
@@ -204,10 +231,7 @@ start_ingestor() {
   svc "$INGESTOR" --config "$ICONF" >>"$WORK/ingest.out" 2>>"$WORK/ingest.log" &
   ING=$!; PIDS+=($ING)   # (not in $(...): the shell must be its parent to wait for it)
 }
-# 0 while the (restarted) ingestor is not serving yet: curl's failure must not
-# end the script (set -e with pipefail).
-ticks_in() { { curl -fsS http://127.0.0.1:19470/metrics 2>/dev/null || true; } \
-  | awk '$1 ~ /^volspike_ingestor_ticks_total/ { s += $2 } END { print s + 0 }'; }
+ticks_in() { ingestor_ticks 19470; }
 FI=$(start_featurizer i 19466 "${INGEST_TOPICS[@]}"); PIDS+=($FI)
 start_ingestor
 for _ in $(seq 1 300); do [ "$(ticks_in)" -ge 3000 ] && break; sleep 0.1; done
@@ -215,14 +239,7 @@ log "kill -9 the ingestor after $(ticks_in) ticks; restarting it"
 kill -9 "$ING" || true
 wait "$ING" 2>/dev/null || true
 start_ingestor
-# Done when no tick has come for 3 s (the recording has no gap that long at this speed).
-last=-1; still=0
-for _ in $(seq 1 600); do
-  now=$(ticks_in)
-  if [ "$now" = "$last" ] && [ "$now" -gt 0 ]; then still=$((still + 1)); else still=0; fi
-  [ "$still" -ge 30 ] && break
-  last=$now; sleep 0.1
-done
+until_ticks_stop 19470
 kill -TERM "$ING"; wait "$ING" || { log "ingestor failed"; tail -n 30 "$WORK/ingest.log"; exit 1; }
 wait "$SIM" || true
 cat "$WORK/ingest.out"; grep 'total' "$WORK/sim.out"
@@ -351,12 +368,7 @@ for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null
 curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null || { log "serve is not ready"; cat "$WORK/serve.log"; exit 1; }
 "${S3[@]}" "$BIN" pipeline --raw "$WORK/serve-sim.ndjson" --out "$WORK/serve.parquet" --bootstrap "$BOOT" >"$WORK/serve-pipeline.out"
 # Wait until the server has scored everything (its count stops moving).
-last=-1
-for _ in $(seq 1 120); do
-  n=$(metric "$aport" volspike_inference_predictions_published_total); n=${n:-0}
-  [ "$n" != 0 ] && [ "$n" = "$last" ] && break
-  last=$n; sleep 1
-done
+until_still "$aport" volspike_inference_predictions_published_total
 log "serve published $n predictions and $(metric "$aport" volspike_inference_alerts_published_total) alerts"
 kcat -b "$BOOT" -C -t predictions -o beginning -e -q -f '%s\n' >"$WORK/predictions.ndjson"
 kcat -b "$BOOT" -C -t alerts.volatility -o beginning -e -q -f '%s\n' >"$WORK/alerts.ndjson"
@@ -460,25 +472,12 @@ for _ in $(seq 1 240); do
 done
 [ -n "$verdict" ] || { log "no retrain decision"; tail -n 30 "$WORK/loop-drift.log"; exit 1; }
 log "loop: the worker decided: $verdict"
-# The live market is through when no tick has come for 3 s.
-loop_ticks() { { curl -fsS "http://127.0.0.1:$gaport/metrics" 2>/dev/null || true; } \
-  | awk '$1 ~ /^volspike_ingestor_ticks_total/ { s += $2 } END { print s + 0 }'; }
-last=-1; still=0
-for _ in $(seq 1 1200); do
-  now=$(loop_ticks)
-  if [ "$now" = "$last" ] && [ "$now" -gt 0 ]; then still=$((still + 1)); else still=0; fi
-  [ "$still" -ge 30 ] && break
-  last=$now; sleep 0.1
-done
+until_ticks_stop "$gaport"
 kill -TERM "$LG"; wait "$LG" || { log "the ingestor failed"; tail -n 20 "$WORK/loop-ingest.log"; exit 1; }
 wait "$LS" || true
 # Let the server and the worker take the last rows (their counts stop moving).
-last=-1
-for _ in $(seq 1 60); do
-  n=$(metric "$iport" volspike_inference_predictions_published_total); n=${n:-0}
-  [ "$n" != 0 ] && [ "$n" = "$last" ] && break
-  last=$n; sleep 1
-done
+until_still "$iport" volspike_inference_predictions_published_total
+until_still "$wport" volspike_drift_predictions_in_total
 chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
   --window-size=1280,2200 --screenshot="$WORK/drift-page.png" "http://127.0.0.1:$wport/drift" >/dev/null 2>&1
 [ "$(stat -c %s "$WORK/drift-page.png")" -gt 20000 ] || { log "the screenshot of /drift is missing or blank"; exit 1; }

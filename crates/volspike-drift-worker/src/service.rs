@@ -121,6 +121,12 @@ impl Running {
         Ok(summary.summary())
     }
 
+    /// The worker has stopped (by shutdown, or on an error [`Running::wait`]
+    /// returns).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// The counts so far.
     pub fn counts(&self) -> Summary {
         self.counts.summary()
@@ -129,14 +135,13 @@ impl Running {
 
 impl Counts {
     fn summary(&self) -> Summary {
-        let c = self;
         Summary {
-            rows: c.rows.load(Ordering::Relaxed),
-            predictions: c.predictions.load(Ordering::Relaxed),
-            outcomes: c.outcomes.load(Ordering::Relaxed),
-            windows: c.windows.load(Ordering::Relaxed),
-            retrains: c.retrains.load(Ordering::Relaxed),
-            promotions: c.promotions.load(Ordering::Relaxed),
+            rows: self.rows.load(Ordering::Relaxed),
+            predictions: self.predictions.load(Ordering::Relaxed),
+            outcomes: self.outcomes.load(Ordering::Relaxed),
+            windows: self.windows.load(Ordering::Relaxed),
+            retrains: self.retrains.load(Ordering::Relaxed),
+            promotions: self.promotions.load(Ordering::Relaxed),
         }
     }
 }

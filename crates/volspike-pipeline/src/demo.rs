@@ -203,16 +203,21 @@ pub fn sim_config(opts: &DemoOptions) -> MarketConfig {
 
 /// The worker's settings for the demo: minute windows, drift after two in
 /// a row, one retrain per run, on a temporary data directory.
-fn configure_worker(cfg: &mut Config, data_dir: &std::path::Path, opts: &DemoOptions) {
+fn configure_worker(
+    cfg: &mut Config,
+    data_dir: &std::path::Path,
+    opts: &DemoOptions,
+    history: bool,
+) {
     let d = &mut cfg.drift;
     d.data_dir = data_dir.to_owned();
     d.window = Duration::from_secs(60);
-    // Live: no history in the archive, so the reference is the first third
-    // of the run.
-    d.reference = Duration::from_secs(if opts.live {
-        (opts.seconds / 3).max(120)
-    } else {
+    // Without the training history in the archive (live, or --no-train),
+    // the reference is the first third of the run.
+    d.reference = Duration::from_secs(if history {
         3_600
+    } else {
+        (opts.seconds / 3).max(120)
     });
     d.consecutive = 2;
     // Retrain after six windows at high severity, on the last 30 minutes: a
@@ -320,7 +325,12 @@ pub async fn run(
     });
     let drift = match (&opts.serve_registry, opts.drift) {
         (Some(registry), true) => {
-            configure_worker(&mut cfg, &dir.path().join("drift"), &opts);
+            configure_worker(
+                &mut cfg,
+                &dir.path().join("drift"),
+                &opts,
+                trained.is_some(),
+            );
             if let Some((_, history)) = &trained {
                 seed_archive(&cfg, history)?;
             }

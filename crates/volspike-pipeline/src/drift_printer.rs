@@ -201,3 +201,73 @@ fn clock(ns: i64) -> String {
     let t = format_timestamp(ns);
     t.get(11..19).unwrap_or(&t).to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use volspike_drift::detector::Severity;
+    use volspike_drift_worker::report::{REPORT_SCHEMA_VERSION, Verdict};
+    use volspike_drift_worker::worker::{Running, WindowSummary};
+
+    use super::*;
+
+    const MINUTE: i64 = 60_000_000_000;
+
+    fn window(i: i64, drifting: usize) -> WindowSummary {
+        WindowSummary {
+            start_ns: i * MINUTE,
+            end_ns: (i + 1) * MINUTE,
+            severity: if drifting > 0 {
+                Severity::High
+            } else {
+                Severity::None
+            },
+            drifting,
+            rows: 100,
+        }
+    }
+
+    #[test]
+    fn each_window_retrain_and_decision_is_printed_once() {
+        let mut status = Status::default();
+        let mut printed = Printed::default();
+        assert!(news(&status, &mut printed).is_empty());
+        status.windows.extend([window(0, 0), window(1, 0)]);
+        status.windows_closed = 2;
+        let lines = news(&status, &mut printed);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("DRIFT window 00:00:00-00:01:00: 100 rows, severity none"));
+        // Two more closed between polls: both printed, the old ones not again.
+        status.windows.extend([window(2, 3), window(3, 4)]);
+        status.windows_closed = 4;
+        status.running = Some(Running {
+            retrain: 1,
+            triggers: vec!["drift at high for 2 windows".into()],
+            at_ns: 4 * MINUTE,
+        });
+        let lines = news(&status, &mut printed);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].contains("00:02:00-00:03:00") && lines[0].contains("3 features drifting"));
+        assert!(lines[2].starts_with("RETRAIN 1 at 00:04:00: drift at high for 2 windows"));
+        assert!(news(&status, &mut printed).is_empty());
+        status.running = None;
+        status.last_decision = Some(Decision {
+            schema_version: REPORT_SCHEMA_VERSION,
+            retrain: 1,
+            at_ns: 4 * MINUTE,
+            triggers: vec!["drift at high for 2 windows".into()],
+            data: None,
+            champion: None,
+            challenger: None,
+            difference: None,
+            margin: 0.01,
+            verdict: Verdict::RefusedGate,
+            reason: "PR-AUC gain -0.0036 is under the margin 0.01".into(),
+        });
+        let lines = news(&status, &mut printed);
+        assert_eq!(
+            lines,
+            ["DECISION 1: REFUSED_GATE (PR-AUC gain -0.0036 is under the margin 0.01)"]
+        );
+        assert!(news(&status, &mut printed).is_empty());
+    }
+}

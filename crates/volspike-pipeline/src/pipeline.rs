@@ -401,7 +401,10 @@ pub async fn run(
         None => None,
     };
     let drift = match worker {
-        Some((running, stop)) => Some(stop_worker(running, stop).await?),
+        Some((running, stop)) => {
+            let published = inference.as_ref().map(|i| i.predictions);
+            Some(stop_worker(running, stop, published).await?)
+        }
         None => None,
     };
     // Every client before the embedded broker, which complains otherwise.
@@ -522,10 +525,11 @@ async fn start_worker(
 }
 
 /// Waits (at most 10 minutes) until the worker has read `rows` feature
-/// rows and no retrain is running.
+/// rows and no retrain is running, or it has stopped (its error comes from
+/// [`stop_worker`]).
 async fn settle_worker(running: &volspike_drift_worker::Running, rows: u64) {
     let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
+    while !running.is_finished() {
         let read = running.counts().rows;
         let retraining = running.shared.snapshot().running.is_some();
         if read >= rows && !retraining {
@@ -544,15 +548,19 @@ async fn settle_worker(running: &volspike_drift_worker::Running, rows: u64) {
     }
 }
 
-/// Stops the worker once it has read the server's last predictions (or
-/// made no progress for 5 s).
+/// Stops the worker once it has read the `published` predictions (or made
+/// no progress for 5 s).
 async fn stop_worker(
     running: volspike_drift_worker::Running,
     stop: CancellationToken,
+    published: Option<u64>,
 ) -> anyhow::Result<DriftSummary> {
     let (mut last, mut since) = (u64::MAX, Instant::now());
-    while since.elapsed() < Duration::from_secs(5) {
+    while since.elapsed() < Duration::from_secs(5) && !running.is_finished() {
         let seen = running.counts().predictions;
+        if published.is_some_and(|p| seen >= p) {
+            break;
+        }
         if seen != last {
             (last, since) = (seen, Instant::now());
         }
