@@ -12,7 +12,7 @@ pub struct DemoArgs {
     /// Seconds of simulated market to run through the system (over 5
     /// minutes, so the 5-minute windows fill); with `--live`, seconds of
     /// the live feed.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub seconds: u64,
     /// Pace of the simulated market: times real time, or `max`.
     #[arg(long, default_value = "20")]
@@ -43,7 +43,8 @@ pub struct DemoArgs {
     pub no_drift: bool,
     /// Seconds into the simulated market when it turns more volatile (4x)
     /// at a higher tick rate (2x), for the drift worker to notice.
-    #[arg(long, default_value_t = 300, conflicts_with = "no_regime_change")]
+    #[arg(long, default_value_t = 300, conflicts_with = "no_regime_change",
+          value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
     pub regime_change_at: u64,
     /// Keep the simulated market in one regime.
     #[arg(long)]

@@ -14,8 +14,8 @@ pub struct SimulateArgs {
     /// Products, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "BTC-USD,ETH-USD")]
     pub products: Vec<String>,
-    /// Minutes of market to simulate.
-    #[arg(long, default_value_t = 10)]
+    /// Minutes of market to simulate (at most a year).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=525_600))]
     pub minutes: u64,
     /// Random seed; the same seed gives the same bytes.
     #[arg(long, default_value_t = 42)]
@@ -41,6 +41,13 @@ pub struct SimulateArgs {
 /// Writes the recording and prints the summary line.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let start_ns = parse_timestamp(&args.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    if let Some(m) = args.regime_change_after {
+        anyhow::ensure!(
+            m < args.minutes,
+            "--regime-change-after {m} is not inside the {} simulated minutes",
+            args.minutes
+        );
+    }
     for (name, v) in [
         ("--regime-volatility", args.regime_volatility),
         ("--regime-tick-rate", args.regime_tick_rate),
