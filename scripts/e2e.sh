@@ -21,9 +21,10 @@
 #      model trained on the other, checked against numpy;
 #   8. (loop) the drift worker `volspike-drift` beside the inference server
 #      on tansu and MLflow, fed live through exchange-sim -> ingestor ->
-#      featurizer; the market changes regime, the worker retrains and
-#      promotes, the server switches version; checked with MLflow's client
-#      and kcat, and headless Chromium screenshots the worker's page.
+#      featurizer; the market changes regime, the worker retrains and (in
+#      most runs) promotes, the server switches version; checked with
+#      MLflow's client and kcat, and headless Chromium screenshots the
+#      worker's page.
 #
 # The three services run from `--config FILE` alone: no flags, and no
 # VOLSPIKE__ variables in their environment (svc).
