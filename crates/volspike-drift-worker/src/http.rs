@@ -103,6 +103,7 @@ async fn summary(State(app): State<App>) -> Json<serde_json::Value> {
     Json(json!({
         "watermark_ns": s.watermark_ns,
         "rows": s.rows,
+        "rows_late": s.rows_late,
         "champion": s.champion.as_ref().map(|c| format!("{}/{}", c.name, c.version)),
         "reference": s.reference.as_ref().map(|r| json!({"source": r.source, "span_ns": r.span_ns, "rows": r.rows})),
         "windows_closed": s.windows_closed,

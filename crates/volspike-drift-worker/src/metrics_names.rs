@@ -2,6 +2,9 @@
 
 /// Feature rows read.
 pub(crate) const ROWS_IN: &str = "volspike_drift_rows_in_total";
+/// Warm feature rows that came after their drift window was judged (a product
+/// more than `drift.allowed-lateness` behind the others).
+pub(crate) const ROWS_LATE: &str = "volspike_drift_rows_late_total";
 /// Predictions read.
 pub(crate) const PREDICTIONS_IN: &str = "volspike_drift_predictions_in_total";
 /// Records on the input topics that are not what they should be.

@@ -332,28 +332,26 @@ async fn run_loop(
                 let mut due = None;
                 let mut deliveries = Vec::new();
                 for msg in &batch {
-                    if msg.topic() == cfg.topics.features {
+                    let produced = if msg.topic() == cfg.topics.features {
                         let Some(row) = decode::<FeatureRow>(msg) else { continue };
                         worker.note_offset(msg.partition(), msg.offset() + 1);
                         counts.rows.fetch_add(1, Ordering::Relaxed);
-                        let produced = worker.push_row(row)?;
-                        for o in &produced.outcomes {
-                            deliveries.push(out.outcome(o)?);
-                        }
-                        for r in produced.reports {
-                            counts.windows.fetch_add(1, Ordering::Relaxed);
-                            deliveries.push(out.queue_report(&DriftRecord::Window(r))?);
-                        }
-                        // The first window that made a retrain due.
-                        if due.is_none() {
-                            due = produced.retrain_due;
-                        }
+                        worker.push_row(row)?
                     } else {
                         let Some(p) = decode::<Prediction>(msg) else { continue };
                         counts.predictions.fetch_add(1, Ordering::Relaxed);
-                        if let Some(o) = worker.push_prediction(p).await {
-                            deliveries.push(out.outcome(&o)?);
-                        }
+                        worker.push_prediction(p).await?
+                    };
+                    for o in &produced.outcomes {
+                        deliveries.push(out.outcome(o)?);
+                    }
+                    for r in produced.reports {
+                        counts.windows.fetch_add(1, Ordering::Relaxed);
+                        deliveries.push(out.queue_report(&DriftRecord::Window(r))?);
+                    }
+                    // The first window that made a retrain due.
+                    if due.is_none() {
+                        due = produced.retrain_due;
                     }
                 }
                 worker.end_batch()?;

@@ -104,6 +104,8 @@ pub struct Status {
     pub decisions: BTreeMap<String, u64>,
     /// Feature rows read.
     pub rows: u64,
+    /// Warm feature rows that came after their drift window was judged.
+    pub rows_late: u64,
     /// The stream's latest event time, ns.
     pub watermark_ns: i64,
 }
@@ -150,7 +152,8 @@ pub struct Worker {
     policy: Option<Policy>,
     champion: Option<Champion>,
     labelings: HashMap<String, Option<Labeling>>,
-    window_scores: Vec<f64>,
+    /// The champion's scores by the start of the window of their row.
+    window_scores: BTreeMap<i64, Vec<f64>>,
     /// The champion's matured outcomes: (matured at, label, probability).
     performance: VecDeque<(i64, bool, f64)>,
     /// Matured outcomes per hour of maturity: (rows, spikes).
@@ -207,6 +210,7 @@ impl Worker {
                 k: d.consecutive,
             },
             reference: d.reference,
+            allowed_lateness: d.allowed_lateness,
         })?;
         let archive = Archive::open(&d.data_dir.join("archive"), d.archive_days)?;
         Ok(Worker {
@@ -216,7 +220,7 @@ impl Worker {
             policy: None,
             champion: None,
             labelings: HashMap::new(),
-            window_scores: Vec::new(),
+            window_scores: BTreeMap::new(),
             performance: VecDeque::new(),
             evidence: BTreeMap::new(),
             last_verdict: None,
@@ -343,31 +347,61 @@ impl Worker {
         if expired > 0 {
             metrics::counter!(m::OUTCOMES, "fate" => "expired").increment(expired);
         }
-        let event = self.watch.push(&row);
-        self.archive.push(row);
-        match event {
-            Some(WatchEvent::Window(w)) => {
-                let end_ns = w.end_ns;
-                let (record, due) = self.close_window(w)?;
-                out.reports.push(record);
-                out.retrain_due = due.map(|t| (t, end_ns));
-            }
-            Some(e) => self.on_calibration(&e, "stream"),
-            None => {}
+        let late = self.watch.late_rows();
+        let events = self.watch.push(&row);
+        if self.watch.late_rows() > late {
+            metrics::counter!(m::ROWS_LATE).increment(1);
         }
+        self.archive.push(row);
+        self.on_watch(events, &mut out)?;
         let collected = self.watch.collected_ns();
+        let late = self.watch.late_rows();
         let rows_total = self.joiner.counts().rows;
         self.shared.update(|s| {
             s.rows = rows_total;
             s.watermark_ns = now;
             s.reference_collected_ns = collected;
+            s.rows_late = late;
         });
         Ok(out)
     }
 
-    /// Takes a prediction; its outcome when its window has already passed.
-    pub async fn push_prediction(&mut self, p: Prediction) -> Option<PredictionOutcome> {
+    /// Handles what the watch completed: a reference, or windows (each a
+    /// report; the first that makes a retrain due sets `retrain_due`).
+    fn on_watch(&mut self, events: Vec<WatchEvent>, out: &mut Produced) -> anyhow::Result<()> {
+        for event in events {
+            match event {
+                WatchEvent::Window(w) => {
+                    let end_ns = w.end_ns;
+                    let (record, due) = self.close_window(w)?;
+                    out.reports.push(record);
+                    if out.retrain_due.is_none() {
+                        out.retrain_due = due.map(|t| (t, end_ns));
+                    }
+                }
+                e => self.on_calibration(&e, "stream"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a prediction: its outcome when its window has already passed,
+    /// and the windows it completed. Windows wait for the predictions as
+    /// for the products' rows, so a window is judged with all the scores
+    /// and outcomes of its time.
+    pub async fn push_prediction(&mut self, p: Prediction) -> anyhow::Result<Produced> {
         metrics::counter!(m::PREDICTIONS_IN).increment(1);
+        let mut out = Produced::default();
+        let key = format!("predictions {}", p.product_id);
+        let t = p.event_time_ns;
+        out.outcomes.extend(self.push_scored(p).await);
+        let events = self.watch.advance(&key, t);
+        self.on_watch(events, &mut out)?;
+        Ok(out)
+    }
+
+    /// Joins a prediction; its outcome when its window has already passed.
+    async fn push_scored(&mut self, p: Prediction) -> Option<PredictionOutcome> {
         let version = p.model.version.clone();
         if !self.labelings.contains_key(&version) {
             let labeling = self.labeling_of(&p).await;
@@ -383,7 +417,11 @@ impl Worker {
             .as_ref()
             .is_some_and(|c| c.version.to_string() == version)
         {
-            self.window_scores.push(p.probability);
+            let start = self.watch.window_start(p.event_time_ns);
+            self.window_scores
+                .entry(start)
+                .or_default()
+                .push(p.probability);
         }
         let before = self.joiner.counts();
         let outcome = self.joiner.push_prediction(p, &labeling);
@@ -450,18 +488,24 @@ impl Worker {
         }
     }
 
-    /// Live performance of the champion over the performance window.
-    fn performance_record(&mut self) -> Option<PerformanceRecord> {
+    /// Live performance of the champion over the performance window
+    /// ending at `now_ns`.
+    fn performance_record(&mut self, now_ns: i64) -> Option<PerformanceRecord> {
         let champion = self.champion.as_ref()?;
         let span = i64::try_from(self.cfg.drift.performance_window.as_nanos()).unwrap_or(i64::MAX);
-        let from = self.watermark.saturating_sub(span);
+        let from = now_ns.saturating_sub(span);
         while self.performance.front().is_some_and(|&(t, _, _)| t < from) {
             self.performance.pop_front();
         }
-        if self.performance.is_empty() {
+        let mut items: Vec<(i64, bool, f64)> = self
+            .performance
+            .iter()
+            .copied()
+            .filter(|&(t, _, _)| t < now_ns)
+            .collect();
+        if items.is_empty() {
             return None;
         }
-        let mut items: Vec<(i64, bool, f64)> = self.performance.iter().copied().collect();
         items.sort_by_key(|&(t, _, _)| t);
         let labels: Vec<bool> = items.iter().map(|i| i.1).collect();
         let scores: Vec<f64> = items.iter().map(|i| i.2).collect();
@@ -490,10 +534,11 @@ impl Worker {
         ))
     }
 
-    fn evidence(&mut self) -> Evidence {
+    /// Matured outcomes in the training window ending at `now_ns`.
+    fn evidence(&mut self, now_ns: i64) -> Evidence {
         let span =
             i64::try_from(self.cfg.drift.retrain.training_window.as_nanos()).unwrap_or(i64::MAX);
-        let from = self.watermark.saturating_sub(span).div_euclid(HOUR_NS);
+        let from = now_ns.saturating_sub(span).div_euclid(HOUR_NS);
         self.evidence.retain(|&h, _| h >= from);
         let (rows, positives) = self
             .evidence
@@ -530,17 +575,20 @@ impl Worker {
         metrics::counter!(m::WINDOWS, "severity" => format!("{severity:?}").to_lowercase())
             .increment(1);
         metrics::gauge!(m::SEVERITY).set(severity as u8 as f64);
+        let scores = self.window_scores.remove(&w.start_ns).unwrap_or_default();
+        self.window_scores.retain(|&start, _| start >= w.end_ns);
         let score = self.champion.as_ref().and_then(|c| {
             c.file
                 .score_reference
                 .as_ref()
-                .and_then(|r| score_drift(r, &self.window_scores))
+                .and_then(|r| score_drift(r, &scores))
                 .map(ScoreRecord::from)
         });
-        self.window_scores.clear();
-        let performance = self.performance_record();
-        let evidence = self.evidence();
-        let now = self.watermark;
+        // The window's end, not the latest row read, is "now": the policy
+        // then answers the same however far the stream has been read.
+        let now = w.end_ns;
+        let performance = self.performance_record(now);
+        let evidence = self.evidence(now);
         let policy = self
             .policy
             .get_or_insert_with(|| Policy::new(policy_config(&self.cfg), now));
@@ -605,8 +653,8 @@ impl Worker {
 
     /// The policy's answer now; `manual` asks as a person would.
     pub fn check(&mut self, manual: bool) -> CheckRecord {
-        let evidence = self.evidence();
         let now = self.watermark;
+        let evidence = self.evidence(now);
         let policy = self
             .policy
             .get_or_insert_with(|| Policy::new(policy_config(&self.cfg), now));

@@ -19,8 +19,9 @@
 //!   declared after k windows in a row, and the overall severity;
 //!   [`monitor`] runs one per feature and grades each window.
 //! - [`watch`]: the monitor on a stream of rows: its reference from the
-//!   stream or from archived rows, tumbling windows of event time, and the
-//!   model's scores against their validation quantiles.
+//!   stream or from archived rows, tumbling windows of event time closed on
+//!   the [`watermark`] over products, and the model's scores against their
+//!   validation quantiles.
 //! - [`performance`]: live PR-AUC and friends on matured outcomes with
 //!   block-bootstrap intervals, performance drift against the model's test
 //!   PR-AUC, and the paired challenger-vs-champion difference.
@@ -46,6 +47,7 @@ pub mod policy;
 pub mod table;
 pub mod wasserstein;
 pub mod watch;
+pub mod watermark;
 
 /// Errors of the statistics.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

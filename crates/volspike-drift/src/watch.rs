@@ -4,18 +4,27 @@
 //! [`FeatureWatch::calibrate_from`] (the champion's training span, read
 //! from the worker's archive), or else the first `reference` of warm event
 //! time it is fed. It then calibrates a [`Monitor`] on that reference and
-//! cuts the stream into tumbling windows of event time, judging each as it
-//! closes. A window closes when a row at or after its end arrives; a gap
-//! longer than a window skips the empty windows (nothing is reported for
-//! them). As in [`crate::table`], a feature's value counts only on warm
-//! rows where it is defined; a feature that cannot be calibrated (no values
-//! in the reference, say `order_book_imbalance` from a recorder without
-//! book sizes) is left out with its reason rather than stopping the rest.
+//! judges tumbling windows of event time, each as it closes.
+//!
+//! Windows are aligned to multiples of their length since the epoch, and a
+//! row goes into the window of its own event time, whatever order rows
+//! arrive in. A window closes when the [`Watermark`] over products passes
+//! its end: every product has moved past it, or the stream is
+//! `allowed_lateness` past it. So the same rows give the same windows
+//! however the partitions interleave (as long as no product lags by more
+//! than that), and a row that comes after its window closed is counted as
+//! late ([`FeatureWatch::late_rows`]) and left out. Windows no warm row
+//! fell in are not reported. As in [`crate::table`], a feature's value counts only
+//! on warm rows where it is defined; a feature that cannot be calibrated
+//! (no values in the reference, say `order_book_imbalance` from a recorder
+//! without book sizes) is left out with its reason rather than stopping the
+//! rest.
 //!
 //! Scores are watched beside the inputs: [`score_drift`] compares a
 //! window's scores with the model's validation score distribution, known
 //! only by its quantiles, so the KS distance is an estimate with a bound.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use volspike_core::FeatureRow;
@@ -26,6 +35,7 @@ use crate::bins::{counts, counts_sorted, psi, psi_no_drift_floor};
 use crate::ks::{KsEstimate, statistic_from_quantiles};
 use crate::monitor::{FeatureReference, Monitor, MonitorConfig, WindowReport};
 use crate::table::{UnknownFeature, feature_index};
+use crate::watermark::Watermark;
 
 /// What a [`FeatureWatch`] watches and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +46,9 @@ pub struct WatchConfig {
     pub monitor: MonitorConfig,
     /// Event time the reference spans.
     pub reference: Duration,
+    /// How long past a window's end it waits for a product whose rows are
+    /// behind the others' (see [`Watermark`]).
+    pub allowed_lateness: Duration,
 }
 
 /// A feature left out of the watch, and why.
@@ -102,9 +115,10 @@ pub enum WatchEvent {
 
 #[derive(Debug)]
 enum Phase {
-    /// Gathering the reference from the stream.
+    /// Gathering the reference from the stream: warm rows before `end_ns`,
+    /// which is set by the first warm row.
     Collecting {
-        start_ns: Option<i64>,
+        span_ns: Option<(i64, i64)>,
         rows: u64,
         values: Vec<Vec<(i64, f64)>>,
     },
@@ -113,11 +127,17 @@ enum Phase {
         monitor: Monitor,
         /// Index into the watch's features of each monitored feature.
         columns: Vec<usize>,
-        /// The current window, from the first row after calibration.
-        window: Option<(i64, i64)>,
-        rows: u64,
-        values: Vec<Vec<f64>>,
     },
+}
+
+/// A window still open: its rows so far.
+#[derive(Debug)]
+struct Open {
+    /// Warm rows.
+    rows: u64,
+    /// Values per watched feature (all of them, monitored or not, so a
+    /// recalibration that leaves a feature out needs nothing re-read).
+    values: Vec<Vec<f64>>,
 }
 
 /// Per-feature drift detection on a stream of rows.
@@ -127,6 +147,10 @@ pub struct FeatureWatch {
     indices: Vec<usize>,
     phase: Phase,
     calibrated: Option<Calibrated>,
+    watermark: Watermark,
+    /// Open windows by start, ns.
+    open: BTreeMap<i64, Open>,
+    late: u64,
 }
 
 impl FeatureWatch {
@@ -138,11 +162,15 @@ impl FeatureWatch {
             .map(|f| feature_index(f))
             .collect::<Result<Vec<_>, _>>()?;
         let phase = collecting(indices.len());
+        let watermark = Watermark::new(cfg.allowed_lateness);
         Ok(FeatureWatch {
             cfg,
             indices,
             phase,
             calibrated: None,
+            watermark,
+            open: BTreeMap::new(),
+            late: 0,
         })
     }
 
@@ -168,21 +196,34 @@ impl FeatureWatch {
     pub fn collected_ns(&self) -> i64 {
         match &self.phase {
             Phase::Collecting {
-                start_ns: Some(s),
-                values,
+                span_ns: Some((start, _)),
                 ..
-            } => values
-                .iter()
-                .filter_map(|v| v.last().map(|&(t, _)| t - s))
-                .max()
-                .unwrap_or(0),
+            } => self.watermark.at().saturating_sub(*start).max(0),
             _ => 0,
         }
     }
 
+    /// Warm rows that came after their window (or the reference) had
+    /// been judged.
+    pub fn late_rows(&self) -> u64 {
+        self.late
+    }
+
+    /// The event time up to which every window has been judged.
+    pub fn watermark_ns(&self) -> i64 {
+        self.watermark.at()
+    }
+
+    /// The start of the window `t_ns` falls in.
+    pub fn window_start(&self, t_ns: i64) -> i64 {
+        let w = duration_ns(self.cfg.monitor.window).max(1);
+        t_ns.div_euclid(w).saturating_mul(w)
+    }
+
     /// Calibrates on the last `reference` of event time of `rows` (any
-    /// order) and starts judging windows after them; the stream's own
-    /// reference, if one was being gathered, is dropped.
+    /// order) and judges the windows after them on it; the stream's own
+    /// reference, if one was being gathered, is dropped. Windows still open
+    /// keep their rows.
     pub fn calibrate_from(&mut self, rows: &[FeatureRow]) -> WatchEvent {
         let last = rows.iter().map(|r| r.event_time_ns).max().unwrap_or(0);
         let from = last.saturating_sub(duration_ns(self.cfg.reference));
@@ -194,89 +235,116 @@ impl FeatureWatch {
         self.finish_reference(values, n)
     }
 
-    /// Takes one row; returns what it completed, if anything.
-    pub fn push(&mut self, row: &FeatureRow) -> Option<WatchEvent> {
+    /// Takes one row; returns what it completed: the reference, and the
+    /// windows the watermark has now passed, oldest first.
+    pub fn push(&mut self, row: &FeatureRow) -> Vec<WatchEvent> {
         let t = row.event_time_ns;
-        let indices = &self.indices;
+        let w = duration_ns(self.cfg.monitor.window).max(1);
+        let start = self.window_start(t);
+        let before = self.watermark.at();
         match &mut self.phase {
             Phase::Collecting {
-                start_ns,
+                span_ns,
                 rows,
                 values,
             } => {
-                if !row.warm {
-                    return None;
-                }
-                let start = *start_ns.get_or_insert(t);
-                if t.saturating_sub(start) >= duration_ns(self.cfg.reference) {
-                    let values = std::mem::take(values);
-                    let n = *rows;
-                    let event = self.finish_reference(values, n);
-                    // The row that completed the reference opens the first
-                    // window (it cannot close one).
-                    let opened = self.push(row);
-                    debug_assert!(opened.is_none());
-                    return Some(event);
-                }
-                *rows += 1;
-                for (column, &i) in values.iter_mut().zip(indices) {
-                    if let Some(v) = row.values()[i].filter(|v| v.is_finite()) {
-                        column.push((t, v));
+                let span = match span_ns {
+                    Some(s) => Some(*s),
+                    // The reference starts on the window grid, so its end
+                    // does not depend on which product's row came first
+                    // unless they fall in different windows.
+                    None if row.warm => {
+                        let length = duration_ns(self.cfg.reference).unsigned_abs();
+                        let windows =
+                            i64::try_from(length.div_ceil(w.unsigned_abs())).unwrap_or(i64::MAX);
+                        let end = start.saturating_add(windows.saturating_mul(w));
+                        *span_ns = Some((start, end));
+                        *span_ns
                     }
-                }
-                None
-            }
-            Phase::Watching {
-                monitor,
-                columns,
-                window,
-                rows,
-                values,
-            } => {
-                let w = duration_ns(self.cfg.monitor.window);
-                let (start_ns, end_ns) = *window.get_or_insert((t, t.saturating_add(w)));
-                let mut closed = None;
-                if t >= end_ns {
-                    let report = monitor.observe(values);
-                    let histograms = monitor
-                        .names()
-                        .iter()
-                        .zip(monitor.detectors())
-                        .zip(values.iter())
-                        .map(|((name, d), v)| {
-                            let r = d.reference();
-                            Histogram {
-                                name: name.clone(),
-                                edges: r.edges().to_vec(),
-                                reference: counts_sorted(r.edges(), r.sorted()),
-                                current: counts(r.edges(), v),
+                    None => None,
+                };
+                if let Some((_, end)) = span {
+                    if t >= end {
+                        add(&mut self.open, &self.indices, start, row);
+                    } else if before >= end {
+                        self.late += u64::from(row.warm);
+                    } else if row.warm {
+                        *rows += 1;
+                        let all = row.values();
+                        for (column, &i) in values.iter_mut().zip(&self.indices) {
+                            if let Some(v) = all[i].filter(|v| v.is_finite()) {
+                                column.push((t, v));
                             }
-                        })
-                        .collect();
-                    closed = Some(WatchEvent::Window(ClosedWindow {
-                        start_ns,
-                        end_ns,
-                        rows: *rows,
-                        report,
-                        histograms,
-                    }));
-                    let start = end_ns + (t - end_ns) / w * w;
-                    *window = Some((start, start.saturating_add(w)));
-                    *rows = 0;
-                    values.iter_mut().for_each(Vec::clear);
-                }
-                if row.warm {
-                    *rows += 1;
-                    let all = row.values();
-                    for (v, &c) in values.iter_mut().zip(columns.iter()) {
-                        if let Some(x) = all[indices[c]].filter(|x| x.is_finite()) {
-                            v.push(x);
                         }
                     }
                 }
-                closed
+            }
+            Phase::Watching { .. } => {
+                if start.saturating_add(w) <= before {
+                    self.late += u64::from(row.warm);
+                } else {
+                    add(&mut self.open, &self.indices, start, row);
+                }
             }
         }
+        let now = self.watermark.observe(&row.product_id, t);
+        self.close_passed(now)
+    }
+
+    /// Moves the watermark with a time from another stream the windows
+    /// should wait for (the drift worker waits for `predictions`, so a
+    /// window's outcomes and scores are all in when it is judged), under
+    /// `key`, which must not be a product id; returns what that completed.
+    pub fn advance(&mut self, key: &str, t_ns: i64) -> Vec<WatchEvent> {
+        let now = self.watermark.observe(key, t_ns);
+        self.close_passed(now)
+    }
+
+    /// Completes the reference and judges the windows that end at or
+    /// before `now`, the watermark.
+    fn close_passed(&mut self, now: i64) -> Vec<WatchEvent> {
+        let w = duration_ns(self.cfg.monitor.window).max(1);
+        let mut events = Vec::new();
+        if let Phase::Collecting {
+            span_ns: Some((_, end)),
+            rows,
+            values,
+        } = &mut self.phase
+            && now >= *end
+        {
+            let values = std::mem::take(values);
+            let n = *rows;
+            let event = self.finish_reference(values, n);
+            if matches!(event, WatchEvent::CalibrationFailed(_)) {
+                // The next reference starts after the rows held so far.
+                self.open.clear();
+            }
+            events.push(event);
+        }
+        if let Phase::Watching { monitor, columns } = &mut self.phase {
+            while let Some(entry) = self.open.first_entry() {
+                let start_ns = *entry.key();
+                let end_ns = start_ns.saturating_add(w);
+                if end_ns > now {
+                    break;
+                }
+                let mut open = entry.remove();
+                // Sorted, so every statistic is the same bits whatever
+                // order the rows came in.
+                let values: Vec<Vec<f64>> = columns
+                    .iter()
+                    .map(|&c| {
+                        let mut v = std::mem::take(&mut open.values[c]);
+                        v.sort_unstable_by(f64::total_cmp);
+                        v
+                    })
+                    .collect();
+                events.push(WatchEvent::Window(judge(
+                    monitor, start_ns, end_ns, open.rows, &values,
+                )));
+            }
+        }
+        events
     }
 
     /// Adds a warm row's values to `values`; whether it was warm.
@@ -293,8 +361,7 @@ impl FeatureWatch {
         true
     }
 
-    /// Calibrates on gathered values; the first window starts at the next
-    /// row. Features that fail are left out.
+    /// Calibrates on gathered values. Features that fail are left out.
     fn finish_reference(&mut self, mut values: Vec<Vec<(i64, f64)>>, rows: u64) -> WatchEvent {
         let mut references = Vec::new();
         let mut columns = Vec::new();
@@ -345,16 +412,61 @@ impl FeatureWatch {
                 .collect(),
             excluded,
         };
-        let n = columns.len();
-        self.phase = Phase::Watching {
-            monitor,
-            columns,
-            window: None,
-            rows: 0,
-            values: vec![Vec::new(); n],
-        };
+        self.phase = Phase::Watching { monitor, columns };
         self.calibrated = Some(calibrated.clone());
         WatchEvent::Calibrated(calibrated)
+    }
+}
+
+/// Adds a warm `row` to the open window starting at `start` (cold rows,
+/// still in their features' warm-up, are not judged).
+fn add(open: &mut BTreeMap<i64, Open>, indices: &[usize], start: i64, row: &FeatureRow) {
+    if !row.warm {
+        return;
+    }
+    let window = open.entry(start).or_insert_with(|| Open {
+        rows: 0,
+        values: vec![Vec::new(); indices.len()],
+    });
+    window.rows += 1;
+    let all = row.values();
+    for (v, &i) in window.values.iter_mut().zip(indices) {
+        if let Some(x) = all[i].filter(|x| x.is_finite()) {
+            v.push(x);
+        }
+    }
+}
+
+/// Judges a closed window's values (one list per monitored feature).
+fn judge(
+    monitor: &mut Monitor,
+    start_ns: i64,
+    end_ns: i64,
+    rows: u64,
+    values: &[Vec<f64>],
+) -> ClosedWindow {
+    let report = monitor.observe(values);
+    let histograms = monitor
+        .names()
+        .iter()
+        .zip(monitor.detectors())
+        .zip(values)
+        .map(|((name, d), v)| {
+            let r = d.reference();
+            Histogram {
+                name: name.clone(),
+                edges: r.edges().to_vec(),
+                reference: counts_sorted(r.edges(), r.sorted()),
+                current: counts(r.edges(), v),
+            }
+        })
+        .collect();
+    ClosedWindow {
+        start_ns,
+        end_ns,
+        rows,
+        report,
+        histograms,
     }
 }
 
@@ -367,7 +479,7 @@ fn reason(e: &StatsError) -> String {
 
 fn collecting(features: usize) -> Phase {
     Phase::Collecting {
-        start_ns: None,
+        span_ns: None,
         rows: 0,
         values: vec![Vec::new(); features],
     }
@@ -439,7 +551,15 @@ mod tests {
                 k: 2,
             },
             reference: Duration::from_secs(6 * 3600),
+            allowed_lateness: Duration::from_secs(300),
         }
+    }
+
+    fn windows(events: Vec<WatchEvent>) -> impl Iterator<Item = ClosedWindow> {
+        events.into_iter().filter_map(|e| match e {
+            WatchEvent::Window(w) => Some(w),
+            _ => None,
+        })
     }
 
     /// One row a second of iid volatility around `level`.
@@ -455,15 +575,13 @@ mod tests {
         let reference = stream(0, 6 * 3600, 1e-4, 1);
         let mut from_stream = FeatureWatch::new(cfg()).unwrap();
         // Cold rows never count.
-        assert_eq!(from_stream.push(&row(0, 9.0, false)), None);
+        assert!(from_stream.push(&row(0, 9.0, false)).is_empty());
         let mut event = None;
         for r in reference
             .iter()
             .chain(&stream(6 * 3600, 6 * 3600 + 1, 1e-4, 2))
         {
-            if let Some(e) = from_stream.push(r) {
-                event = Some(e);
-            }
+            event = from_stream.push(r).pop().or(event);
         }
         let Some(WatchEvent::Calibrated(a)) = event else {
             panic!("not calibrated: {event:?}")
@@ -492,9 +610,7 @@ mod tests {
             .into_iter()
             .chain(stream(start + 3300, start + 6000, 3e-4, 4));
         for r in live {
-            if let Some(WatchEvent::Window(c)) = w.push(&r) {
-                closed.push(c);
-            }
+            closed.extend(windows(w.push(&r)));
         }
         let starts: Vec<i64> = closed.iter().map(|c| c.start_ns / S - start).collect();
         assert_eq!(starts, [0, 600, 3000, 3600, 4200, 4800]);
@@ -507,6 +623,154 @@ mod tests {
             .map(|c| c.report.features[0].verdict.as_ref().unwrap().drift)
             .collect();
         assert_eq!(drift, [false, false, false, true, true, true]);
+    }
+
+    /// Two products' rows merged as a consumer might read two partitions:
+    /// runs of rows from one, then the other, with neither more than
+    /// `max_skew_s` seconds ahead of the other's next row.
+    fn interleaved(
+        a: &[FeatureRow],
+        b: &[FeatureRow],
+        max_skew_s: i64,
+        seed: u64,
+    ) -> Vec<FeatureRow> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let parts = [a, b];
+        let mut at = [0, 0];
+        let mut out = Vec::with_capacity(a.len() + b.len());
+        while at[0] < a.len() || at[1] < b.len() {
+            let p = match (at[0] < a.len(), at[1] < b.len()) {
+                (true, true) => rng.random_range(0..2),
+                (true, false) => 0,
+                _ => 1,
+            };
+            let limit = parts[1 - p]
+                .get(at[1 - p])
+                .map(|r| r.event_time_ns + max_skew_s * S);
+            let run = rng.random_range(1..=max_skew_s);
+            for _ in 0..run {
+                match parts[p].get(at[p]) {
+                    Some(r) if limit.is_none_or(|l| r.event_time_ns <= l) => {
+                        out.push(r.clone());
+                        at[p] += 1;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        out
+    }
+
+    fn product(rows: Vec<FeatureRow>, id: &str) -> Vec<FeatureRow> {
+        rows.into_iter()
+            .map(|r| FeatureRow {
+                product_id: id.into(),
+                ..r
+            })
+            .collect()
+    }
+
+    /// Judges `rows` after calibrating on `reference`; the closed windows
+    /// and the late count.
+    fn judged(reference: &[FeatureRow], rows: &[FeatureRow]) -> (Vec<ClosedWindow>, u64) {
+        let mut w = FeatureWatch::new(cfg()).unwrap();
+        w.calibrate_from(reference);
+        let closed = rows.iter().flat_map(|r| windows(w.push(r))).collect();
+        (closed, w.late_rows())
+    }
+
+    #[test]
+    fn windows_are_the_same_however_two_partitions_interleave() {
+        let reference = stream(0, 6 * 3600, 1e-4, 1);
+        let start = 6 * 3600;
+        // A shifts 20 minutes in; B stays.
+        let a = product(
+            stream(start, start + 1200, 1e-4, 2)
+                .into_iter()
+                .chain(stream(start + 1200, start + 3600, 3e-4, 3))
+                .collect(),
+            "A",
+        );
+        let b = product(stream(start, start + 3600, 1e-4, 4), "B");
+        let mut in_order: Vec<FeatureRow> = a.iter().chain(&b).cloned().collect();
+        in_order.sort_by_key(|r| r.event_time_ns);
+        let (expected, late) = judged(&reference, &in_order);
+        assert_eq!(late, 0);
+        let starts: Vec<i64> = expected.iter().map(|c| c.start_ns / S - start).collect();
+        assert_eq!(
+            starts,
+            [0, 600, 1200, 1800, 2400],
+            "the last window is open"
+        );
+        assert_eq!(expected[0].rows, 1200);
+        assert!(expected[3].report.drifting > 0);
+        // Runs of up to 250 rows put one product up to 250 s ahead of the
+        // other, within the 300 s allowed.
+        for seed in 0..8 {
+            let (got, late) = judged(&reference, &interleaved(&a, &b, 250, seed));
+            assert_eq!(late, 0, "seed {seed}");
+            assert_eq!(got, expected, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_quiet_product_is_waited_for_only_as_long_as_allowed_and_its_late_rows_are_counted() {
+        let reference = stream(0, 6 * 3600, 1e-4, 1);
+        let start = 6 * 3600;
+        let a = product(stream(start, start + 1800, 1e-4, 2), "A");
+        let b = product(stream(start, start + 1800, 1e-4, 3), "B");
+        // From 10 minutes in, B is read 10 minutes behind A (over the 5
+        // allowed).
+        let mut rows: Vec<FeatureRow> = a.clone();
+        rows.extend(b.iter().cloned());
+        rows.sort_by_key(|r| {
+            let t = r.event_time_ns;
+            if r.product_id == "B" && t >= (start + 600) * S {
+                t + 600 * S
+            } else {
+                t
+            }
+        });
+        let (closed, late) = judged(&reference, &rows);
+        assert_eq!(closed.len(), 2);
+        assert_eq!(closed[0].rows, 1200);
+        // A at 1500 s closes [600, 1200) with B only up to 900 s; B's rows
+        // of [900, 1200) come after and are late.
+        assert_eq!(closed[1].start_ns, (start + 600) * S);
+        assert_eq!(closed[1].rows, 600 + 300);
+        assert_eq!(late, 300);
+        // Alone, a product that stops holds nothing back.
+        let (alone, late) = judged(&reference, &a);
+        assert_eq!((alone.len(), late), (2, 0));
+    }
+
+    #[test]
+    fn the_reference_from_the_stream_is_the_same_however_partitions_interleave() {
+        let a = product(stream(0, 3 * 3600, 1e-4, 1), "A");
+        let b = product(stream(0, 3 * 3600, 2e-4, 2), "B");
+        let calibrate = |rows: &[FeatureRow]| {
+            let mut w = FeatureWatch::new(WatchConfig {
+                reference: Duration::from_secs(2 * 3600),
+                ..cfg()
+            })
+            .unwrap();
+            let events: Vec<WatchEvent> = rows.iter().flat_map(|r| w.push(r)).collect();
+            (events, w.late_rows())
+        };
+        let mut in_order: Vec<FeatureRow> = a.iter().chain(&b).cloned().collect();
+        in_order.sort_by_key(|r| r.event_time_ns);
+        let (expected, late) = calibrate(&in_order);
+        assert_eq!(late, 0);
+        let WatchEvent::Calibrated(c) = &expected[0] else {
+            panic!("{:?}", expected.first())
+        };
+        assert_eq!(c.rows, 2 * 2 * 3600);
+        for seed in 0..4 {
+            assert_eq!(
+                calibrate(&interleaved(&a, &b, 250, seed)),
+                (expected.clone(), 0)
+            );
+        }
     }
 
     #[test]

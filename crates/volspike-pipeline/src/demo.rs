@@ -15,7 +15,7 @@
 //! starts with the training history in its archive, as if it had watched
 //! it, so its reference is the champion's training span; it judges
 //! one-minute windows, declares drift after two in a row, retrains on the
-//! last 30 minutes of its archive after six, gates the challenger against the champion on the most recent
+//! last 30 minutes of its archive after four, gates the challenger against the champion on the most recent
 //! holdout and, if it wins, promotes it; the inference server then scores
 //! with the new version. Each step is printed as it happens. The worker's
 //! settings here are the demo's (minute windows, one retrain per run), not
@@ -220,16 +220,16 @@ fn configure_worker(
         (opts.seconds / 3).max(120)
     });
     d.consecutive = 2;
-    // Retrain after six windows at high severity, on the last 30 minutes: a
-    // challenger learns the new regime only from a window it fills a good
-    // part of, and its test split (the holdout) is then the new regime.
-    // Measured on this market: on the whole archive two windows after the
-    // change, the holdout was mostly the old regime and the gate refused a
-    // challenger no better than the champion (gain -0.004); after four
-    // windows on 30 minutes, the validation split (the calm minutes before
-    // the change) held no spike under the absolute label, and training
-    // failed.
-    d.retrain.windows = 6;
+    // Retrain after four windows at high severity, on the last 30 minutes:
+    // the challenger learns the new regime from a window it fills a good
+    // part of, and its test split (the holdout) covers the change. Measured
+    // on this market (windows are deterministic, so these repeat): after
+    // four windows, promoted with a PR-AUC gain of +0.447 (interval +0.416
+    // to +0.479); after five, +0.284; after six, the train split's tau is
+    // the old regime's, every holdout row is a spike, both models score
+    // PR-AUC 1 and the gate refuses; on 15 or 20 minutes the validation
+    // split is empty after the embargo or the holdout is one minute long.
+    d.retrain.windows = 4;
     d.retrain.min_rows = 500;
     d.retrain.min_positives = 10;
     d.retrain.training_window = Duration::from_secs(30 * 60);

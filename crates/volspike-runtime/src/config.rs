@@ -354,6 +354,12 @@ pub struct DriftConfig {
     /// span when the archive holds it, else the first rows the worker sees.
     #[serde(with = "humantime_serde")]
     pub reference: Duration,
+    /// How long past a window's end (in the stream's event time) the
+    /// worker waits for a product whose rows are behind the others' before
+    /// it judges the window; that product's rows arriving later are counted
+    /// as late and left out.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
     /// Wanted share of stable windows over each feature's threshold.
     pub false_alarm_rate: f64,
     /// Windows in a row over the threshold before a feature drifts.

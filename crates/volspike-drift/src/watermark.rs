@@ -1,0 +1,121 @@
+//! How far in event time a stream of several products is complete.
+//!
+//! `ticks.features` is keyed by product, so each product's rows come in
+//! order within its partition, but the partitions interleave however the
+//! consumer happens to read them: a row of one product at 12:01 can arrive
+//! before another product's rows of 12:00. Cutting windows on the latest
+//! row seen would then put the slower product's rows into whichever window
+//! is open when they arrive, and the same data would give different
+//! windows on every run. The watermark is instead the time every product
+//! has reached (the minimum over products of each one's latest row), so a
+//! window that ends at or before it can hold no more rows.
+//!
+//! A product that goes quiet (a halted market, a partition whose reader
+//! stalls) would hold the watermark back for ever, so it is not waited for
+//! once the stream's latest row is `allowed_lateness` past it. Its rows that
+//! arrive after their window closed are late; the caller counts them.
+//!
+//! Products are known only once a row of theirs has come, so for the first
+//! `allowed_lateness` of the stream the watermark is the latest row less
+//! that: a product whose partition is read a little after another's is
+//! then waited for, not taken for absent.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The event time up to which a keyed stream is complete.
+#[derive(Debug, Clone)]
+pub struct Watermark {
+    lateness_ns: i64,
+    /// Each product's latest event time.
+    products: HashMap<String, i64>,
+    /// The stream's first and latest event times.
+    first: i64,
+    latest: i64,
+    /// The watermark; it never goes back.
+    at: i64,
+}
+
+impl Watermark {
+    /// A watermark that stops waiting for a product `allowed_lateness`
+    /// behind the stream's latest row.
+    pub fn new(allowed_lateness: Duration) -> Watermark {
+        Watermark {
+            lateness_ns: i64::try_from(allowed_lateness.as_nanos()).unwrap_or(i64::MAX),
+            products: HashMap::new(),
+            first: i64::MAX,
+            latest: i64::MIN,
+            at: i64::MIN,
+        }
+    }
+
+    /// Takes a row of `product` at `t_ns`; returns the watermark after it.
+    pub fn observe(&mut self, product: &str, t_ns: i64) -> i64 {
+        match self.products.get_mut(product) {
+            Some(last) => *last = (*last).max(t_ns),
+            None => {
+                self.products.insert(product.to_owned(), t_ns);
+            }
+        }
+        self.first = self.first.min(t_ns);
+        self.latest = self.latest.max(t_ns);
+        let bound = self.latest.saturating_sub(self.lateness_ns);
+        // Until the stream spans the lateness, a product not seen yet may
+        // still come.
+        let slowest = if bound >= self.first {
+            self.products.values().copied().min().unwrap_or(i64::MIN)
+        } else {
+            i64::MIN
+        };
+        self.at = self.at.max(slowest.max(bound));
+        self.at
+    }
+
+    /// The watermark: every product has reached it, or is waited for no
+    /// longer. `i64::MIN` before the first row.
+    pub fn at(&self) -> i64 {
+        self.at
+    }
+
+    /// The stream's latest event time (`i64::MIN` before the first row).
+    pub fn latest(&self) -> i64 {
+        self.latest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slowest_product_holds_the_watermark_until_it_is_too_far_behind() {
+        let mut w = Watermark::new(Duration::from_nanos(100));
+        assert_eq!(w.at(), i64::MIN);
+        // The first 100 of the stream, only the bound counts: more
+        // products may come.
+        assert_eq!(w.observe("A", 10), -90);
+        assert_eq!(w.observe("B", 20), -80);
+        assert_eq!(w.observe("A", 115), 20, "B, at 20, holds it");
+        assert_eq!(w.observe("B", 18), 20, "it never goes back");
+        assert_eq!(w.observe("A", 130), 30, "the bound passes B");
+        assert_eq!(w.observe("B", 60), 60);
+        assert_eq!(w.observe("A", 140), 60);
+        // B stops; A runs on. 100 past B, B is not waited for.
+        assert_eq!(w.observe("A", 159), 60);
+        assert_eq!(w.observe("A", 170), 70);
+        assert_eq!(w.latest(), 170);
+        // An out-of-order row moves nothing.
+        assert_eq!(w.observe("A", 20), 70);
+    }
+
+    #[test]
+    fn extreme_times_do_not_overflow() {
+        let mut w = Watermark::new(Duration::MAX);
+        assert_eq!(w.observe("A", i64::MIN), i64::MIN);
+        assert_eq!(w.observe("B", 0), -i64::MAX);
+        assert_eq!(w.observe("A", i64::MAX), 0);
+        let mut w = Watermark::new(Duration::ZERO);
+        assert_eq!(w.observe("A", i64::MIN), i64::MIN);
+        assert_eq!(w.observe("A", i64::MAX), i64::MAX);
+    }
+}
