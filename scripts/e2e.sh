@@ -416,7 +416,7 @@ fi  # stage drift
 # volspike-ingestor -> volspike-featurizer -> volspike-inference, with
 # volspike-drift watching. 5 minutes in, the market turns 4x more volatile
 # at 2x the tick rate. The worker's settings are the demo's (minute windows,
-# a retrain after six at high severity on the last 30 minutes).
+# a retrain after four at high severity on the last 30 minutes).
 # Budget: 8 minutes.
 if stage loop; then
 PY=$(scripts/python-env.sh)
@@ -437,7 +437,7 @@ timeout 300 "$BIN" train --features "$WORK/loop-history.parquet" --out "$WORK/lo
 "$BIN" drift import --features "$WORK/loop-history.parquet" --data-dir "$WORK/loop-drift"
 wport=$(free); gport=$(free); iport=$(free); simport=$(free)
 WCONF=$(conf loop-drift "${LOOP[@]}" "admin.listen = \"127.0.0.1:$wport\"" "drift.data-dir = \"$WORK/loop-drift\"" \
-  'drift.window = "1m"' 'drift.consecutive = 2' 'drift.retrain.windows = 6' \
+  'drift.window = "1m"' 'drift.consecutive = 2' 'drift.retrain.windows = 4' \
   'drift.retrain.min-rows = 500' 'drift.retrain.min-positives = 10' 'drift.retrain.training-window = "30m"' \
   'drift.retrain.cooldown = "24h"' 'inference.auth-token = "e2e-token"' 'inference.model-poll = "1s"')
 # The server swaps only on models.events (its poll is an hour).
@@ -479,6 +479,9 @@ wait "$LS" || true
 # Let the server and the worker take the last rows (their counts stop moving).
 until_still "$iport" volspike_inference_predictions_published_total
 until_still "$wport" volspike_drift_predictions_in_total
+# Windows waited for every partition: no row came after its window.
+late=$(curl -fsS "http://127.0.0.1:$wport/drift/summary" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows_late"])')
+[ "$late" = 0 ] || { log "the worker counted $late feature rows after their window"; exit 1; }
 chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
   --window-size=1280,2200 --screenshot="$WORK/drift-page.png" "http://127.0.0.1:$wport/drift" >/dev/null 2>&1
 [ "$(stat -c %s "$WORK/drift-page.png")" -gt 20000 ] || { log "the screenshot of /drift is missing or blank"; exit 1; }
