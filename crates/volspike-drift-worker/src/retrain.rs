@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use futures_util::FutureExt as _;
 use sha2::{Digest as _, Sha256};
 use volspike_core::{FeatureRow, ModelEvent, ModelEventKind};
-use volspike_drift::performance::{Bootstrap, live_performance, paired_difference};
+use volspike_drift::performance::{Bootstrap, block_rows, live_performance, paired_difference};
 use volspike_mlflow::AnyRegistry;
 use volspike_model::artifact::ModelFile;
 use volspike_model::registry::Registry as _;
@@ -454,8 +454,12 @@ fn compare_on_holdout(
         !labels.is_empty(),
         "no holdout row could be scored by both models"
     );
-    // Blocks of about sqrt(n) rows keep the rows' autocorrelation.
-    bootstrap.block = ((labels.len() as f64).sqrt() as usize).max(1);
+    // Blocks of a label horizon's worth of rows keep the rows'
+    // autocorrelation (predictions are in time order).
+    let times = || ch.iter().map(|p| p.event_time_ns);
+    let span = times().max().unwrap_or(0) - times().min().unwrap_or(0);
+    let horizon = i64::try_from(challenger.label.horizon.as_nanos()).unwrap_or(i64::MAX);
+    bootstrap.block = block_rows(labels.len(), span, horizon);
     let summary = |scores: &[f64], threshold: f64| -> anyhow::Result<_> {
         let live = live_performance(&labels, scores, threshold, &bootstrap)?;
         let roc = volspike_model::metrics::roc_auc(&labels, scores)?;

@@ -15,7 +15,7 @@ use volspike_core::{FeatureRow, Prediction, PredictionOutcome};
 use volspike_drift::detector::Severity;
 use volspike_drift::monitor::MonitorConfig;
 use volspike_drift::outcomes::{Joiner, Labeling};
-use volspike_drift::performance::{Bootstrap, live_performance, performance_drift};
+use volspike_drift::performance::{Bootstrap, block_rows, live_performance, performance_drift};
 use volspike_drift::policy::{Evidence, Policy, PolicyConfig};
 use volspike_drift::table::STATIONARY_FEATURES;
 use volspike_drift::watch::{
@@ -510,8 +510,10 @@ impl Worker {
         let labels: Vec<bool> = items.iter().map(|i| i.1).collect();
         let scores: Vec<f64> = items.iter().map(|i| i.2).collect();
         let d = &self.cfg.drift;
+        let span = items.last().map_or(0, |i| i.0) - items.first().map_or(0, |i| i.0);
+        let horizon = i64::try_from(champion.file.label.horizon.as_nanos()).unwrap_or(i64::MAX);
         let bootstrap = Bootstrap {
-            block: ((labels.len() as f64).sqrt() as usize).max(1),
+            block: block_rows(labels.len(), span, horizon),
             draws: d.bootstrap_draws,
             confidence: d.confidence,
             seed: d.seed,

@@ -128,7 +128,10 @@ fn configs(kafka: &EmbeddedKafka, dir: &Path) -> (Config, Config) {
     // Performance drift has its tests in volspike-drift; here retrains
     // come from input drift or by hand.
     d.performance_tolerance = 0.99;
-    d.retrain.windows = 2;
+    // Half an hour of the new regime before a retrain, so the holdout
+    // holds enough label horizons for the gate's bootstrap (blocks of a
+    // minute of rows) to tell a better challenger.
+    d.retrain.windows = 6;
     d.retrain.min_rows = 200;
     d.retrain.min_positives = 5;
     d.retrain.cooldown = Duration::from_secs(24 * 3600);
@@ -290,8 +293,8 @@ fn served_version(l: &Loop) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn drift_retrains_and_promotes_a_better_challenger_that_the_server_then_serves() {
-    // 60 minutes of reference, then 50 of the new regime.
-    let rows = market(110, Some(60), 21);
+    // 60 minutes of reference, then 90 of the new regime.
+    let rows = market(150, Some(60), 21);
     let mut flipped = champion(&history(), true);
     // Judged by live performance, this champion would be retrained at
     // once; the test is about input drift.
@@ -340,7 +343,7 @@ async fn drift_retrains_and_promotes_a_better_challenger_that_the_server_then_se
         Some(1)
     );
     // New rows are scored by version 2.
-    let more = market(115, Some(60), 21)
+    let more = market(165, Some(60), 21)
         .into_iter()
         .filter(|r| r.event_time_ns > rows.last().unwrap().event_time_ns)
         .collect::<Vec<_>>();

@@ -13,6 +13,8 @@
 //!   test PR-AUC.
 //! - [`paired_difference`]: challenger minus champion PR-AUC on the same
 //!   rows, resampling the same blocks for both, for the promotion gate.
+//! - [`block_rows`]: how long a block must be for rows whose labels look
+//!   a horizon ahead.
 
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
@@ -30,6 +32,22 @@ pub struct Bootstrap {
     pub confidence: f64,
     /// Seed, so an interval can be reproduced.
     pub seed: u64,
+}
+
+/// Rows per bootstrap block for `n` rows in time order spanning `span_ns`
+/// of event time, whose labels look `horizon_ns` ahead: at least one
+/// horizon's worth of rows (rows less than a horizon apart share forward
+/// ticks, so their labels move together) and at least √n.
+pub fn block_rows(n: usize, span_ns: i64, horizon_ns: i64) -> usize {
+    if n == 0 {
+        return 1;
+    }
+    let per_horizon = if span_ns > 0 {
+        (n as f64 * horizon_ns.max(0) as f64 / span_ns as f64).ceil() as usize
+    } else {
+        n
+    };
+    per_horizon.max((n as f64).sqrt() as usize).clamp(1, n)
 }
 
 /// An estimate and its bootstrap interval.
@@ -291,6 +309,19 @@ mod tests {
             scores.push(skill * f64::from(u8::from(spike)) + noise);
         }
         (labels, scores)
+    }
+
+    #[test]
+    fn blocks_hold_a_horizon_of_rows_and_at_least_the_square_root() {
+        const S: i64 = 1_000_000_000;
+        // 2,450 rows over 218 s with a 60 s horizon: 675 rows a block.
+        assert_eq!(block_rows(2450, 218 * S, 60 * S), 675);
+        // Over days, the square root is the longer.
+        assert_eq!(block_rows(1_000_000, 86_400 * S, 60 * S), 1000);
+        // A span shorter than the horizon is one block; no rows, no span.
+        assert_eq!(block_rows(500, 30 * S, 60 * S), 500);
+        assert_eq!(block_rows(500, 0, 60 * S), 500);
+        assert_eq!(block_rows(0, 0, 60 * S), 1);
     }
 
     #[test]
