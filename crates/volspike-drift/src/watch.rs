@@ -14,11 +14,11 @@
 //! however the partitions interleave (as long as no product lags by more
 //! than that), and a row that comes after its window closed is counted as
 //! late ([`FeatureWatch::late_rows`]) and left out. Windows no warm row
-//! fell in are not reported. As in [`crate::table`], a feature's value counts only
-//! on warm rows where it is defined; a feature that cannot be calibrated
-//! (no values in the reference, say `order_book_imbalance` from a recorder
-//! without book sizes) is left out with its reason rather than stopping the
-//! rest.
+//! fell in are not reported. As in [`crate::table`], a feature's value
+//! counts only on warm rows where it is defined; a feature that cannot be
+//! calibrated (no values in the reference, say `order_book_imbalance` from
+//! a recorder without book sizes) is left out with its reason rather than
+//! stopping the rest.
 //!
 //! Scores are watched beside the inputs: [`score_drift`] compares a
 //! window's scores with the model's validation score distribution, known
@@ -115,8 +115,8 @@ pub enum WatchEvent {
 
 #[derive(Debug)]
 enum Phase {
-    /// Gathering the reference from the stream: warm rows before `end_ns`,
-    /// which is set by the first warm row.
+    /// Gathering the reference from the stream: the warm rows of
+    /// `span_ns` (start, end), which the first warm row sets.
     Collecting {
         span_ns: Option<(i64, i64)>,
         rows: u64,
@@ -207,11 +207,6 @@ impl FeatureWatch {
     /// been judged.
     pub fn late_rows(&self) -> u64 {
         self.late
-    }
-
-    /// The event time up to which every window has been judged.
-    pub fn watermark_ns(&self) -> i64 {
-        self.watermark.at()
     }
 
     /// The start of the window `t_ns` falls in.
