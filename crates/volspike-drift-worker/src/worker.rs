@@ -347,15 +347,13 @@ impl Worker {
         if expired > 0 {
             metrics::counter!(m::OUTCOMES, "fate" => "expired").increment(expired);
         }
-        let late = self.watch.late_rows();
+        let late_before = self.watch.late_rows();
         let events = self.watch.push(&row);
-        if self.watch.late_rows() > late {
-            metrics::counter!(m::ROWS_LATE).increment(1);
-        }
+        let late = self.watch.late_rows();
+        metrics::counter!(m::ROWS_LATE).increment(late - late_before);
         self.archive.push(row);
         self.on_watch(events, &mut out)?;
         let collected = self.watch.collected_ns();
-        let late = self.watch.late_rows();
         let rows_total = self.joiner.counts().rows;
         self.shared.update(|s| {
             s.rows = rows_total;
@@ -392,10 +390,12 @@ impl Worker {
     pub async fn push_prediction(&mut self, p: Prediction) -> anyhow::Result<Produced> {
         metrics::counter!(m::PREDICTIONS_IN).increment(1);
         let mut out = Produced::default();
-        let key = format!("predictions {}", p.product_id);
-        let t = p.event_time_ns;
+        // The windows it completes end at or before its time, so its own
+        // score and outcome belong to none of them.
+        let events = self
+            .watch
+            .push_prediction_time(&p.product_id, p.event_time_ns);
         out.outcomes.extend(self.push_scored(p).await);
-        let events = self.watch.advance(&key, t);
         self.on_watch(events, &mut out)?;
         Ok(out)
     }

@@ -35,7 +35,7 @@ use crate::bins::{counts, counts_sorted, psi, psi_no_drift_floor};
 use crate::ks::{KsEstimate, statistic_from_quantiles};
 use crate::monitor::{FeatureReference, Monitor, MonitorConfig, WindowReport};
 use crate::table::{UnknownFeature, feature_index};
-use crate::watermark::Watermark;
+use crate::watermark::{Stream, Watermark};
 
 /// What a [`FeatureWatch`] watches and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,7 +225,7 @@ impl FeatureWatch {
         let mut values = vec![Vec::new(); self.indices.len()];
         let mut n = 0;
         for r in rows.iter().filter(|r| r.event_time_ns >= from) {
-            n += u64::from(self.take(r, &mut values));
+            n += u64::from(take(&self.indices, r, &mut values));
         }
         self.finish_reference(values, n)
     }
@@ -263,14 +263,8 @@ impl FeatureWatch {
                         add(&mut self.open, &self.indices, start, row);
                     } else if before >= end {
                         self.late += u64::from(row.warm);
-                    } else if row.warm {
-                        *rows += 1;
-                        let all = row.values();
-                        for (column, &i) in values.iter_mut().zip(&self.indices) {
-                            if let Some(v) = all[i].filter(|v| v.is_finite()) {
-                                column.push((t, v));
-                            }
-                        }
+                    } else {
+                        *rows += u64::from(take(&self.indices, row, values));
                     }
                 }
             }
@@ -282,16 +276,15 @@ impl FeatureWatch {
                 }
             }
         }
-        let now = self.watermark.observe(&row.product_id, t);
+        let now = self.watermark.observe(&row.product_id, Stream::Rows, t);
         self.close_passed(now)
     }
 
-    /// Moves the watermark with a time from another stream the windows
-    /// should wait for (the drift worker waits for `predictions`, so a
-    /// window's outcomes and scores are all in when it is judged), under
-    /// `key`, which must not be a product id; returns what that completed.
-    pub fn advance(&mut self, key: &str, t_ns: i64) -> Vec<WatchEvent> {
-        let now = self.watermark.observe(key, t_ns);
+    /// Takes the time of a prediction for `product`: windows wait for each
+    /// product's predictions as for its rows, so a window's outcomes and
+    /// scores are all in when it is judged. Returns what that completed.
+    pub fn push_prediction_time(&mut self, product: &str, t_ns: i64) -> Vec<WatchEvent> {
+        let now = self.watermark.observe(product, Stream::Predictions, t_ns);
         self.close_passed(now)
     }
 
@@ -340,20 +333,6 @@ impl FeatureWatch {
             }
         }
         events
-    }
-
-    /// Adds a warm row's values to `values`; whether it was warm.
-    fn take(&self, r: &FeatureRow, values: &mut [Vec<(i64, f64)>]) -> bool {
-        if !r.warm {
-            return false;
-        }
-        let all = r.values();
-        for (column, &i) in values.iter_mut().zip(&self.indices) {
-            if let Some(v) = all[i].filter(|v| v.is_finite()) {
-                column.push((r.event_time_ns, v));
-            }
-        }
-        true
     }
 
     /// Calibrates on gathered values. Features that fail are left out.
@@ -411,6 +390,21 @@ impl FeatureWatch {
         self.calibrated = Some(calibrated.clone());
         WatchEvent::Calibrated(calibrated)
     }
+}
+
+/// Adds a warm row's values, with its time, to `values` (one list per
+/// feature of `indices`); whether it was warm.
+fn take(indices: &[usize], r: &FeatureRow, values: &mut [Vec<(i64, f64)>]) -> bool {
+    if !r.warm {
+        return false;
+    }
+    let all = r.values();
+    for (column, &i) in values.iter_mut().zip(indices) {
+        if let Some(v) = all[i].filter(|v| v.is_finite()) {
+            column.push((r.event_time_ns, v));
+        }
+    }
+    true
 }
 
 /// Adds a warm `row` to the open window starting at `start` (cold rows,

@@ -15,6 +15,11 @@
 //! once the stream's latest row is `allowed_lateness` past it. Its rows that
 //! arrive after their window closed are late; the caller counts them.
 //!
+//! Each product can have more than one stream to wait for: its feature rows,
+//! and the predictions made on them (the drift worker judges a window's
+//! scores and outcomes too). A stream a product has never had (no
+//! inference server for it) is not waited for.
+//!
 //! Products are known only once a row of theirs has come, so for the first
 //! `allowed_lateness` of the stream the watermark is the latest row less
 //! that: a product whose partition is read a little after another's is
@@ -23,12 +28,21 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// A product's stream the watermark waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Its feature rows.
+    Rows = 0,
+    /// The predictions made on them.
+    Predictions = 1,
+}
+
 /// The event time up to which a keyed stream is complete.
 #[derive(Debug, Clone)]
 pub struct Watermark {
     lateness_ns: i64,
-    /// Each product's latest event time.
-    products: HashMap<String, i64>,
+    /// Each product's latest event time per [`Stream`] (`None`: none yet).
+    products: HashMap<String, [Option<i64>; 2]>,
     /// The stream's first and latest event times.
     first: i64,
     latest: i64,
@@ -49,21 +63,28 @@ impl Watermark {
         }
     }
 
-    /// Takes a row of `product` at `t_ns`; returns the watermark after it.
-    pub fn observe(&mut self, product: &str, t_ns: i64) -> i64 {
-        match self.products.get_mut(product) {
-            Some(last) => *last = (*last).max(t_ns),
-            None => {
-                self.products.insert(product.to_owned(), t_ns);
-            }
-        }
+    /// Takes a record of `product`'s `stream` at `t_ns`; returns the
+    /// watermark after it.
+    pub fn observe(&mut self, product: &str, stream: Stream, t_ns: i64) -> i64 {
+        let latest = match self.products.get_mut(product) {
+            Some(latest) => latest,
+            None => self.products.entry(product.to_owned()).or_default(),
+        };
+        let last = &mut latest[stream as usize];
+        *last = Some(last.map_or(t_ns, |l| l.max(t_ns)));
         self.first = self.first.min(t_ns);
         self.latest = self.latest.max(t_ns);
         let bound = self.latest.saturating_sub(self.lateness_ns);
         // Until the stream spans the lateness, a product not seen yet may
         // still come.
         let slowest = if bound >= self.first {
-            self.products.values().copied().min().unwrap_or(i64::MIN)
+            self.products
+                .values()
+                .flatten()
+                .flatten()
+                .copied()
+                .min()
+                .unwrap_or(i64::MIN)
         } else {
             i64::MIN
         };
@@ -87,35 +108,47 @@ impl Watermark {
 mod tests {
     use super::*;
 
+    const R: Stream = Stream::Rows;
+
     #[test]
     fn the_slowest_product_holds_the_watermark_until_it_is_too_far_behind() {
         let mut w = Watermark::new(Duration::from_nanos(100));
         assert_eq!(w.at(), i64::MIN);
         // The first 100 of the stream, only the bound counts: more
         // products may come.
-        assert_eq!(w.observe("A", 10), -90);
-        assert_eq!(w.observe("B", 20), -80);
-        assert_eq!(w.observe("A", 115), 20, "B, at 20, holds it");
-        assert_eq!(w.observe("B", 18), 20, "it never goes back");
-        assert_eq!(w.observe("A", 130), 30, "the bound passes B");
-        assert_eq!(w.observe("B", 60), 60);
-        assert_eq!(w.observe("A", 140), 60);
+        assert_eq!(w.observe("A", R, 10), -90);
+        assert_eq!(w.observe("B", R, 20), -80);
+        assert_eq!(w.observe("A", R, 115), 20, "B, at 20, holds it");
+        assert_eq!(w.observe("B", R, 18), 20, "it never goes back");
+        assert_eq!(w.observe("A", R, 130), 30, "the bound passes B");
+        assert_eq!(w.observe("B", R, 60), 60);
+        assert_eq!(w.observe("A", R, 140), 60);
         // B stops; A runs on. 100 past B, B is not waited for.
-        assert_eq!(w.observe("A", 159), 60);
-        assert_eq!(w.observe("A", 170), 70);
+        assert_eq!(w.observe("A", R, 159), 60);
+        assert_eq!(w.observe("A", R, 170), 70);
         assert_eq!(w.latest(), 170);
         // An out-of-order row moves nothing.
-        assert_eq!(w.observe("A", 20), 70);
+        assert_eq!(w.observe("A", R, 20), 70);
+    }
+
+    #[test]
+    fn a_products_predictions_hold_it_once_it_has_had_some() {
+        let mut w = Watermark::new(Duration::from_nanos(100));
+        w.observe("A", R, 0);
+        assert_eq!(w.observe("A", R, 150), 150, "no predictions yet: rows only");
+        assert_eq!(w.observe("A", Stream::Predictions, 120), 150);
+        assert_eq!(w.observe("A", R, 200), 150, "predictions at 120 hold it");
+        assert_eq!(w.observe("A", Stream::Predictions, 190), 190);
     }
 
     #[test]
     fn extreme_times_do_not_overflow() {
         let mut w = Watermark::new(Duration::MAX);
-        assert_eq!(w.observe("A", i64::MIN), i64::MIN);
-        assert_eq!(w.observe("B", 0), -i64::MAX);
-        assert_eq!(w.observe("A", i64::MAX), 0);
+        assert_eq!(w.observe("A", R, i64::MIN), i64::MIN);
+        assert_eq!(w.observe("B", R, 0), -i64::MAX);
+        assert_eq!(w.observe("A", R, i64::MAX), 0);
         let mut w = Watermark::new(Duration::ZERO);
-        assert_eq!(w.observe("A", i64::MIN), i64::MIN);
-        assert_eq!(w.observe("A", i64::MAX), i64::MAX);
+        assert_eq!(w.observe("A", R, i64::MIN), i64::MIN);
+        assert_eq!(w.observe("A", R, i64::MAX), i64::MAX);
     }
 }
