@@ -733,8 +733,11 @@ impl Worker {
         Ok(())
     }
 
-    /// After each batch of input: writes the archive's finished hours.
+    /// After each batch of input: brings the status's outcome counts up to
+    /// date and writes the archive's finished hours.
     pub fn end_batch(&mut self) -> anyhow::Result<()> {
+        let outcomes = self.outcome_counts();
+        self.shared.update(|s| s.outcomes = outcomes);
         let (before, _) = self.archive.written();
         self.archive
             .settle(self.watermark)

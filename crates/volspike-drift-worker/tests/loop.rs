@@ -11,6 +11,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::message::Message as _;
@@ -139,7 +140,14 @@ fn configs(kafka: &EmbeddedKafka, dir: &Path) -> (Config, Config) {
     (inference, worker)
 }
 
-async fn produce(cfg: &Config, rows: &[FeatureRow]) {
+/// Sends `rows` to `ticks.features` in chunks, each once the inference
+/// server and the worker have read what came before: librdkafka's mock
+/// cluster keeps only the newest few megabytes of a partition (about
+/// 19,000 rows here), and a reader that falls further behind a flood loses
+/// rows to it (`auto.offset.reset` then skips to the log's start).
+async fn produce(l: &Loop, rows: &[FeatureRow]) {
+    const CHUNK: usize = 5_000;
+    let cfg = &l.inference_cfg;
     let producer: FutureProducer = volspike_runtime::kafka::producer_config(
         &cfg.kafka,
         cfg.kafka.bootstrap.as_deref().unwrap(),
@@ -147,27 +155,37 @@ async fn produce(cfg: &Config, rows: &[FeatureRow]) {
     )
     .create()
     .unwrap();
-    let mut pending = Vec::new();
-    for r in rows {
-        let payload = serde_json::to_vec(r).unwrap();
-        pending.push(
-            producer
-                .send_result(
-                    FutureRecord::to(&cfg.topics.features)
-                        .key(r.product_id.as_str())
-                        .payload(&payload),
-                )
-                .map_err(|(e, _)| e)
-                .unwrap(),
-        );
-        if pending.len() >= 5000 {
-            for p in pending.drain(..) {
-                p.await.unwrap().unwrap();
-            }
+    let counts = &l.inference.state.counts;
+    let rows_before = counts.rows.load(Ordering::Relaxed);
+    let worker_rows_before = l.worker.shared.snapshot().rows;
+    for (k, chunk) in rows.chunks(CHUNK).enumerate() {
+        let sent = (k * CHUNK) as u64;
+        until(Duration::from_secs(120), "the readers to keep up", || {
+            let predictions = counts.predictions.load(Ordering::Relaxed);
+            let s = l.worker.shared.snapshot();
+            (counts.rows.load(Ordering::Relaxed) - rows_before >= sent
+                && s.rows - worker_rows_before >= sent
+                && s.outcomes.join.predictions + CHUNK as u64 >= predictions)
+                .then_some(())
+        })
+        .await;
+        let mut pending = Vec::new();
+        for r in chunk {
+            let payload = serde_json::to_vec(r).unwrap();
+            pending.push(
+                producer
+                    .send_result(
+                        FutureRecord::to(&cfg.topics.features)
+                            .key(r.product_id.as_str())
+                            .payload(&payload),
+                    )
+                    .map_err(|(e, _)| e)
+                    .unwrap(),
+            );
         }
-    }
-    for p in pending {
-        p.await.unwrap().unwrap();
+        for p in pending {
+            p.await.unwrap().unwrap();
+        }
     }
 }
 
@@ -261,8 +279,7 @@ async fn start(
         volspike_drift_worker::start_with(worker_cfg.clone(), registry, hook, stop.clone())
             .await
             .unwrap();
-    produce(&inference_cfg, rows).await;
-    Loop {
+    let l = Loop {
         _kafka: kafka,
         _dir: dir,
         inference_cfg,
@@ -270,7 +287,9 @@ async fn start(
         inference,
         worker,
         stop,
-    }
+    };
+    produce(&l, rows).await;
+    l
 }
 
 fn decisions(cfg: &Config) -> Vec<volspike_drift_worker::report::Decision> {
@@ -347,7 +366,7 @@ async fn drift_retrains_and_promotes_a_better_challenger_that_the_server_then_se
         .into_iter()
         .filter(|r| r.event_time_ns > rows.last().unwrap().event_time_ns)
         .collect::<Vec<_>>();
-    produce(&l.inference_cfg, &more).await;
+    produce(&l, &more).await;
     until(Duration::from_secs(60), "predictions by version 2", || {
         read_all::<Prediction>(cfg, &cfg.topics.predictions)
             .iter()

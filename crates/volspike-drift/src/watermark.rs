@@ -18,7 +18,10 @@
 //! Each product can have more than one stream to wait for: its feature rows,
 //! and the predictions made on them (the drift worker judges a window's
 //! scores and outcomes too). A stream a product has never had (no
-//! inference server for it) is not waited for.
+//! inference server for it) is not waited for. Only rows move the stream's
+//! latest time (and so the bound): predictions are made from rows, so a
+//! prediction ahead of every row means the rows are read later (the
+//! consumer fetched the predictions first), not that the rows are late.
 //!
 //! Products are known only once a row of theirs has come, so for the first
 //! `allowed_lateness` of the stream the watermark is the latest row less
@@ -43,7 +46,7 @@ pub struct Watermark {
     lateness_ns: i64,
     /// Each product's latest event time per [`Stream`] (`None`: none yet).
     products: HashMap<String, [Option<i64>; 2]>,
-    /// The stream's first and latest event times.
+    /// The first and latest event times of the rows.
     first: i64,
     latest: i64,
     /// The watermark; it never goes back.
@@ -72,8 +75,10 @@ impl Watermark {
         };
         let last = &mut latest[stream as usize];
         *last = Some(last.map_or(t_ns, |l| l.max(t_ns)));
-        self.first = self.first.min(t_ns);
-        self.latest = self.latest.max(t_ns);
+        if stream == Stream::Rows {
+            self.first = self.first.min(t_ns);
+            self.latest = self.latest.max(t_ns);
+        }
         let bound = self.latest.saturating_sub(self.lateness_ns);
         // Until the stream spans the lateness, a product not seen yet may
         // still come.
@@ -98,7 +103,7 @@ impl Watermark {
         self.at
     }
 
-    /// The stream's latest event time (`i64::MIN` before the first row).
+    /// The latest row's event time (`i64::MIN` before the first row).
     pub fn latest(&self) -> i64 {
         self.latest
     }
@@ -139,6 +144,17 @@ mod tests {
         assert_eq!(w.observe("A", Stream::Predictions, 120), 150);
         assert_eq!(w.observe("A", R, 200), 150, "predictions at 120 hold it");
         assert_eq!(w.observe("A", Stream::Predictions, 190), 190);
+    }
+
+    #[test]
+    fn predictions_ahead_of_the_rows_do_not_make_the_rows_late() {
+        let mut w = Watermark::new(Duration::from_nanos(100));
+        w.observe("A", R, 0);
+        w.observe("A", R, 150);
+        // The consumer fetched an hour of predictions before the rows.
+        assert_eq!(w.observe("A", Stream::Predictions, 10_000), 150);
+        assert_eq!(w.latest(), 150);
+        assert_eq!(w.observe("A", R, 300), 300);
     }
 
     #[test]
