@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use volspike_cli::commands::{
-    backfill, bench, compare_features, consume_check, demo, drift, dump_features, evaluate,
-    exchange_sim, featurize, ingest, ingest_check, models, pipeline, replay, serve, simulate,
-    train,
+    backfill, bench, compare_features, config, consume_check, demo, drift, dump_features, evaluate,
+    exchange_sim, featurize, ingest, ingest_check, models, pipeline, probe, replay, serve,
+    simulate, train,
 };
 use volspike_runtime::ConfigLoader;
 
@@ -74,6 +74,13 @@ enum Command {
     /// Registered models: list versions, promote, roll back.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Health check of a running service (`/healthz` or grpc.health.v1), for
+    /// container healthchecks; exit status 0 when healthy.
+    Probe(probe::ProbeArgs),
+    /// Checks a configuration and its environment as a service would load
+    /// it, naming every unknown key and invalid value.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Reproducible measurements.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -115,5 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Drift(c) => drift::run(c, loader).await,
         Command::Models(c) => models::run(c, loader).await,
         Command::Bench(c) => bench::run(c).await,
+        Command::Probe(a) => probe::run(a).await,
+        Command::Config(c) => config::run(c, cli.config.as_deref()).await,
     }
 }

@@ -651,10 +651,25 @@ impl ConfigLoader {
 
     /// Adds `VOLSPIKE__SECTION__KEY` environment variables.
     pub fn env(mut self) -> Self {
-        self.figment = self.figment.merge(
-            Env::prefixed("VOLSPIKE__")
-                .map(|k| k.as_str().replace("__", ".").replace('_', "-").into()),
-        );
+        self.figment = self
+            .figment
+            .merge(Env::prefixed(ENV_PREFIX).map(|k| env_key_path(k.as_str()).into()));
+        self
+    }
+
+    /// Adds `VOLSPIKE__SECTION__KEY` variables given as pairs (an env file,
+    /// a compose service's `environment:`), read exactly as [`Self::env`]
+    /// reads the process's; `source` names them in error messages. Other
+    /// variables are left out.
+    pub fn vars(mut self, source: &str, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let vars = vars
+            .into_iter()
+            .filter_map(|(k, v)| Some((env_key(&k)?, v)))
+            .collect();
+        self.figment = self.figment.merge(VarsProvider {
+            source: source.to_owned(),
+            vars,
+        });
         self
     }
 
@@ -716,6 +731,59 @@ impl ConfigLoader {
             Some(cfg) if problems.is_empty() => Ok(cfg),
             _ => Err(ConfigError(problems)),
         }
+    }
+}
+
+/// The prefix of the variables that configure volspike.
+pub const ENV_PREFIX: &str = "VOLSPIKE__";
+
+/// `section__some_key` (after the prefix) as the key path `section.some-key`.
+fn env_key_path(k: &str) -> String {
+    k.replace("__", ".").replace('_', "-")
+}
+
+/// The key path a variable sets, `None` when it is not one of ours.
+fn env_key(var: &str) -> Option<String> {
+    let rest = var.strip_prefix(ENV_PREFIX)?;
+    Some(env_key_path(&rest.to_ascii_lowercase()))
+}
+
+/// Variables given as pairs, as figment's `Env` reads the process's.
+struct VarsProvider {
+    source: String,
+    /// (key path, raw value).
+    vars: Vec<(String, String)>,
+}
+
+impl figment::Provider for VarsProvider {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.source.clone())
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, raw) in &self.vars {
+            let value: Value = raw.parse().expect("parsing a value is infallible");
+            let parts: Vec<&str> = key.split('.').collect();
+            let Some((last, parents)) = parts.split_last() else {
+                continue;
+            };
+            let mut at = &mut dict;
+            for p in parents {
+                let entry = at
+                    .entry((*p).to_owned())
+                    .or_insert_with(|| Value::from(Dict::new()));
+                if !matches!(entry, Value::Dict(..)) {
+                    *entry = Value::from(Dict::new());
+                }
+                let Value::Dict(_, d) = entry else {
+                    unreachable!("made a dict above")
+                };
+                at = d;
+            }
+            at.insert((*last).to_owned(), value);
+        }
+        Ok(figment::Profile::Default.collect(dict))
     }
 }
 
@@ -994,6 +1062,43 @@ mod tests {
         let err = ConfigLoader::new().file(Some(&file)).load().unwrap_err();
         assert!(err.to_string().contains("kafka.bootsrap"), "{err}");
         assert!(err.to_string().contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn variables_given_as_pairs_read_as_the_environment_and_name_bad_keys() {
+        let vars = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let c = ConfigLoader::new()
+            .vars(
+                "prod.env",
+                vars(&[
+                    ("VOLSPIKE__KAFKA__BOOTSTRAP", "kafka:9092"),
+                    ("VOLSPIKE__TOPICS__PARTITIONS", "6"),
+                    ("VOLSPIKE__DRIFT__RETRAIN__MIN_ROWS", "10"),
+                    ("VOLSPIKE__INGESTOR__PRODUCTS", "[\"BTC-USD\", \"ETH-USD\"]"),
+                    ("GF_SECURITY_ADMIN_PASSWORD", "not ours"),
+                ]),
+            )
+            .load()
+            .unwrap();
+        assert_eq!(c.kafka.bootstrap.as_deref(), Some("kafka:9092"));
+        assert_eq!(c.topics.partitions, 6);
+        assert_eq!(c.drift.retrain.min_rows, 10);
+        assert_eq!(c.ingestor.products.len(), 2);
+        let err = ConfigLoader::new()
+            .vars(
+                "prod.env",
+                vars(&[("VOLSPIKE__INFERENCE__AUTH_TOKN", "secret")]),
+            )
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("inference.auth-tokn"), "{err}");
+        assert!(err.contains("prod.env"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod backfill;
 pub mod bench;
 pub mod compare_features;
+pub mod config;
 pub mod consume_check;
 pub mod demo;
 pub mod drift;
@@ -18,6 +19,7 @@ pub mod ingest;
 pub mod ingest_check;
 pub mod models;
 pub mod pipeline;
+pub mod probe;
 pub mod replay;
 pub mod serve;
 pub mod simulate;
