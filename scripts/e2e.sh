@@ -2,6 +2,8 @@
 # End-to-end on a real broker: tansu (a Kafka-compatible broker) on 127.0.0.1,
 # release binaries as separate processes.
 #
+#   0. (deploy) the compose file's services resolve to real binaries,
+#      subcommands and configuration keys (volspike config check);
 #   1. volspike pipeline --featurizers 0 feeds every shared recording (plus
 #      malformed lines) into ticks.raw and waits for external featurizers;
 #   2. two `volspike-featurizer` processes share the work; one is killed with
@@ -155,9 +157,19 @@ until_ticks_stop() { # admin-port
   done
 }
 
-# E2E_STAGES=all (default), or one of pipeline, ingest, train, inference, drift,
-# loop (for development).
+# E2E_STAGES=all (default), or one of deploy, pipeline, ingest, train,
+# inference, drift, loop (for development).
 stage() { [ "${E2E_STAGES:-all}" = all ] || [ "${E2E_STAGES:-all}" = "$1" ]; }
+
+# 0. (deploy) every volspike service of docker-compose.yaml resolves: its
+#    command parses, and its configuration (config/docker.toml, .env.example,
+#    its environment) passes `volspike config check`; a misspelled variable
+#    fails, naming its key. Budget: 1 minute.
+if stage deploy; then
+deploy_started=$(date +%s)
+"$(scripts/python-env.sh)" scripts/python/compose_config_check.py "$CARGO_TARGET_DIR/release"
+[ $(( $(date +%s) - deploy_started )) -le 60 ] || { log "the deploy stage took over its 1-minute budget"; exit 1; }
+fi  # stage deploy
 if stage pipeline; then
 log "pipeline feeding ${#FILES[@]} files"
 "$BIN" pipeline --bootstrap "$BOOT" --featurizers 0 --timeout 10m --raw "${FILES[@]}" --out "$WORK/pipeline.parquet" \
