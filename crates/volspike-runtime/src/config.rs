@@ -742,10 +742,16 @@ fn env_key_path(k: &str) -> String {
     k.replace("__", ".").replace('_', "-")
 }
 
+/// Whether `var` configures volspike: its name starts with [`ENV_PREFIX`],
+/// in any case (as figment's `Env` matches it).
+pub fn is_config_var(var: &str) -> bool {
+    var.get(..ENV_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(ENV_PREFIX))
+}
+
 /// The key path a variable sets, `None` when it is not one of ours.
 fn env_key(var: &str) -> Option<String> {
-    let rest = var.strip_prefix(ENV_PREFIX)?;
-    Some(env_key_path(&rest.to_ascii_lowercase()))
+    is_config_var(var).then(|| env_key_path(&var[ENV_PREFIX.len()..].to_ascii_lowercase()))
 }
 
 /// Variables given as pairs, as figment's `Env` reads the process's.
@@ -1080,6 +1086,7 @@ mod tests {
                     ("VOLSPIKE__TOPICS__PARTITIONS", "6"),
                     ("VOLSPIKE__DRIFT__RETRAIN__MIN_ROWS", "10"),
                     ("VOLSPIKE__INGESTOR__PRODUCTS", "[\"BTC-USD\", \"ETH-USD\"]"),
+                    ("volspike__admin__listen", "off"),
                     ("GF_SECURITY_ADMIN_PASSWORD", "not ours"),
                 ]),
             )
@@ -1089,6 +1096,10 @@ mod tests {
         assert_eq!(c.topics.partitions, 6);
         assert_eq!(c.drift.retrain.min_rows, 10);
         assert_eq!(c.ingestor.products.len(), 2);
+        assert_eq!(
+            c.admin.listen, None,
+            "the prefix in any case, as env() reads it"
+        );
         let err = ConfigLoader::new()
             .vars(
                 "prod.env",

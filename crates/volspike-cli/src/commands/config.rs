@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use volspike_runtime::ConfigLoader;
-use volspike_runtime::config::ENV_PREFIX;
+use volspike_runtime::config::{ENV_PREFIX, is_config_var};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ConfigCommand {
@@ -60,9 +60,7 @@ pub async fn run(c: ConfigCommand, config: Option<&Path>) -> anyhow::Result<()> 
     loader = loader.vars("--env", pairs);
     let mut problems: Vec<String> = vars
         .iter()
-        .filter(|(k, _)| {
-            k.to_ascii_uppercase().starts_with("VOLSPIKE") && !k.starts_with(ENV_PREFIX)
-        })
+        .filter(|(k, _)| k.to_ascii_uppercase().starts_with("VOLSPIKE") && !is_config_var(k))
         .map(|(k, _)| {
             format!("{k}: not read; volspike reads variables named {ENV_PREFIX}SECTION__KEY")
         })
