@@ -168,6 +168,11 @@ stage() { [ "${E2E_STAGES:-all}" = all ] || [ "${E2E_STAGES:-all}" = "$1" ]; }
 if stage deploy; then
 deploy_started=$(date +%s)
 "$(scripts/python-env.sh)" scripts/python/compose_config_check.py "$CARGO_TARGET_DIR/release"
+# The Kubernetes configuration, with the Secret's and the Deployment's variables.
+for svc in ingestor featurizer inference drift; do
+  "$BIN" --config deploy/k8s/config.toml config check --no-process-env --service "$svc" \
+    --env VOLSPIKE__INFERENCE__AUTH_TOKEN=change-me --env VOLSPIKE__FEATURIZER__INSTANCE_ID=featurizer-0
+done
 [ $(( $(date +%s) - deploy_started )) -le 60 ] || { log "the deploy stage took over its 1-minute budget"; exit 1; }
 fi  # stage deploy
 if stage pipeline; then
