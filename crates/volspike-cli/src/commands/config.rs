@@ -32,7 +32,7 @@ pub struct CheckArgs {
     pub no_process_env: bool,
     /// The service the configuration is for (ingestor, featurizer,
     /// inference, drift): also checks that it names a Kafka broker.
-    #[arg(long)]
+    #[arg(long, value_parser = ["ingestor", "featurizer", "inference", "drift"])]
     pub service: Option<String>,
 }
 
@@ -67,13 +67,10 @@ pub async fn run(c: ConfigCommand, config: Option<&Path>) -> anyhow::Result<()> 
         .collect();
     match loader.load() {
         Ok(cfg) => {
-            if let Some(service) = &a.service {
-                if !["ingestor", "featurizer", "inference", "drift"].contains(&service.as_str()) {
-                    bail!("--service `{service}`: one of ingestor, featurizer, inference, drift");
-                }
-                if let Err(e) = cfg.kafka.broker(service) {
-                    problems.push(e.to_string());
-                }
+            if let Some(service) = &a.service
+                && let Err(e) = cfg.kafka.broker(service)
+            {
+                problems.push(e.to_string());
             }
         }
         Err(e) => problems.extend(e.0),
@@ -85,10 +82,7 @@ pub async fn run(c: ConfigCommand, config: Option<&Path>) -> anyhow::Result<()> 
             problems.join("\n  ")
         );
     }
-    let ours = vars
-        .iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-        .count();
+    let ours = vars.iter().filter(|(k, _)| is_config_var(k)).count();
     println!(
         "configuration ok ({}, {ours} {ENV_PREFIX} variable(s))",
         config.map_or("built-in defaults".to_owned(), |p| p.display().to_string())
