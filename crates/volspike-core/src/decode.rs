@@ -95,6 +95,17 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// Every value [`DecodeError::reason`] returns: the label values of the
+    /// services' dead-letter counters, registered at 0 on start.
+    pub const REASONS: [&'static str; 6] = [
+        "invalid_json",
+        "wrong_type",
+        "unknown_shape",
+        "missing_field",
+        "bad_value",
+        "bad_timestamp",
+    ];
+
     /// Stable, low-cardinality name used in summaries, metrics and the DLQ.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -527,6 +538,23 @@ mod tests {
         let e = decode_line(line, &mut out).unwrap_err();
         assert!(out.is_empty());
         e.reason()
+    }
+
+    #[test]
+    fn every_reason_is_listed_once() {
+        let all = [
+            DecodeError::InvalidJson(String::new()),
+            DecodeError::WrongType(String::new()),
+            DecodeError::UnknownShape(String::new()),
+            DecodeError::MissingField("price"),
+            DecodeError::BadValue {
+                field: "price",
+                detail: "zero",
+            },
+            DecodeError::BadTimestamp(String::new()),
+        ];
+        let reasons: Vec<_> = all.iter().map(DecodeError::reason).collect();
+        assert_eq!(reasons, DecodeError::REASONS);
     }
 
     const AT_TICKER: &str = r#"{"type": "ticker", "product_id": "BTC-USD", "price": "67223.5", "volume_24_h": "2401.16054813", "low_24_h": "66770.64", "high_24_h": "67535.2", "low_52_w": "60001", "high_52_w": "126296", "price_percent_chg_24_h": "0.54", "best_bid": "67223.49", "best_ask": "67223.5", "best_bid_quantity": "0.56309243", "best_ask_quantity": "0.25094364"}"#;

@@ -364,6 +364,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in declaration order.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Promoted,
+        Verdict::RefusedGate,
+        Verdict::RefusedProbe,
+        Verdict::RefusedCap,
+        Verdict::Failed,
+    ];
+
     /// The snake_case name (metrics label).
     pub fn name(self) -> &'static str {
         match self {

@@ -28,7 +28,7 @@ use volspike_runtime::kafka::{consumer_config, producer_config, store_offsets_af
 
 use crate::http::{self, ExecuteReply, Request};
 use crate::metrics_names as m;
-use crate::report::DriftRecord;
+use crate::report::{DriftRecord, Verdict};
 use crate::retrain::{self, ChallengerHook, RetrainContext};
 use crate::worker::{Shared, Worker};
 
@@ -209,6 +209,11 @@ pub async fn start_with(
         ),
         None => None,
     };
+    // Registered at 0 so that the promotion-refused alert and the dashboard
+    // see every verdict before the first retrain.
+    for v in Verdict::ALL {
+        metrics::counter!(m::RETRAINS, "verdict" => v.name()).increment(0);
+    }
     let mut worker =
         Worker::new(cfg.clone(), registry.clone(), shared.clone()).map_err(Error::Config)?;
     if let Err(e) = worker.refresh_champion().await {

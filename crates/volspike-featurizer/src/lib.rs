@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 use volspike_runtime::admin::{self, Health};
 use volspike_runtime::{Config, NoBroker};
 
+use crate::metrics_names as m;
+
 pub use worker::Worker;
 
 /// Counts of what one run of the service did; `Display` gives its one-line
@@ -109,6 +111,17 @@ impl Error {
 /// Result of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Registers the counters dashboards and alerts read at 0, with every
+/// dead-letter reason, so that they exist before the first batch.
+fn register_metrics() {
+    for c in [m::MESSAGES_IN, m::TICKS_IN, m::ROWS_OUT, m::COMMITS] {
+        metrics::counter!(c).increment(0);
+    }
+    for reason in volspike_core::DecodeError::REASONS {
+        metrics::counter!(m::DLQ, "reason" => reason).increment(0);
+    }
+}
+
 /// Runs the service on the configured broker until `shutdown` is cancelled,
 /// then finishes the current batch, commits and returns its counts. Creates
 /// its topics (input, output, DLQ) first if they are missing.
@@ -134,6 +147,7 @@ pub async fn run_until(
             .await
             .map_err(Error::Admin)?;
     }
+    register_metrics();
     tokio::task::spawn_blocking(move || {
         let mut worker = Worker::new(&cfg)?;
         health.set_ready(true);

@@ -75,6 +75,18 @@ pub struct Frame<'a> {
     pub ticks: &'a [Tick],
 }
 
+/// Every `kind` of [`FeedEvent::Disconnected`]: the label values of the
+/// reconnect counter, registered at 0 on start.
+pub const DISCONNECT_KINDS: [&str; 7] = [
+    "closed",
+    "silence",
+    "stale",
+    "read_error",
+    "connect_failed",
+    "handshake_timeout",
+    "subscribe_failed",
+];
+
 /// Something that happened to a connection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedEvent {
@@ -89,8 +101,7 @@ pub enum FeedEvent {
     Disconnected {
         /// Connection id.
         conn: u64,
-        /// Low-cardinality cause, for metrics: `closed`, `silence`, `stale`,
-        /// `read_error`, `connect_failed`, `handshake_timeout`, `subscribe_failed`.
+        /// Low-cardinality cause, for metrics: one of [`DISCONNECT_KINDS`].
         kind: &'static str,
         /// Why, in words (`silence: no frame for 5s`, ...).
         reason: String,

@@ -344,6 +344,21 @@ pub fn feed_config(cfg: &Config, first_conn: u64) -> anyhow::Result<FeedConfig> 
     })
 }
 
+/// Registers at 0 the counters whose label values are known in advance, so
+/// that dashboards and alerts see every product and cause before the first
+/// event (rather than no series at all).
+fn register_metrics(cfg: &Config) {
+    for p in &cfg.ingestor.products {
+        metrics::counter!(m::TICKS, "product" => p.clone()).increment(0);
+    }
+    for kind in connection::DISCONNECT_KINDS {
+        metrics::counter!(m::RECONNECTS, "reason" => kind).increment(0);
+    }
+    for reason in volspike_core::DecodeError::REASONS {
+        metrics::counter!(m::DLQ, "reason" => reason).increment(0);
+    }
+}
+
 /// Runs the ingestor on the configured broker until `shutdown`: finishes
 /// any delivery a previous run left undone (with a journal), then reads the
 /// feed. Serves `/metrics` and `/healthz` when configured.
@@ -364,6 +379,7 @@ pub async fn run_with(
             .await
             .map_err(Error::Admin)?;
     }
+    register_metrics(&cfg);
     let journal_dir = cfg.ingestor.journal_dir.clone();
     let journal = match &journal_dir {
         Some(dir) => {
