@@ -26,7 +26,11 @@
 #      featurizer; the market changes regime, the worker retrains and (in
 #      most runs) promotes, the server switches version; checked with
 #      MLflow's client and kcat, and headless Chromium screenshots the
-#      worker's page.
+#      worker's page;
+#   9. (stack) scripts/stack.sh runs the compose stack as processes under
+#      Debian's Prometheus: targets up, rules loaded, every metric of the
+#      alerts and dashboard exposed, "not receiving" fires when the ingestor
+#      stops.
 #
 # The three services run from `--config FILE` alone: no flags, and no
 # VOLSPIKE__ variables in their environment (svc).
@@ -158,7 +162,7 @@ until_ticks_stop() { # admin-port
 }
 
 # E2E_STAGES=all (default), or one of deploy, pipeline, ingest, train,
-# inference, drift, loop (for development).
+# inference, drift, loop, stack (for development).
 stage() { [ "${E2E_STAGES:-all}" = all ] || [ "${E2E_STAGES:-all}" = "$1" ]; }
 
 # 0. (deploy) every volspike service of docker-compose.yaml resolves: its
@@ -515,5 +519,48 @@ wait "$LI" || { log "the inference server did not stop cleanly"; tail -n 20 "$WO
 log "loop stage: $(( $(date +%s) - loop_started )) s"
 [ $(( $(date +%s) - loop_started )) -le 480 ] || { log "the loop stage took over its 8-minute budget"; exit 1; }
 fi  # stage loop
+
+# --- The compose stack as processes (scripts/stack.sh --sim) under Debian's
+# Prometheus with deploy/prometheus: every target up, every alert rule
+# loaded, every metric the rules and the dashboard name exposed and every
+# dashboard query with data (after a short gRPC load, so request latency has
+# samples); then the ingestor is stopped and "not receiving" must fire.
+# The stack gets none of this script's VOLSPIKE__ settings. Budget: 6 minutes.
+if stage stack; then
+stack_started=$(date +%s)
+PY=$(scripts/python-env.sh)
+env $(compgen -e | grep '^VOLSPIKE__' | sed 's/^/-u /') scripts/stack.sh --sim --minutes 60 --speed 10 \
+  --ports free --dir "$WORK/stack" >"$WORK/stack.out" 2>&1 &
+STACK=$!; PIDS+=("$STACK")
+for _ in $(seq 1 900); do
+  [ -f "$WORK/stack/stack.env" ] && break
+  kill -0 "$STACK" 2>/dev/null || { log "scripts/stack.sh failed"; cat "$WORK/stack.out"; exit 1; }
+  sleep 0.2
+done
+[ -f "$WORK/stack/stack.env" ] || { log "scripts/stack.sh was not up within 3 minutes"; cat "$WORK/stack.out"; exit 1; }
+# shellcheck disable=SC1091
+. "$WORK/stack/stack.env"
+log "stack up in $(( $(date +%s) - stack_started )) s"
+# GetScore answers once BTC-USD's rows are warm (its windows filled).
+for _ in $(seq 1 60); do
+  "$BIN" bench grpc --target "http://$GRPC" --rpc get-score --duration 2s --warmup 1s --concurrency 4 \
+    >"$WORK/stack-bench.out" 2>&1 && break
+  sleep 2
+done
+grep -q "errors=0" "$WORK/stack-bench.out" || { log "GetScore did not answer"; cat "$WORK/stack-bench.out"; exit 1; }
+sed 's/^/e2e: stack: /' "$WORK/stack-bench.out"
+# shellcheck disable=SC2086
+"$PY" scripts/python/check_stack.py ready "$PROMETHEUS" 120 \
+  "$INGESTOR_ADMIN" "$INFERENCE_ADMIN" "$DRIFT_ADMIN" $FEATURIZER_ADMINS
+kill -TERM "$PID_INGESTOR"
+"$PY" scripts/python/check_stack.py fires "$PROMETHEUS" VolspikeIngestorNotReceiving 150
+kill -TERM "$STACK"
+wait "$STACK" || true
+for p in $(sed -n 's/^PID_[A-Z_0-9]*=//p' "$WORK/stack/stack.env"); do
+  ! kill -0 "$p" 2>/dev/null || { log "scripts/stack.sh left process $p running"; cat "$WORK/stack.out"; exit 1; }
+done
+log "stack stage: $(( $(date +%s) - stack_started )) s"
+[ $(( $(date +%s) - stack_started )) -le 360 ] || { log "the stack stage took over its 6-minute budget"; exit 1; }
+fi  # stage stack
 
 log "ok"

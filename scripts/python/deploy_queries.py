@@ -40,7 +40,8 @@ def write_rules(out):
     Path(out).write_text("\n".join(lines) + "\n")
 
 
-def metrics():
+def metric_names():
+    """Each volspike metric the alert rules and the dashboard name."""
     text = RULES.read_text() + "\n".join(e for _, e in queries())
     names = set(re.findall(r"\bvolspike_[a-z0-9_]+", text))
     # A regex matcher on __name__ names several: volspike_(a|b)_x.
@@ -49,14 +50,13 @@ def metrics():
             names.add(f"volspike_{part}_{m.group(2)}")
     names = {re.sub(r"_bucket$", "", n) for n in names}
     # What the regex alone catches of the matcher above is not a name.
-    names = {n for n in names if not n.endswith("_")}
-    print("\n".join(sorted(names)))
+    return {n for n in names if not n.endswith("_")}
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["rules"] and len(sys.argv) == 3:
         write_rules(sys.argv[2])
     elif sys.argv[1:] == ["metrics"]:
-        metrics()
+        print("\n".join(sorted(metric_names())))
     else:
         sys.exit(__doc__)
