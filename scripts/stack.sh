@@ -207,6 +207,8 @@ feat_targets=$(printf '127.0.0.1:%s,' "${FEATURIZER_ADMINS[@]}")
   || { cat "$DIR/logs/promtool.out" >&2; exit 1; }
 "$PROM/prometheus" --config.file="$DIR/prometheus/prometheus.yml" \
   --storage.tsdb.path="$DIR/prometheus/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
+  --web.local-assets="$PROM/../share/prometheus/web/" --web.console.templates="$PROM/../../etc/prometheus/consoles" \
+  --web.console.libraries="$PROM/../../etc/prometheus/console_libraries" \
   >"$DIR/logs/prometheus.log" 2>&1 &
 started $! prometheus
 wait_for "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" 60 "$DIR/logs/prometheus.log"
@@ -234,7 +236,7 @@ stack: up (state and logs in $DIR; Ctrl-C stops it)
   MLflow          $MLFLOW
   inference gRPC  127.0.0.1:$GRPC_PORT
   drift worker    http://127.0.0.1:$DRIFT_ADMIN/drift
-  Prometheus      http://127.0.0.1:$PROMETHEUS_PORT/alerts
+  Prometheus      http://127.0.0.1:$PROMETHEUS_PORT/classic/alerts (Debian builds only the classic UI)
   /metrics        ${ADMINS[*]}
 EOF
 

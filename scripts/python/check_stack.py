@@ -97,7 +97,7 @@ def wait(what, seconds, check):
             print(f"check_stack: {what}: ok")
             return
         if time.monotonic() > deadline:
-            sys.exit(f"check_stack: {what}: not within {seconds} s:\n  " + "\n  ".join(missing))
+            sys.exit(f"check_stack: {what}: not within {seconds:.0f} s:\n  " + "\n  ".join(missing))
         time.sleep(2)
 
 
