@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use volspike_cli::commands::{
     backfill, bench, compare_features, config, consume_check, demo, drift, dump_features, evaluate,
-    exchange_sim, featurize, ingest, ingest_check, models, pipeline, probe, replay, serve,
-    simulate, train,
+    exchange_sim, featurize, ingest, ingest_check, label_rates, models, pipeline, probe, replay,
+    serve, simulate, train,
 };
 use volspike_runtime::ConfigLoader;
 
@@ -66,6 +66,9 @@ enum Command {
     /// Scores feature rows with a saved model, labeled with the model's own
     /// label definition and tau, and prints the metrics.
     Evaluate(evaluate::EvaluateArgs),
+    /// Each recorder's spike rate with tau from the other recorders, under
+    /// the clock and the tick label: does the label transfer?
+    LabelRates(label_rates::LabelRatesArgs),
     /// Checks that two feature parquet files hold the same rows, bit for bit.
     CompareFeatures(compare_features::CompareFeaturesArgs),
     /// Drift between feature tables.
@@ -118,6 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DumpFeatures(a) => dump_features::run(a, loader).await,
         Command::Train(a) => train::run(a, loader).await,
         Command::Evaluate(a) => evaluate::run(a, loader).await,
+        Command::LabelRates(a) => label_rates::run(a),
         Command::CompareFeatures(a) => compare_features::run(a),
         Command::Drift(c) => drift::run(c, loader).await,
         Command::Models(c) => models::run(c, loader).await,

@@ -2,9 +2,9 @@
 //!
 //! A prediction scored the feature row of a product at time t. Its outcome
 //! is that row's label under the scoring model's own definition (horizon,
-//! kind, lookback) and tau, computed with the same functions training and
-//! `volspike evaluate` use ([`volspike_features::forward_volatility`],
-//! [`LabelConfig::target`]). It is known once a row of the *same product*
+//! kind, lookback, clock or tick returns) and tau, computed with the same
+//! functions training and `volspike evaluate` use
+//! ([`volspike_features::forward`], [`LabelConfig::target`]). It is known once a row of the *same product*
 //! with time after t + horizon has arrived: only then have all rows of the
 //! forward window (ties at t + horizon included) been seen. Rows of other
 //! products never mature it, and nothing is published before that row.
@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use volspike_core::{FeatureRow, Prediction, PredictionOutcome, SCORING_SCHEMA_VERSION};
 use volspike_features::label::SeriesRef;
-use volspike_features::{forward_volatility, trailing_volatility};
+use volspike_features::{forward, trailing};
 use volspike_model::label::{LabelConfig, LabelKind};
 
 /// Most rows kept per product while its predictions lag behind its rows
@@ -306,8 +306,9 @@ fn resolve(rows: &VecDeque<Point>, w: &Pending) -> Resolution {
     let end = (at..rows.len())
         .find(|&i| rows[i].time > due)
         .expect("a row after the window has arrived");
+    let returns = w.labeling.label.measured_on();
     let forward = label_of(rows, at, end, |s| {
-        forward_volatility(s, w.labeling.horizon_ns())
+        forward(s, w.labeling.horizon_ns(), returns)
     })[0];
     let Some(forward) = forward else {
         return Resolution::Incomplete;
@@ -326,7 +327,7 @@ fn resolve(rows: &VecDeque<Point>, w: &Pending) -> Resolution {
             else {
                 return Resolution::Late;
             };
-            *label_of(rows, start, at, |s| trailing_volatility(s, lookback))
+            *label_of(rows, start, at, |s| trailing(s, lookback, returns))
                 .last()
                 .expect("the slice holds the row")
         }

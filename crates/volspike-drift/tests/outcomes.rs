@@ -13,7 +13,7 @@ use volspike_core::{
 };
 use volspike_drift::outcomes::{Joiner, Labeling};
 use volspike_model::artifact::{FORMAT_VERSION, ModelFile};
-use volspike_model::label::{LabelConfig, LabelKind};
+use volspike_model::label::{LabelConfig, LabelKind, LabelReturns};
 use volspike_model::model::{Model, Params, Scaler};
 
 const S: i64 = 1_000_000_000;
@@ -118,6 +118,7 @@ proptest! {
         a in steps(),
         b in steps(),
         relative in any::<bool>(),
+        clock in any::<bool>(),
         tau_e5 in 1u32..40,
         order_seed in any::<u64>(),
         lags in proptest::collection::vec(-20i64..120, 600),
@@ -128,6 +129,8 @@ proptest! {
             horizon: Duration::from_secs(60),
             quantile: 0.9,
             lookback: Duration::from_secs(120),
+            returns: if clock { LabelReturns::Clock } else { LabelReturns::Tick },
+            step: Duration::from_secs(1),
         };
         let tau = if relative { f64::from(tau_e5) / 10.0 } else { f64::from(tau_e5) * 1e-5 };
         let file = model_file(label.clone(), tau);
@@ -251,7 +254,8 @@ proptest! {
     }
 }
 
-/// Version 1 of `volspike` and its labeling (the default label, tau 1e-4).
+/// Version 1 of `volspike` and its labeling (the absolute label, which
+/// needs no trailing history, tau 1e-4).
 fn model_one() -> (ModelId, Labeling) {
     let model = ModelId {
         name: "volspike".into(),
@@ -259,7 +263,10 @@ fn model_one() -> (ModelId, Labeling) {
         kind: "logistic".into(),
     };
     let labeling = Labeling {
-        label: LabelConfig::default(),
+        label: LabelConfig {
+            kind: LabelKind::Absolute,
+            ..LabelConfig::default()
+        },
         tau: 1e-4,
     };
     (model, labeling)

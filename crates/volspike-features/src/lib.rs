@@ -13,4 +13,4 @@ pub mod engine;
 pub mod label;
 
 pub use engine::{EngineConfig, FeatureEngine, Outcome};
-pub use label::{forward_volatility, trailing_volatility};
+pub use label::{Returns, forward, forward_volatility, trailing, trailing_volatility};

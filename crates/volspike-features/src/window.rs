@@ -23,12 +23,23 @@ pub(crate) struct ReturnSums {
 
 impl ReturnSums {
     pub(crate) fn add_return(&mut self, r: f64) {
-        self.n += 1;
         // `as` saturates on absurd values; wrapping arithmetic keeps add and
         // remove exact inverses even then.
-        let q = (r * SCALE).round() as i64 as i128;
+        self.add_quantized(Self::quantize(r));
+    }
+
+    /// A return in the fixed point the sums use; quantized returns add
+    /// exactly, so a sum of them does not depend on where it started.
+    pub(crate) fn quantize(r: f64) -> i128 {
+        (r * SCALE).round() as i64 as i128
+    }
+
+    /// Adds one return already in fixed point (e.g. the sum of the quantized
+    /// tick returns of one step of a clock).
+    pub(crate) fn add_quantized(&mut self, q: i128) {
+        self.n += 1;
         self.s1 = self.s1.wrapping_add(q);
-        self.s2 = self.s2.wrapping_add(q * q);
+        self.s2 = self.s2.wrapping_add(q.wrapping_mul(q));
     }
 
     pub(crate) fn add(&mut self, o: &ReturnSums) {

@@ -94,8 +94,9 @@ pub fn table(r: &TrainReport) -> String {
     );
     let _ = writeln!(
         s,
-        "label: {:?}, tau = {:.6e} (quantile {} of train); spike rate train {:.3} / validation {:.3} / test {:.3}",
+        "label: {:?} on {}, tau = {:.6e} (quantile {} of train); spike rate train {:.3} / validation {:.3} / test {:.3}",
         r.config.label.kind,
+        r.config.label.returns_text(),
         r.tau,
         r.config.label.quantile,
         r.spike_rates[0],

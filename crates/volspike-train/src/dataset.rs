@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use volspike_core::{FEATURE_NAMES, FeatureRow};
 use volspike_features::label::SeriesRef;
-use volspike_features::{forward_volatility, trailing_volatility};
-pub use volspike_model::label::{LabelConfig, LabelKind};
+use volspike_features::{forward, trailing};
+pub use volspike_model::label::{LabelConfig, LabelKind, LabelReturns};
 pub use volspike_model::reference::quantile;
 
 /// Model inputs by default: the trailing volatilities of the price path.
@@ -156,17 +156,17 @@ pub fn build(
             log_return: &ret,
             segment_start: &seg,
         };
-        let forward = forward_volatility(s, horizon);
-        let trailing = match label.kind {
+        let fwd_vol = forward(s, horizon, label.measured_on());
+        let trailing_vol = match label.kind {
             LabelKind::Absolute => Vec::new(),
-            LabelKind::Relative => trailing_volatility(s, lookback),
+            LabelKind::Relative => trailing(s, lookback, label.measured_on()),
         };
         for (i, r) in series.iter().enumerate() {
-            let Some(fwd) = forward[i] else {
+            let Some(fwd) = fwd_vol[i] else {
                 counts.incomplete_forward += 1;
                 continue;
             };
-            let Some(target) = label.target(fwd, trailing.get(i).copied().flatten()) else {
+            let Some(target) = label.target(fwd, trailing_vol.get(i).copied().flatten()) else {
                 counts.incomplete_trailing += 1;
                 continue;
             };

@@ -20,6 +20,7 @@
 
 pub mod artifacts;
 pub mod boost;
+pub mod cv;
 pub mod dataset;
 pub mod evaluate;
 pub mod forest;
@@ -28,5 +29,6 @@ pub mod report;
 pub mod split;
 pub mod tracking;
 pub mod train;
+pub mod transfer;
 
 pub use volspike_model::metrics;

@@ -170,9 +170,10 @@ th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}\
     let _ = write!(h, "<h1>volspike training report</h1>");
     let _ = write!(
         h,
-        "<p>Label: <b>{:?}</b>, horizon {:?}, tau = {:.6e} (quantile {} of the training targets). {} \
+        "<p>Label: <b>{:?}</b> on {}, horizon {:?}, tau = {:.6e} (quantile {} of the training targets). {} \
 Chosen model (highest validation PR-AUC): <b>{}</b>.</p>",
         r.config.label.kind,
+        r.config.label.returns_text(),
         r.config.label.horizon,
         r.tau,
         r.config.label.quantile,
@@ -291,9 +292,10 @@ the realized volatility of tick log returns over the next {:?} is a spike. Decis
     );
     let _ = writeln!(
         s,
-        "**Label.** `{:?}`: forward volatility{} >= tau = {:.6e}, the {} quantile of the training \
+        "**Label.** `{:?}`: forward volatility of {}{} >= tau = {:.6e}, the {} quantile of the training \
 split's targets. Rows without a complete forward window are dropped ({} of {} rows).\n",
         r.config.label.kind,
+        r.config.label.returns_text(),
         if r.config.label.kind == crate::dataset::LabelKind::Relative {
             format!(" / trailing volatility over {:?}", r.config.label.lookback)
         } else {

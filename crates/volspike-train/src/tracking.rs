@@ -42,6 +42,11 @@ pub fn params_of(report: &TrainReport) -> Vec<KeyValue> {
     vec![
         kv("label.kind", format!("{:?}", c.label.kind).to_lowercase()),
         kv("label.horizon_s", c.label.horizon.as_secs_f64().to_string()),
+        kv(
+            "label.returns",
+            format!("{:?}", c.label.returns).to_lowercase(),
+        ),
+        kv("label.step_s", c.label.step.as_secs_f64().to_string()),
         kv("label.quantile", c.label.quantile.to_string()),
         kv(
             "label.lookback_s",

@@ -38,13 +38,14 @@ pub async fn run(a: EvaluateArgs, loader: ConfigLoader) -> anyhow::Result<()> {
     let f = &resolved.file;
     let c = &eval.counts;
     println!(
-        "model: {} ({}{}), label {:?} horizon {:?}, tau = {:.6e}, threshold {:.4}",
+        "model: {} ({}{}), label {:?} on {:?} returns, horizon {:?}, tau = {:.6e}, threshold {:.4}",
         a.model,
         f.name,
         resolved
             .version
             .map_or(String::new(), |v| format!(" version {v}")),
         f.label.kind,
+        f.label.returns,
         f.label.horizon,
         f.tau,
         f.model.threshold

@@ -17,6 +17,7 @@ pub mod exchange_sim;
 pub mod featurize;
 pub mod ingest;
 pub mod ingest_check;
+pub mod label_rates;
 pub mod models;
 pub mod pipeline;
 pub mod probe;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use volspike_runtime::ConfigLoader;
-use volspike_train::dataset::{LabelConfig, LabelKind};
+use volspike_train::cv;
+use volspike_train::dataset::{LabelConfig, LabelKind, LabelReturns};
 use volspike_train::register::{Registration, train_pick_register};
 use volspike_train::split::SplitConfig;
 use volspike_train::train::{ModelKind, TrainConfig};
@@ -18,10 +19,20 @@ pub struct TrainArgs {
     /// Feature parquet files (`volspike replay` output).
     #[arg(long, required = true, num_args = 1..)]
     pub features: Vec<PathBuf>,
-    /// `absolute` (forward volatility >= tau) or `relative` (forward over
-    /// trailing volatility >= tau).
+    /// `absolute` (forward volatility >= tau; it moves with the market's
+    /// level: a calm day has almost no spikes, a wild one almost only
+    /// spikes) or `relative` (forward over trailing volatility >= tau:
+    /// unusually volatile for the last `--lookback`).
     #[arg(long, default_value = "absolute", value_parser = parse_label_kind)]
     pub label_kind: LabelKind,
+    /// `tick` (tick-to-tick returns, which grow where a recorder kept fewer
+    /// messages) or `clock` (returns of the last price every
+    /// `--label-step`, the same quantity on every recorder).
+    #[arg(long, default_value = "tick", value_parser = parse_label_returns)]
+    pub label_returns: LabelReturns,
+    /// The clock of `--label-returns clock`.
+    #[arg(long, default_value = "1s", value_parser = parse_step)]
+    pub label_step: Duration,
     /// Quantile of the training targets that sets tau.
     #[arg(long, default_value_t = 0.9)]
     pub quantile: f64,
@@ -64,9 +75,24 @@ pub struct TrainArgs {
     pub no_register: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Cross-validate instead of training once: `recorder` holds out each
+    /// `--features` file in turn (one file per recorder), `day` each UTC
+    /// day. Prints every fold and the means, writes `cv.json` to `--out`,
+    /// registers nothing.
+    #[arg(long, value_enum)]
+    pub cv: Option<CvBy>,
 }
 
-fn parse_label_kind(s: &str) -> Result<LabelKind, String> {
+/// What a cross-validation fold holds out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CvBy {
+    /// Each `--features` file.
+    Recorder,
+    /// Each UTC day of the rows.
+    Day,
+}
+
+pub(crate) fn parse_label_kind(s: &str) -> Result<LabelKind, String> {
     match s {
         "absolute" => Ok(LabelKind::Absolute),
         "relative" => Ok(LabelKind::Relative),
@@ -74,6 +100,26 @@ fn parse_label_kind(s: &str) -> Result<LabelKind, String> {
             "label kind must be `absolute` or `relative`, not `{s}`"
         )),
     }
+}
+
+fn parse_label_returns(s: &str) -> Result<LabelReturns, String> {
+    match s {
+        "clock" => Ok(LabelReturns::Clock),
+        "tick" => Ok(LabelReturns::Tick),
+        _ => Err(format!(
+            "label returns must be `clock` or `tick`, not `{s}`"
+        )),
+    }
+}
+
+/// A clock step: positive, at most half the 60-second horizon (the label
+/// needs two returns).
+fn parse_step(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > Duration::from_secs(30) {
+        return Err(format!("the label step must be in (0, 30s], not `{s}`"));
+    }
+    Ok(d)
 }
 
 /// `TRAIN,VALIDATION` shares of the rows, e.g. `0.7,0.15`.
@@ -108,6 +154,8 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
             kind: a.label_kind,
             quantile: a.quantile,
             lookback: a.lookback,
+            returns: a.label_returns,
+            step: a.label_step,
             ..Default::default()
         },
         models: a.models,
@@ -121,6 +169,9 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
             c.registry.model_name = n;
         }
     }))?;
+    if let Some(by) = a.cv {
+        return cross_validate(by, &a.features, &cfg, &a.out, started);
+    }
     let rows = volspike_replay::parquet::read_files(&a.features)?;
     let registry = open_registry(&app)?;
     let reg = Registration {
@@ -164,4 +215,90 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--cv`: every fold, then the means (best mean PR-AUC first).
+fn cross_validate(
+    by: CvBy,
+    files: &[PathBuf],
+    cfg: &TrainConfig,
+    out: &std::path::Path,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let (name, groups) = match by {
+        CvBy::Recorder => {
+            if files.len() < 2 {
+                anyhow::bail!("--cv recorder needs one --features file per recorder, at least two");
+            }
+            let mut groups = Vec::new();
+            for f in files {
+                let rows = volspike_replay::parquet::read_files(std::slice::from_ref(f))?;
+                let stem = f.file_stem().map_or_else(
+                    || f.display().to_string(),
+                    |s| s.to_string_lossy().into_owned(),
+                );
+                groups.push((stem, rows));
+            }
+            ("recorder", groups)
+        }
+        CvBy::Day => (
+            "day",
+            cv::by_day(&volspike_replay::parquet::read_files(files)?),
+        ),
+    };
+    let report = cv::cross_validate(name, &groups, cfg)?;
+    for f in &report.folds {
+        match &f.skipped {
+            Some(why) => println!("fold {}: skipped ({why})", f.held_out),
+            None => {
+                println!(
+                    "fold {}: trained on {} rows ({} embargoed), tau {:.4e}",
+                    f.held_out,
+                    f.train_rows,
+                    f.embargoed,
+                    f.tau.unwrap_or(f64::NAN)
+                );
+                for s in &f.scores {
+                    println!(
+                        "  {:<32} rows {:>7}  base {:.3}  PR-AUC {}  ROC-AUC {}  lift {}",
+                        s.name,
+                        s.rows,
+                        s.base_rate,
+                        opt(s.pr_auc),
+                        opt(s.roc_auc),
+                        opt(s.lift)
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "mean over folds ({name} held out), best PR-AUC first:\n{:<32} {:>5} {:>8} {:>8} {:>6} {:>6}",
+        "score", "folds", "PR-AUC", "ROC-AUC", "base", "lift"
+    );
+    for m in &report.means {
+        println!(
+            "{:<32} {:>5} {:>8.4} {:>8} {:>6.3} {:>6.2}",
+            m.name,
+            m.folds,
+            m.pr_auc,
+            opt(m.roc_auc),
+            m.base_rate,
+            m.lift
+        );
+    }
+    std::fs::create_dir_all(out)?;
+    let path = out.join("cv.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
+    println!(
+        "train --cv {name}: {} folds in {:.1} s; {}",
+        report.folds.len(),
+        started.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(())
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"))
 }
