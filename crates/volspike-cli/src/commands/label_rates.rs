@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use volspike_core::FeatureRow;
 use volspike_train::dataset::{LabelConfig, LabelKind, LabelReturns};
 use volspike_train::transfer::{GroupRate, leave_one_out_spike_rates, rate_spread};
 
@@ -18,7 +19,7 @@ pub struct LabelRatesArgs {
     #[arg(long, required = true, num_args = 2..)]
     pub features: Vec<PathBuf>,
     /// `absolute` or `relative` (forward over trailing volatility).
-    #[arg(long, default_value = "relative", value_parser = super::train::parse_label_kind)]
+    #[arg(long, default_value = "absolute", value_parser = super::train::parse_label_kind)]
     pub label_kind: LabelKind,
     /// Trailing window of the relative label.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
@@ -34,10 +35,11 @@ pub struct LabelRatesArgs {
     pub min_rows: usize,
 }
 
-/// Prints one line per group and the spread (highest / lowest rate).
-pub fn run(a: LabelRatesArgs) -> anyhow::Result<()> {
+/// One group per feature file, named by the file's stem (a recorder's
+/// rows, as `volspike replay` wrote them).
+pub(crate) fn groups_by_file(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Vec<FeatureRow>)>> {
     let mut groups = Vec::new();
-    for f in &a.features {
+    for f in files {
         let rows = volspike_replay::parquet::read_files(std::slice::from_ref(f))?;
         let name = f
             .file_stem()
@@ -46,6 +48,12 @@ pub fn run(a: LabelRatesArgs) -> anyhow::Result<()> {
             .into_owned();
         groups.push((name, rows));
     }
+    Ok(groups)
+}
+
+/// Prints one line per group and the spread (highest / lowest rate).
+pub fn run(a: LabelRatesArgs) -> anyhow::Result<()> {
+    let groups = groups_by_file(&a.features)?;
     let label = |returns| LabelConfig {
         returns,
         step: Duration::from_secs(1),

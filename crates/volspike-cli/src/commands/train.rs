@@ -230,16 +230,7 @@ fn cross_validate(
             if files.len() < 2 {
                 anyhow::bail!("--cv recorder needs one --features file per recorder, at least two");
             }
-            let mut groups = Vec::new();
-            for f in files {
-                let rows = volspike_replay::parquet::read_files(std::slice::from_ref(f))?;
-                let stem = f.file_stem().map_or_else(
-                    || f.display().to_string(),
-                    |s| s.to_string_lossy().into_owned(),
-                );
-                groups.push((stem, rows));
-            }
-            ("recorder", groups)
+            ("recorder", super::label_rates::groups_by_file(files)?)
         }
         CvBy::Day => (
             "day",
