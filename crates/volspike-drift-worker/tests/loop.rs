@@ -189,18 +189,26 @@ async fn produce(l: &Loop, rows: &[FeatureRow]) {
     }
 }
 
-/// Every record on `topic`, decoded.
+/// Every record on `topic` that the broker still holds, decoded. The
+/// embedded Kafka keeps only the newest ~5 MB of a partition: while the
+/// services still write, the start of the log can be dropped between
+/// reading its offset and fetching it, and the read starts over.
 fn read_all<T: serde::de::DeserializeOwned>(cfg: &Config, topic: &str) -> Vec<T> {
-    let mut out = Vec::new();
-    volspike_runtime::kafka::read_partitions(
-        cfg,
-        topic,
-        |_, low, _| low,
-        Duration::from_secs(30),
-        |m| out.push(serde_json::from_slice(m.payload().unwrap()).unwrap()),
-    )
-    .unwrap();
-    out
+    let mut tries = 0;
+    loop {
+        let mut out = Vec::new();
+        match volspike_runtime::kafka::read_partitions(
+            cfg,
+            topic,
+            |_, low, _| low,
+            Duration::from_secs(30),
+            |m| out.push(serde_json::from_slice(m.payload().unwrap()).unwrap()),
+        ) {
+            Ok(_) => return out,
+            Err(e) if tries < 5 && format!("{e:#}").contains("dropped by the broker") => tries += 1,
+            Err(e) => panic!("reading {topic}: {e:#}"),
+        }
+    }
 }
 
 /// Waits until `f` gives something, at most `limit`.
