@@ -5,11 +5,12 @@
 //! (t, t + horizon], in the same segment, measured one of two ways
 //! ([`Returns`]):
 //!
-//! - **on a clock** ([`forward_clock_volatility`]): the returns of the last
-//!   price at t + k·step from the last price at t + (k−1)·step, k = 1..K,
-//!   K = horizon / step. A recorder that kept fewer of the ticker messages
-//!   still has the last price of each step, so the label measures the
-//!   market, not the recorder;
+//! - **on a clock** ([`forward_clock_volatility`]): the returns of the
+//!   price between whole steps of event time (whole seconds), K = horizon /
+//!   step of them: from the row's own price to the last price before the
+//!   next whole step, then from each whole step to the next. A recorder that
+//!   kept fewer of the ticker messages still has the last price of each
+//!   second, so the label measures the market, not the recorder;
 //! - **tick to tick** ([`forward_volatility`]): the returns of the ticks in
 //!   the window. Fewer messages kept means larger returns between them, so
 //!   the same market gives a larger label.
@@ -26,7 +27,7 @@ use crate::window::ReturnSums;
 pub enum Returns {
     /// Tick to tick.
     Tick,
-    /// The last price on a clock of this step (ns), from the row's time.
+    /// The last price before each whole step (ns) of event time.
     Clock(i64),
 }
 
@@ -70,13 +71,17 @@ fn for_each_segment(s: SeriesRef<'_>, mut f: impl FnMut(usize, usize)) {
 }
 
 /// Forward volatility on a clock for every row of one product: the sample
-/// standard deviation of the K = horizon / step returns of the last price
-/// at t + k·step (k = 0..K; at t, after every tick at t). Each step's
-/// return is the sum of the tick returns inside it, added in the fixed
-/// point of the feature windows, so a row's label depends only on the ticks
-/// of its window: the drift worker's outcome join, which sees a slice of
-/// the stream, gets the same bits. `None` for incomplete windows and when
-/// K < 2. O(K + ticks in the window) per row.
+/// standard deviation of K = horizon / step returns. With s = t rounded
+/// down to a whole step, the first is from the row's price (after every
+/// tick at t) to the last price before s + step, the k-th from the last
+/// price before s + (k−1)·step to the last before s + k·step: the window is
+/// (t, s + K·step), within (t, t + horizon]. Whole steps make the label the
+/// same on a recorder that kept only the last ticker of each second. Each
+/// step's return is the sum of the tick returns inside it, added in the
+/// fixed point of the feature windows, so a row's label depends only on the
+/// ticks of its window: the drift worker's outcome join, which sees a slice
+/// of the stream, gets the same bits. `None` for incomplete windows and
+/// when K < 2. O(K + ticks in the window) per row.
 pub fn forward_clock_volatility(
     s: SeriesRef<'_>,
     horizon_ns: i64,
@@ -100,11 +105,12 @@ pub fn forward_clock_volatility(
             while j < end && t[j] <= t[i] {
                 j += 1;
             }
+            let whole = t[i].div_euclid(step_ns);
             let mut sums = ReturnSums::default();
             for k in 1..=steps {
-                let edge = t[i].saturating_add(k * step_ns);
+                let edge = (whole + k).saturating_mul(step_ns);
                 let mut q = 0i128;
-                while j < end && t[j] <= edge {
+                while j < end && t[j] < edge {
                     if let Some(r) = s.log_return[j] {
                         q = q.wrapping_add(ReturnSums::quantize(r));
                     }
@@ -118,10 +124,12 @@ pub fn forward_clock_volatility(
     out
 }
 
-/// Trailing volatility on a clock for every row of one product: the K =
-/// lookback / step returns of the last price at t − k·step (k = 0..K; at t,
-/// the row's own tick). `None` until the segment has lasted `lookback`, and
-/// when K < 2. O(K + ticks in the window) per row.
+/// Trailing volatility on a clock for every row of one product: K =
+/// lookback / step returns. With s = t rounded down to a whole step, the
+/// first is from the last price before s to the row's own price, the k-th
+/// (k >= 2) from the last price before s − (k−1)·step to the last before
+/// s − (k−2)·step. `None` until the segment has lasted `lookback`, and when K < 2.
+/// O(K + ticks in the window) per row.
 pub fn trailing_clock_volatility(
     s: SeriesRef<'_>,
     lookback_ns: i64,
@@ -141,12 +149,13 @@ pub fn trailing_clock_volatility(
             }
             // Tick m's return moves the price at t_m; the segment's first
             // tick has none.
+            let whole = t[i].div_euclid(step_ns);
             let mut m = i;
             let mut sums = ReturnSums::default();
             for k in 1..=steps {
-                let edge = t[i].saturating_sub(k * step_ns);
+                let edge = (whole - (k - 1)).saturating_mul(step_ns);
                 let mut q = 0i128;
-                while m > begin && t[m] > edge {
+                while m > begin && t[m] >= edge {
                     if let Some(r) = s.log_return[m] {
                         q = q.wrapping_add(ReturnSums::quantize(r));
                     }
@@ -381,21 +390,37 @@ mod tests {
                 if !complete || k < 2 {
                     return None;
                 }
-                // Log price after the last tick of the segment at or before `at`
-                // (trailing: not after row i).
-                let price = |at: i64| -> f64 {
-                    let upto = if forward { last } else { i };
+                // Log price after the last tick of the segment before `at`
+                // (trailing: not after row i); the row's own price is after
+                // every tick at its time (trailing: up to row i).
+                let upto = if forward { last } else { i };
+                let before = |at: i64| -> f64 {
                     (first + 1..=upto)
-                        .filter(|&m| t[m] <= at)
+                        .filter(|&m| t[m] < at)
                         .filter_map(|m| r[m])
                         .sum()
                 };
+                let own: f64 = (first + 1..=upto)
+                    .filter(|&m| t[m] <= t[i])
+                    .filter_map(|m| r[m])
+                    .sum();
+                let whole = t[i].div_euclid(step) * step;
                 let xs: Vec<f64> = (1..=k)
                     .map(|j| {
                         if forward {
-                            price(t[i] + j * step) - price(t[i] + (j - 1) * step)
+                            let from = if j == 1 {
+                                own
+                            } else {
+                                before(whole + (j - 1) * step)
+                            };
+                            before(whole + j * step) - from
                         } else {
-                            price(t[i] - (j - 1) * step) - price(t[i] - j * step)
+                            let to = if j == 1 {
+                                own
+                            } else {
+                                before(whole - (j - 2) * step)
+                            };
+                            to - before(whole - (j - 1) * step)
                         }
                     })
                     .collect();
