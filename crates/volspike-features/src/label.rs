@@ -182,21 +182,10 @@ pub struct SeriesRef<'a> {
 
 /// Forward realized volatility for every row of one product. O(n).
 pub fn forward_volatility(s: SeriesRef<'_>, horizon_ns: i64) -> Vec<Option<f64>> {
-    let n = s.event_time_ns.len();
-    assert!(
-        s.log_return.len() == n && s.segment_start.len() == n,
-        "columns differ in length"
-    );
-    let mut out = vec![None; n];
-    let mut seg_begin = 0;
-    while seg_begin < n {
-        let mut seg_end = seg_begin + 1;
-        while seg_end < n && !s.segment_start[seg_end] {
-            seg_end += 1;
-        }
-        label_segment(s, seg_begin, seg_end, horizon_ns, &mut out);
-        seg_begin = seg_end;
-    }
+    let mut out = vec![None; s.event_time_ns.len()];
+    for_each_segment(s, |begin, end| {
+        label_segment(s, begin, end, horizon_ns, &mut out)
+    });
     out
 }
 
@@ -248,11 +237,8 @@ fn label_segment(
 /// fewer than two returns. O(n). The relative label divides forward by
 /// trailing volatility.
 pub fn trailing_volatility(s: SeriesRef<'_>, lookback_ns: i64) -> Vec<Option<f64>> {
+    assert_columns(s);
     let n = s.event_time_ns.len();
-    assert!(
-        s.log_return.len() == n && s.segment_start.len() == n,
-        "columns differ in length"
-    );
     let t = s.event_time_ns;
     let mut out = vec![None; n];
     let mut sums = ReturnSums::default();
