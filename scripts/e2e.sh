@@ -340,15 +340,21 @@ grep -q "version $version" "$WORK/evaluate.out"
 # scikit-learn recomputes the printed metrics from --predictions-out.
 "$PY" - "$WORK/predictions.parquet" "$WORK/evaluate.out" <<'PY'
 import sys
+import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, roc_auc_score
 p = pd.read_parquet(sys.argv[1])
 lines = [l.split() for l in open(sys.argv[2])]
 row = lines[[i for i, l in enumerate(lines) if l[:2] == ["model", "PR-AUC"]][0] + 1]
-pr, roc, f1 = float(row[1]), float(row[2]), float(row[3])
-got = (average_precision_score(p.label, p.score), roc_auc_score(p.label, p.score), f1_score(p.label, p.decision))
-assert all(abs(a - b) < 1e-4 for a, b in zip(got, (pr, roc, f1))), (got, (pr, roc, f1))
-print(f"scikit-learn on --predictions-out: PR-AUC {got[0]:.4f} ROC-AUC {got[1]:.4f} F1 {got[2]:.4f}, as printed")
+printed = [float(row[k]) for k in (1, 2, 3, 6, 7)]
+observed, mean = calibration_curve(p.label, p.score, n_bins=10)
+rows = np.bincount(np.searchsorted(np.linspace(0, 1, 11)[1:-1], p.score), minlength=10)
+ece = float(np.sum(rows[rows > 0] / len(p) * np.abs(observed - mean)))
+got = (average_precision_score(p.label, p.score), roc_auc_score(p.label, p.score), f1_score(p.label, p.decision),
+       brier_score_loss(p.label, p.score), ece)
+assert all(abs(a - b) < 1e-4 for a, b in zip(got, printed)), (got, printed)
+print("scikit-learn on --predictions-out: PR-AUC {:.4f} ROC-AUC {:.4f} F1 {:.4f} Brier {:.4f} ECE {:.4f}, as printed".format(*got))
 PY
 # A server that is not there is a clear error, and the local files are still written.
 if "$BIN" train --features "$WORK/train.parquet" --out "$WORK/model-offline" --mlflow-uri http://127.0.0.1:9 \

@@ -1,5 +1,6 @@
 """Writes crates/volspike-train/tests/fixtures/sklearn_metrics.json: labels,
-scores and what scikit-learn computes from them, for the metric parity test
+scores and what scikit-learn computes from them (metrics, reliability
+diagrams, and Platt scaling fitted on margins), for the parity test
 (crates/volspike-train/tests/sklearn_parity.rs).
 
 Run: $(scripts/python-env.sh) scripts/python/make_metric_fixtures.py
@@ -13,6 +14,7 @@ import sys
 import numpy as np
 import sklearn
 from sklearn import metrics
+from sklearn.calibration import _sigmoid_calibration, calibration_curve
 
 OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/volspike-train/tests/fixtures/sklearn_metrics.json"
 
@@ -69,6 +71,7 @@ def case(name, y, s, thresholds):
             "tpr": [float(v) for v in tpr],
             "thresholds": [float(v) for v in roc_thr[1:]],
         },
+        "reliability": reliability(y, s),
         "at_threshold": [],
     }
     for t in thresholds:
@@ -84,12 +87,62 @@ def case(name, y, s, thresholds):
     return out
 
 
+def reliability(y, s):
+    """calibration_curve's bins, their row counts (its own binning), and the
+    expected calibration error from them."""
+    prob_true, prob_pred = calibration_curve(y, s, n_bins=10, strategy="uniform")
+    edges = np.linspace(0.0, 1.0, 11)
+    rows = np.bincount(np.searchsorted(edges[1:-1], s), minlength=10)
+    rows = rows[rows != 0]
+    ece = float(np.sum(rows / y.size * np.abs(prob_true - prob_pred)))
+    return {
+        "observed": [float(v) for v in prob_true],
+        "mean_score": [float(v) for v in prob_pred],
+        "rows": [int(v) for v in rows],
+        "ece": ece,
+    }
+
+
+def platt_cases():
+    """Margins and labels, as CalibratedClassifierCV(method="sigmoid") fits
+    them: log-odds of a logistic model, vote shares of a forest (ties),
+    margins past sklearn's rescaling point (|m| >= 30), a rare class."""
+    rng = np.random.default_rng(20261203)
+    y = (rng.random(1000) < 0.15).astype(int)
+    yield "log_odds_1000", y, 1.5 * y + rng.normal(size=y.size) - 1.0
+    y = (rng.random(800) < 0.3).astype(int)
+    yield "vote_share_ties_800", y, np.round(1.0 / (1.0 + np.exp(-(y + rng.normal(size=y.size)))), 1)
+    y = (rng.random(600) < 0.2).astype(int)
+    yield "large_margins_600", y, 40.0 * (0.8 * y + rng.normal(size=y.size))
+    y = (rng.random(5000) < 0.02).astype(int)
+    yield "rare_5000", y, 2.5 * y + rng.normal(size=y.size) - 3.0
+
+
+def platt(name, y, f):
+    a, b = _sigmoid_calibration(f, y)
+    prior1 = float(np.sum(y)); prior0 = y.size - prior1
+    t = np.where(y > 0, (prior1 + 1.0) / (prior1 + 2.0), 1.0 / (prior0 + 2.0))
+    z = a * f + b
+    loss = float(np.sum(np.where(z >= 0, t * z + np.log1p(np.exp(-np.abs(z))),
+                                 (t - 1.0) * z + np.log1p(np.exp(-np.abs(z))))))
+    return {
+        "name": name,
+        "y": [int(v) for v in y],
+        "margin": [float(v) for v in f],
+        "a": float(a),
+        "b": float(b),
+        "loss": loss,
+        "probability": [float(v) for v in 1.0 / (1.0 + np.exp(z))],
+    }
+
+
 def main():
     doc = {
         "generator": "scripts/python/make_metric_fixtures.py",
         "scikit_learn": sklearn.__version__,
         "numpy": np.__version__,
         "cases": [case(*c) for c in cases()],
+        "platt": [platt(*c) for c in platt_cases()],
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(doc, separators=(",", ":")) + "\n")

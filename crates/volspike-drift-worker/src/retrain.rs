@@ -180,7 +180,7 @@ async fn attempt(
     let out = challenger_dir(&ctx.cfg, req);
     let (rows, cfg2, out2) = (req.rows.clone(), train_cfg.clone(), out.clone());
     let (report, holdout_span) = tokio::task::spawn_blocking(move || {
-        let report = volspike_train::artifacts::train_and_write(&rows, &cfg2, &out2, |_| {})?;
+        let report = volspike_train::artifacts::train_and_write(&[&rows], &cfg2, &out2, |_| {})?;
         let (data, _) = volspike_train::train::build_dataset(&rows, &cfg2)?;
         let test = report.splits.test.clone();
         let span = (!test.is_empty()).then(|| {
@@ -587,6 +587,7 @@ mod tests {
                         }],
                     }],
                 },
+                calibration: None,
                 threshold: 0.5,
                 warm_only: true,
             },

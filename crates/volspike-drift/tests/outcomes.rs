@@ -61,6 +61,7 @@ fn model_file(label: LabelConfig, tau: f64) -> ModelFile {
                 coef: vec![1.0],
                 intercept: 0.0,
             },
+            calibration: None,
             threshold: 0.5,
             warm_only: false,
         },

@@ -207,6 +207,9 @@ fn metric_map(m: &Metrics) -> HashMap<String, f64> {
     if let Some(v) = m.roc_auc {
         out.insert("roc_auc".to_owned(), v);
     }
+    if let Some(v) = m.ece {
+        out.insert("ece".to_owned(), v);
+    }
     out
 }
 

@@ -1,7 +1,8 @@
 //! What serving a volspike model needs, and nothing that training needs.
 //!
 //! [`artifact::ModelFile`] is the model file: the [`model::Model`] (inputs
-//! in order, [`model::Scaler`], parameters, decision threshold), the
+//! in order, [`model::Scaler`], parameters, [`calibration`], decision
+//! threshold), the
 //! [`label::LabelConfig`] and tau it was trained for, its [`metrics`] (and
 //! the scikit-learn-exact functions that compute them), and
 //! [`reference`] distributions of its inputs and scores for drift checks.
@@ -15,6 +16,7 @@
 
 pub mod artifact;
 pub mod boost;
+pub mod calibration;
 pub mod forest;
 pub mod label;
 pub mod metrics;

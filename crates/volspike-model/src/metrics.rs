@@ -80,6 +80,11 @@ pub struct Metrics {
     pub roc_auc: Option<f64>,
     /// Brier score of the scores taken as probabilities.
     pub brier: f64,
+    /// Expected calibration error over [`RELIABILITY_BINS`] equal-width
+    /// bins ([`expected_calibration_error`]); `None` in files from before
+    /// it was measured.
+    #[serde(default)]
+    pub ece: Option<f64>,
     /// The decision threshold: `score >= threshold` is a spike.
     pub threshold: f64,
     /// Outcomes at the threshold.
@@ -282,6 +287,67 @@ pub fn brier(labels: &[bool], scores: &[f64]) -> Result<f64, MetricError> {
     Ok(sum / labels.len() as f64)
 }
 
+/// Bins of the reliability diagram and of the expected calibration error.
+pub const RELIABILITY_BINS: usize = 10;
+
+/// One bin of a reliability diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReliabilityBin {
+    /// Mean score of the bin's rows.
+    pub mean_score: f64,
+    /// Share of the bin's rows that are positive.
+    pub observed: f64,
+    /// Rows in the bin.
+    pub rows: u64,
+}
+
+/// The reliability diagram: the scores cut into `bins` equal-width bins of
+/// [0, 1] (a score on an inner edge goes to the lower bin, one below 0 or
+/// above 1 to the end bins), and for each bin that has rows, its mean score
+/// and observed rate. scikit-learn's `calibration_curve(strategy=
+/// "uniform")`, with the rows per bin.
+pub fn reliability(
+    labels: &[bool],
+    scores: &[f64],
+    bins: usize,
+) -> Result<Vec<ReliabilityBin>, MetricError> {
+    check(labels, scores)?;
+    let bins = bins.max(1);
+    // numpy's linspace(0, 1, bins + 1): edge k is k * (1 / bins).
+    let step = 1.0 / bins as f64;
+    let inner: Vec<f64> = (1..bins).map(|k| k as f64 * step).collect();
+    let (mut sums, mut positives, mut rows) = (vec![0.0; bins], vec![0u64; bins], vec![0u64; bins]);
+    for (&y, &p) in labels.iter().zip(scores) {
+        let b = inner.partition_point(|&edge| edge < p);
+        sums[b] += p;
+        positives[b] += u64::from(y);
+        rows[b] += 1;
+    }
+    Ok((0..bins)
+        .filter(|&b| rows[b] > 0)
+        .map(|b| ReliabilityBin {
+            mean_score: sums[b] / rows[b] as f64,
+            observed: positives[b] as f64 / rows[b] as f64,
+            rows: rows[b],
+        })
+        .collect())
+}
+
+/// Expected calibration error: the rows-weighted mean, over the
+/// [`reliability`] bins, of |observed rate - mean score|. 0 for scores that
+/// are the spike rate of their bin; it does not see ranking.
+pub fn expected_calibration_error(
+    labels: &[bool],
+    scores: &[f64],
+    bins: usize,
+) -> Result<f64, MetricError> {
+    let n = labels.len() as f64;
+    Ok(reliability(labels, scores, bins)?
+        .iter()
+        .map(|b| b.rows as f64 / n * (b.observed - b.mean_score).abs())
+        .sum())
+}
+
 /// All metrics of `scores` against `labels` at `threshold`.
 pub fn evaluate(labels: &[bool], scores: &[f64], threshold: f64) -> Result<Metrics, MetricError> {
     let confusion = Confusion::at(labels, scores, threshold);
@@ -292,6 +358,11 @@ pub fn evaluate(labels: &[bool], scores: &[f64], threshold: f64) -> Result<Metri
         pr_auc: average_precision(labels, scores)?,
         roc_auc: roc_auc(labels, scores)?,
         brier: brier(labels, scores)?,
+        ece: Some(expected_calibration_error(
+            labels,
+            scores,
+            RELIABILITY_BINS,
+        )?),
         threshold,
         confusion,
         precision: confusion.precision(),
@@ -346,6 +417,26 @@ mod tests {
         assert_eq!(m.confusion.fp, 1);
         let m = evaluate(&[true, true], &[0.2, 0.7], 0.5).unwrap();
         assert_eq!((m.pr_auc, m.roc_auc), (Some(1.0), None));
+    }
+
+    #[test]
+    fn reliability_bins_put_an_edge_in_the_lower_bin() {
+        // Bins of 0.5: 0.5 is on the inner edge, so in the first bin.
+        let y = [false, true, true, false];
+        let s = [0.1, 0.5, 0.9, 0.7];
+        let r = reliability(&y, &s, 2).unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].rows, r[0].observed), (2, 0.5));
+        assert!((r[0].mean_score - 0.3).abs() < 1e-15);
+        assert_eq!((r[1].rows, r[1].observed), (2, 0.5));
+        // |0.5 - 0.3| / 2 + |0.5 - 0.8| / 2.
+        let ece = expected_calibration_error(&y, &s, 2).unwrap();
+        assert!((ece - 0.25).abs() < 1e-15, "{ece}");
+        // Scores equal to their bin's rate: no error.
+        assert_eq!(
+            expected_calibration_error(&[true, false], &[0.5, 0.5], 10).unwrap(),
+            0.0
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::boost::Booster;
+use crate::calibration::Calibration;
 use crate::forest::Tree;
 
 /// Preprocessing fitted on training rows: the log of the scale columns,
@@ -146,7 +147,8 @@ pub enum Params {
     },
 }
 
-/// A trained model: inputs, scaler, parameters and decision threshold.
+/// A trained model: inputs, scaler, parameters, calibration and decision
+/// threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     /// Input feature names, in order.
@@ -155,7 +157,13 @@ pub struct Model {
     pub scaler: Scaler,
     /// Parameters.
     pub params: Params,
-    /// `score >= threshold` is a spike (chosen on validation).
+    /// The map from [`Model::margin`] to a probability, fitted on
+    /// validation; `None` (and model files from before calibration) scores
+    /// with the parameters' own squashing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+    /// `score >= threshold` is a spike (chosen on validation, on the
+    /// calibrated score when there is a calibration).
     pub threshold: f64,
     /// Trained on warm rows only (every feature window complete), so it
     /// scores only warm rows: a "5-minute" volatility over the first
@@ -195,18 +203,50 @@ impl Model {
         self.score_standardized(&z)
     }
 
-    fn score_standardized(&self, z: &[f64]) -> f64 {
+    /// The margins of `rows` (row-major): what a calibration is fitted on.
+    pub fn margin_rows(&self, rows: &[f64]) -> Vec<f64> {
+        let width = self.feature_names.len();
+        let mut z = Vec::with_capacity(width);
+        rows.chunks_exact(width)
+            .map(|r| {
+                self.scaler.transform_into(r, &mut z);
+                self.margin(&z)
+            })
+            .collect()
+    }
+
+    /// The log-odds the parameters give on standardized inputs `z`: of the
+    /// baseline, the logistic regression and the booster as they are; of
+    /// the forest's vote share, kept within half a tree's vote of 0 and 1 so
+    /// a unanimous forest stays finite (a sigmoid of the share itself fits
+    /// a forest's calibration curve poorly).
+    pub fn margin(&self, z: &[f64]) -> f64 {
         match &self.params {
-            Params::Baseline { feature } => sigmoid(z[*feature]),
-            Params::Logistic { coef, intercept } => {
-                sigmoid(coef.iter().zip(z).map(|(w, v)| w * v).sum::<f64>() + intercept)
-            }
             Params::Forest { trees } => {
-                trees.iter().map(|t| t.predict(z)).sum::<f64>() / trees.len().max(1) as f64
+                let half_vote = 0.5 / trees.len().max(1) as f64;
+                let share = forest_share(trees, z).clamp(half_vote, 1.0 - half_vote);
+                (share / (1.0 - share)).ln()
             }
-            Params::Boosted { booster } => sigmoid(booster.log_odds(z)),
+            Params::Baseline { feature } => z[*feature],
+            Params::Logistic { coef, intercept } => {
+                coef.iter().zip(z).map(|(w, v)| w * v).sum::<f64>() + intercept
+            }
+            Params::Boosted { booster } => booster.log_odds(z),
         }
     }
+
+    fn score_standardized(&self, z: &[f64]) -> f64 {
+        match (&self.calibration, &self.params) {
+            (Some(c), _) => c.apply(self.margin(z)),
+            (None, Params::Forest { trees }) => forest_share(trees, z),
+            (None, _) => sigmoid(self.margin(z)),
+        }
+    }
+}
+
+/// The mean of the trees' leaf values: the forest's vote share.
+fn forest_share(trees: &[Tree], z: &[f64]) -> f64 {
+    trees.iter().map(|t| t.predict(z)).sum::<f64>() / trees.len().max(1) as f64
 }
 
 /// 1 / (1 + e^-x), without overflow for large |x|.
@@ -272,12 +312,26 @@ mod tests {
                 coef: vec![0.5, -1.0],
                 intercept: 0.25,
             },
+            calibration: None,
             threshold: 0.5,
             warm_only: false,
         };
         // z = [(3 - 1) / 2, 1] = [1, 1]; 0.5 - 1 + 0.25 = -0.25.
         assert!((m.score(&[3.0, 1.0]) - 1.0 / (1.0 + 0.25f64.exp())).abs() < 1e-15);
         assert_eq!(m.score_rows(&[3.0, 1.0, 3.0, 1.0]).len(), 2);
+        assert_eq!(m.margin_rows(&[3.0, 1.0]), vec![-0.25]);
         assert!(sigmoid(-1000.0) >= 0.0 && sigmoid(1000.0) <= 1.0);
+        // A calibration replaces the squashing: 1 / (1 + e^(a m + b)).
+        let calibrated = Model {
+            calibration: Some(Calibration::Platt { a: -2.0, b: 1.0 }),
+            ..m
+        };
+        let want = 1.0 / (1.0 + (-2.0f64 * -0.25 + 1.0).exp());
+        assert!((calibrated.score(&[3.0, 1.0]) - want).abs() < 1e-15);
+        // Model files from before calibration read as uncalibrated.
+        let mut json = serde_json::to_value(&calibrated).unwrap();
+        json.as_object_mut().unwrap().remove("calibration");
+        let old: Model = serde_json::from_value(json).unwrap();
+        assert_eq!(old.calibration, None);
     }
 }

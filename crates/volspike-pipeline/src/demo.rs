@@ -158,7 +158,7 @@ pub async fn train_on_history(
     };
     let train_cfg = volspike_train::train::TrainConfig::default();
     let (report, done) = train_pick_register(
-        &rows,
+        &[&rows],
         &train_cfg,
         &dir.path().join("model"),
         &local,

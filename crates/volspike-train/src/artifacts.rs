@@ -20,18 +20,29 @@ pub enum Stage<'a> {
     Fitting(&'a str),
 }
 
-/// Trains on `rows` and writes `DIR/{model}.json`, `DIR/report.json` and
-/// the charts and reports into `out`; returns the report. `progress` hears
-/// of each stage.
+/// Trains on `groups` of rows and writes `DIR/{model}.json`,
+/// `DIR/report.json` and the charts and reports into `out`; returns the
+/// report. One group is split in time; several (recordings) are each split
+/// in time on their own ([`crate::train::prepare_grouped`]). `progress`
+/// hears of each stage.
 pub fn train_and_write(
-    rows: &[FeatureRow],
+    groups: &[&[FeatureRow]],
     cfg: &TrainConfig,
     out: &Path,
     mut progress: impl FnMut(Stage<'_>),
 ) -> anyhow::Result<TrainReport> {
-    let (data, counts) = crate::train::build_dataset(rows, cfg)?;
-    progress(Stage::Labeled(&counts, cfg));
-    let prepared = crate::train::prepare(data, counts, cfg)?;
+    let prepared = match groups {
+        [rows] => {
+            let (data, counts) = crate::train::build_dataset(rows, cfg)?;
+            progress(Stage::Labeled(&counts, cfg));
+            crate::train::prepare(data, counts, cfg)?
+        }
+        _ => {
+            let p = crate::train::prepare_grouped(groups, cfg)?;
+            progress(Stage::Labeled(&p.counts, cfg));
+            p
+        }
+    };
     let report = crate::train::fit_models(prepared, cfg, |name| progress(Stage::Fitting(name)))?;
     write(&report, out)?;
     Ok(report)
@@ -118,8 +129,8 @@ pub fn table(r: &TrainReport) -> String {
 /// The header of [`metrics_line`].
 pub fn metrics_header() -> String {
     format!(
-        "{:<10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10}\n",
-        "model", "PR-AUC", "ROC-AUC", "F1", "precision", "recall", "Brier", "threshold"
+        "{:<10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>10}\n",
+        "model", "PR-AUC", "ROC-AUC", "F1", "precision", "recall", "Brier", "ECE", "threshold"
     )
 }
 
@@ -127,7 +138,7 @@ pub fn metrics_header() -> String {
 pub fn metrics_line(name: &str, t: &crate::metrics::Metrics) -> String {
     let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
     format!(
-        "{:<10} {:>8} {:>8} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>10.4}\n",
+        "{:<10} {:>8} {:>8} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>8} {:>10.4}\n",
         name,
         opt(t.pr_auc),
         opt(t.roc_auc),
@@ -135,6 +146,7 @@ pub fn metrics_line(name: &str, t: &crate::metrics::Metrics) -> String {
         t.precision,
         t.recall,
         t.brier,
+        opt(t.ece),
         t.threshold
     )
 }

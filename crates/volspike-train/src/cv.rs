@@ -5,7 +5,8 @@
 //! another recorder: its test split can hold four times its training
 //! split's spikes. Here every group is held out once. Each fold trains
 //! every model with the full training configuration on the other groups
-//! (their own time split chooses thresholds and tau), labels the held-out
+//! (each split in time on its own: validation, which chooses thresholds and
+//! calibrates, holds the end of every group), labels the held-out
 //! rows with that tau, and reports PR-AUC, ROC-AUC, base rate and lift
 //! (PR-AUC / base rate) for every model and for every single feature used
 //! as a score on its own. Training rows within one label horizon of a
@@ -19,7 +20,7 @@ use volspike_core::{FEATURE_NAMES, FeatureRow};
 use crate::dataset::{self, DatasetError};
 use crate::evaluate::{EvaluateError, evaluate};
 use crate::metrics::{self, MetricError, Metrics};
-use crate::train::{TrainConfig, TrainError, train};
+use crate::train::{TrainConfig, TrainError, fit_models, prepare_grouped};
 
 /// Errors of a cross-validation run.
 #[derive(Debug, thiserror::Error)]
@@ -154,29 +155,32 @@ pub fn cross_validate(
             let before = i > 0 && t - held_times[i - 1] < horizon;
             after || before
         };
-        let mut rest = Vec::new();
+        let mut rest: Vec<Vec<FeatureRow>> = Vec::new();
         let mut embargoed = 0;
         for (o, (_, rows)) in groups.iter().enumerate() {
             if o == g {
                 continue;
             }
-            for r in rows {
-                if near_held(r.event_time_ns) {
-                    embargoed += 1;
-                } else {
-                    rest.push(r.clone());
-                }
-            }
+            let kept: Vec<FeatureRow> = rows
+                .iter()
+                .filter(|r| !near_held(r.event_time_ns))
+                .cloned()
+                .collect();
+            embargoed += rows.len() - kept.len();
+            rest.push(kept);
         }
         let mut fold = Fold {
             held_out: name.clone(),
-            train_rows: rest.len(),
+            train_rows: rest.iter().map(Vec::len).sum(),
             embargoed,
             tau: None,
             skipped: None,
             scores: Vec::new(),
         };
-        let report = match train(&rest, cfg) {
+        // Each training group is split in time on its own, so validation
+        // (thresholds, calibration) sees the end of every group.
+        let rest: Vec<&[FeatureRow]> = rest.iter().map(Vec::as_slice).collect();
+        let report = match prepare_grouped(&rest, cfg).and_then(|p| fit_models(p, cfg, |_| {})) {
             Ok(r) => r,
             Err(e @ (TrainError::Split(_) | TrainError::OneClass(..))) => {
                 fold.skipped = Some(format!("training: {e}"));

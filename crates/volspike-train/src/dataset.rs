@@ -86,6 +86,19 @@ impl Dataset {
         let f = self.feature_names.len();
         &self.x[i * f..(i + 1) * f]
     }
+
+    /// Appends `other`'s rows in `rows` (same inputs).
+    pub fn extend_from(&mut self, other: &Dataset, rows: std::ops::Range<usize>) {
+        assert_eq!(self.feature_names, other.feature_names, "same inputs");
+        let f = self.feature_names.len();
+        self.product.extend_from_slice(&other.product[rows.clone()]);
+        self.event_time_ns
+            .extend_from_slice(&other.event_time_ns[rows.clone()]);
+        self.tie.extend_from_slice(&other.tie[rows.clone()]);
+        self.x
+            .extend_from_slice(&other.x[rows.start * f..rows.end * f]);
+        self.target.extend_from_slice(&other.target[rows]);
+    }
 }
 
 /// Rows dropped while building a dataset, by reason.
@@ -106,6 +119,18 @@ pub struct DatasetCounts {
     /// windows) and only warm rows were asked for.
     #[serde(default)]
     pub cold: u64,
+}
+
+impl DatasetCounts {
+    /// Adds `other`'s counts (datasets built from several groups of rows).
+    pub fn add(&mut self, other: &DatasetCounts) {
+        self.rows_in += other.rows_in;
+        self.rows_out += other.rows_out;
+        self.incomplete_forward += other.incomplete_forward;
+        self.incomplete_trailing += other.incomplete_trailing;
+        self.missing_feature += other.missing_feature;
+        self.cold += other.cold;
+    }
 }
 
 /// Errors building a dataset.

@@ -114,14 +114,14 @@ pub async fn register_file(
 
 /// [`artifacts::train_and_write`] into `out`, then [`register_best`].
 pub async fn train_pick_register(
-    rows: &[FeatureRow],
+    groups: &[&[FeatureRow]],
     cfg: &TrainConfig,
     out: &Path,
     registry: &AnyRegistry,
     reg: Registration<'_>,
     progress: impl FnMut(Stage<'_>),
 ) -> anyhow::Result<(TrainReport, Registered)> {
-    let report = artifacts::train_and_write(rows, cfg, out, progress)?;
+    let report = artifacts::train_and_write(groups, cfg, out, progress)?;
     let registered = register_best(&report, out, registry, reg).await?;
     Ok((report, registered))
 }

@@ -97,7 +97,8 @@ fn plot(
     draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
 }
 
-/// Writes `pr_curve.png`, `roc_curve.png`, `report.html` and `model_card.md`
+/// Writes `pr_curve.png`, `roc_curve.png`, `reliability.png`, `report.html`
+/// and `model_card.md`
 /// (for `chosen`, the model put forward) into `out`; returns their paths.
 pub fn write_all(
     report: &TrainReport,
@@ -132,18 +133,39 @@ pub fn write_all(
         &roc,
         Some(&[[0.0, 0.0], [1.0, 1.0]]),
     )?;
+    let reliability_png = out.join("reliability.png");
+    let points: Vec<(&str, Vec<[f64; 2]>)> = report
+        .models
+        .iter()
+        .map(|m| {
+            let bins = &m.test_curves.reliability;
+            (
+                m.model.name(),
+                bins.iter().map(|b| [b.mean_score, b.observed]).collect(),
+            )
+        })
+        .collect();
+    let series: Vec<(&str, &[[f64; 2]])> = points.iter().map(|(n, p)| (*n, p.as_slice())).collect();
+    plot(
+        &reliability_png,
+        "Reliability on test (observed spike rate per score bin)",
+        ("mean score", "observed spike rate"),
+        &series,
+        Some(&[[0.0, 0.0], [1.0, 1.0]]),
+    )?;
     let html = out.join("report.html");
     let page = html_report(
         report,
         chosen,
         &std::fs::read(&pr_png)?,
         &std::fs::read(&roc_png)?,
+        &std::fs::read(&reliability_png)?,
     );
     std::fs::write(&html, page).with_context(|| format!("writing {}", html.display()))?;
     let card = out.join("model_card.md");
     std::fs::write(&card, model_card(report, chosen))
         .with_context(|| format!("writing {}", card.display()))?;
-    Ok(vec![pr_png, roc_png, html, card])
+    Ok(vec![pr_png, roc_png, reliability_png, html, card])
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -156,7 +178,13 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn html_report(r: &TrainReport, chosen: &Trained, pr_png: &[u8], roc_png: &[u8]) -> String {
+fn html_report(
+    r: &TrainReport,
+    chosen: &Trained,
+    pr_png: &[u8],
+    roc_png: &[u8],
+    reliability_png: &[u8],
+) -> String {
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let mut h = String::new();
     let _ = write!(
@@ -187,14 +215,14 @@ Chosen model (highest validation PR-AUC): <b>{}</b>.</p>",
         let _ = write!(
             h,
             "<h2>Metrics on {split}</h2><table><tr><th>model</th><th>PR-AUC</th><th>ROC-AUC</th>\
-<th>F1</th><th>precision</th><th>recall</th><th>Brier</th><th>threshold</th><th>base rate</th></tr>"
+<th>F1</th><th>precision</th><th>recall</th><th>Brier</th><th>ECE</th><th>threshold</th><th>base rate</th></tr>"
         );
         for t in &r.models {
             let m = pick(t);
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td>\
-<td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+<td>{:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td></tr>",
                 t.model.name(),
                 opt(m.pr_auc),
                 opt(m.roc_auc),
@@ -202,6 +230,7 @@ Chosen model (highest validation PR-AUC): <b>{}</b>.</p>",
                 m.precision,
                 m.recall,
                 m.brier,
+                opt(m.ece),
                 m.threshold,
                 m.base_rate
             );
@@ -214,6 +243,16 @@ Chosen model (highest validation PR-AUC): <b>{}</b>.</p>",
 <img alt=\"ROC curves\" src=\"data:image/png;base64,{}\">",
         b64(pr_png),
         b64(roc_png)
+    );
+    let _ = write!(
+        h,
+        "<h2>Calibration on test</h2><p>Each point is one of {} equal-width score bins: its \
+mean score against the share of its rows that were spikes. On the diagonal, a score of 0.3 is a \
+30% chance. ECE is the rows-weighted mean distance from it. {}</p>\
+<img alt=\"Reliability diagram\" src=\"data:image/png;base64,{}\">",
+        crate::metrics::RELIABILITY_BINS,
+        escape(&calibration_text(r, chosen)),
+        b64(reliability_png)
     );
     let _ = write!(
         h,
@@ -260,6 +299,28 @@ in Gini impurity (forest), total split gain (boosted), the rule's one feature (b
     h
 }
 
+/// How the chosen model's scores were calibrated, in one sentence.
+fn calibration_text(r: &TrainReport, chosen: &Trained) -> String {
+    match (&chosen.model.calibration, r.config.calibration) {
+        (Some(volspike_model::calibration::Calibration::Platt { a, b }), _) => format!(
+            "The {} scores are Platt-scaled on validation: 1 / (1 + exp({a:.4} m {} {:.4})) of \
+the model's margin m.",
+            chosen.model.name(),
+            if *b < 0.0 { "-" } else { "+" },
+            b.abs()
+        ),
+        (None, crate::train::CalibrationMethod::Platt) => format!(
+            "The {} scores are not calibrated: on validation its margin did not rise with the \
+chance of a spike, and Platt scaling would have reversed its ranking.",
+            chosen.model.name()
+        ),
+        (None, crate::train::CalibrationMethod::None) => format!(
+            "The {} scores are not calibrated (trained with --calibration none).",
+            chosen.model.name()
+        ),
+    }
+}
+
 /// Training span, split sizes and spike rates, in one sentence.
 fn data_summary(r: &TrainReport) -> String {
     let sp = &r.splits;
@@ -286,9 +347,11 @@ fn model_card(r: &TrainReport, chosen: &Trained) -> String {
     let _ = writeln!(
         s,
         "**Task.** Score each feature row of a crypto product's ticker stream with the chance that \
-the realized volatility of tick log returns over the next {:?} is a spike. Decision: score >= {:.4} \
+the realized volatility of {} over the next {:?} is a spike. Decision: score >= {:.4} \
 (chosen for the best F1 on validation).\n",
-        r.config.label.horizon, m.threshold
+        r.config.label.returns_text(),
+        r.config.label.horizon,
+        m.threshold
     );
     let _ = writeln!(
         s,
@@ -309,13 +372,13 @@ split's targets. Rows without a complete forward window are dropped ({} of {} ro
     let _ = writeln!(s, "**Data.** {}\n", data_summary(r));
     let _ = writeln!(
         s,
-        "## Metrics\n\n| model | split | PR-AUC | ROC-AUC | F1 | precision | recall | Brier | base rate |\n|---|---|---|---|---|---|---|---|---|"
+        "## Metrics\n\n| model | split | PR-AUC | ROC-AUC | F1 | precision | recall | Brier | ECE | base rate |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     for t in &r.models {
         for (split, x) in [("validation", &t.validation), ("test", &t.test)] {
             let _ = writeln!(
                 s,
-                "| {} | {split} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+                "| {} | {split} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:.4} |",
                 t.model.name(),
                 opt(x.pr_auc),
                 opt(x.roc_auc),
@@ -323,6 +386,7 @@ split's targets. Rows without a complete forward window are dropped ({} of {} ro
                 x.precision,
                 x.recall,
                 x.brier,
+                opt(x.ece),
                 x.base_rate
             );
         }
@@ -368,11 +432,11 @@ recording) changed, and a fixed tau makes the absolute label follow the level of
     }
     let _ = writeln!(
         s,
-        "- Scores are calibrated to the class-weighted training data, not to the base rate: read \
-them as a ranking and use the decision threshold, not as probabilities.\n- Tick-rate features \
+        "- {}\n- Tick-rate features \
 (`trade_intensity`, `tick_count_5min`, `time_since_prev_tick_s`) depend on how the feed was \
 recorded as well as on the market.\n- Reference distributions of every input and of the \
-validation scores are in the model file for drift checks."
+validation scores are in the model file for drift checks.",
+        calibration_text(r, chosen)
     );
     if !m.scaler.log_floor.is_empty() {
         let _ = writeln!(

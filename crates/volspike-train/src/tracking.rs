@@ -134,6 +134,9 @@ fn metric_values(x: &Metrics) -> Vec<(&'static str, f64)> {
     if let Some(r) = x.roc_auc {
         v.push(("roc_auc", r));
     }
+    if let Some(e) = x.ece {
+        v.push(("ece", e));
+    }
     v
 }
 

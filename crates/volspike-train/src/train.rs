@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use volspike_core::FeatureRow;
 use volspike_model::artifact::{FORMAT_VERSION, ModelFile};
+use volspike_model::calibration::Calibration;
 use volspike_model::model::{Model, Params, Scaler};
 use volspike_model::reference::{self, Distribution};
 
@@ -71,6 +72,29 @@ impl ClassWeight {
     }
 }
 
+/// How a model's scores are made probabilities after fitting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationMethod {
+    /// The parameters' own squashing (a balanced model then overstates
+    /// the chance of a spike).
+    None,
+    /// Platt scaling of the margin, fitted on validation
+    /// ([`volspike_model::calibration`]).
+    Platt,
+}
+
+impl std::str::FromStr for CalibrationMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(CalibrationMethod::None),
+            "platt" | "sigmoid" => Ok(CalibrationMethod::Platt),
+            _ => Err(format!("unknown calibration `{s}` (known: platt, none)")),
+        }
+    }
+}
+
 /// Everything training needs besides the rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -97,6 +121,11 @@ pub struct TrainConfig {
     pub logistic_alpha: f64,
     /// Class weighting of the fitted models.
     pub class_weight: ClassWeight,
+    /// How scores become probabilities (default Platt scaling); none in
+    /// configurations from before it was recorded, which were not
+    /// calibrated.
+    #[serde(default = "uncalibrated")]
+    pub calibration: CalibrationMethod,
     /// Random forest settings.
     #[serde(default)]
     pub forest: ForestConfig,
@@ -130,6 +159,7 @@ impl TrainConfig {
             warm_only: file.model.warm_only,
             models: vec![kind],
             baseline_feature,
+            calibration: uncalibrated(),
             ..TrainConfig::default()
         })
     }
@@ -152,6 +182,7 @@ impl Default for TrainConfig {
             baseline_feature: "price_volatility_1min".into(),
             logistic_alpha: 1.0,
             class_weight: ClassWeight::Balanced,
+            calibration: CalibrationMethod::Platt,
             forest: ForestConfig::default(),
             boost: BoostConfig::default(),
         }
@@ -160,6 +191,10 @@ impl Default for TrainConfig {
 
 fn yes() -> bool {
     true
+}
+
+fn uncalibrated() -> CalibrationMethod {
+    CalibrationMethod::None
 }
 
 /// Errors of training.
@@ -207,13 +242,17 @@ pub struct Trained {
 }
 
 /// Curves for plots: points in order of decreasing threshold, at most
-/// [`Curves::MAX_POINTS`] each.
+/// [`Curves::MAX_POINTS`] each, and the reliability diagram.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Curves {
     /// (recall, precision).
     pub pr: Vec<[f64; 2]>,
     /// (false positive rate, true positive rate); empty with one class.
     pub roc: Vec<[f64; 2]>,
+    /// Mean score against observed spike rate in
+    /// [`metrics::RELIABILITY_BINS`] equal-width bins (those with rows).
+    #[serde(default)]
+    pub reliability: Vec<metrics::ReliabilityBin>,
 }
 
 impl Curves {
@@ -235,6 +274,7 @@ impl Curves {
             roc: roc.map_or_else(Vec::new, |c| {
                 thin(c.fpr.iter().zip(&c.tpr).map(|(&f, &t)| [f, t]).collect())
             }),
+            reliability: metrics::reliability(labels, scores, metrics::RELIABILITY_BINS)?,
         })
     }
 }
@@ -332,6 +372,16 @@ pub fn prepare(
         cfg.split,
         cfg.label.horizon.as_nanos() as i64,
     )?;
+    label_splits(data, counts, splits, cfg)
+}
+
+/// Picks tau on the training split and labels every row.
+fn label_splits(
+    data: Dataset,
+    counts: DatasetCounts,
+    splits: Splits,
+    cfg: &TrainConfig,
+) -> Result<Prepared, TrainError> {
     let tau = quantile(&data.target[splits.train.clone()], cfg.label.quantile)
         .expect("the train split is not empty");
     let labels: Vec<bool> = data.target.iter().map(|&v| v >= tau).collect();
@@ -350,6 +400,66 @@ pub fn prepare(
         tau,
         labels,
     })
+}
+
+/// Like [`build_dataset`] then [`prepare`], but each group of rows (a
+/// recorder's file, a day) is labeled and split in time on its own, and the
+/// groups' train, validation and test parts are put end to end. Validation
+/// and test then hold the end of every group rather than only the latest
+/// group's, which on recordings of different days may hold no spike at all.
+/// A group too short to split (or empty after labeling) goes to training
+/// whole. tau is the quantile of all groups' training targets.
+pub fn prepare_grouped(
+    groups: &[&[FeatureRow]],
+    cfg: &TrainConfig,
+) -> Result<Prepared, TrainError> {
+    let horizon = i64::try_from(cfg.label.horizon.as_nanos()).unwrap_or(i64::MAX);
+    let mut parts: Vec<(Dataset, Option<Splits>)> = Vec::new();
+    let mut counts = DatasetCounts::default();
+    for rows in groups {
+        let (data, c) = build_dataset(rows, cfg)?;
+        counts.add(&c);
+        let splits = split::split(&data.event_time_ns, cfg.split, horizon).ok();
+        parts.push((data, splits));
+    }
+    let mut data = Dataset {
+        feature_names: cfg.features.clone(),
+        ..Dataset::default()
+    };
+    let mut embargoed = 0;
+    let mut ends = [0usize; 3];
+    for (k, end) in ends.iter_mut().enumerate() {
+        for (d, splits) in &parts {
+            let range = match (splits, k) {
+                (Some(s), 0) => s.train.clone(),
+                (Some(s), 1) => s.validation.clone(),
+                (Some(s), _) => s.test.clone(),
+                (None, 0) => 0..d.len(),
+                (None, _) => 0..0,
+            };
+            data.extend_from(d, range);
+        }
+        *end = data.len();
+    }
+    for s in parts.iter().filter_map(|(_, s)| s.as_ref()) {
+        embargoed += s.embargoed;
+    }
+    let splits = Splits {
+        train: 0..ends[0],
+        validation: ends[0]..ends[1],
+        test: ends[1]..ends[2],
+        embargoed,
+    };
+    for (name, r) in [
+        ("train", &splits.train),
+        ("validation", &splits.validation),
+        ("test", &splits.test),
+    ] {
+        if r.is_empty() {
+            return Err(split::SplitError::Empty(name, data.len()).into());
+        }
+    }
+    label_splits(data, counts, splits, cfg)
 }
 
 /// Trains every configured model on `rows`.
@@ -455,13 +565,20 @@ pub fn fit_models(
             feature_names: p.data.feature_names.clone(),
             scaler: scaler.clone(),
             params,
+            calibration: None,
             threshold: 0.5,
             warm_only: cfg.warm_only,
         };
         let rows_of = |r: &std::ops::Range<usize>| &p.data.x[r.start * width..r.end * width];
+        let val_y = &p.labels[s.validation.clone()];
+        // Fitted on validation, as scikit-learn's prefit calibration: the
+        // training rows' scores are too good, and test is for reporting.
+        if cfg.calibration == CalibrationMethod::Platt {
+            model.calibration =
+                Calibration::fit_platt(&model.margin_rows(rows_of(&s.validation)), val_y);
+        }
         let val_scores = model.score_rows(rows_of(&s.validation));
         let test_scores = model.score_rows(rows_of(&s.test));
-        let val_y = &p.labels[s.validation.clone()];
         model.threshold = best_f1_threshold(val_y, &val_scores)?.unwrap_or(0.5);
         let validation = metrics::evaluate(val_y, &val_scores, model.threshold)?;
         let test = metrics::evaluate(&p.labels[s.test.clone()], &test_scores, model.threshold)?;
@@ -482,10 +599,11 @@ pub fn fit_models(
         counts: p.counts.clone(),
         splits: s.clone(),
         tau: p.tau,
-        train_span_ns: (
-            p.data.event_time_ns[s.train.start],
-            p.data.event_time_ns[s.train.end - 1],
-        ),
+        // The first and last training times (rows of grouped data are in
+        // time order within each group only).
+        train_span_ns: p.data.event_time_ns[s.train.clone()]
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t))),
         spike_rates: [rate(&s.train), rate(&s.validation), rate(&s.test)],
         models,
         reference: reference::of_columns(&p.data.feature_names, train_x),

@@ -10,11 +10,16 @@ use volspike_train::train::{TrainConfig, train};
 
 /// Feature rows of `minutes` of a simulated BTC-USD and ETH-USD market.
 fn simulated_rows(minutes: u64) -> Vec<volspike_core::FeatureRow> {
+    simulated_market(minutes, 5, 1_767_225_600_000_000_000)
+}
+
+/// Feature rows of `minutes` of the simulated market `seed` from `start_ns`.
+fn simulated_market(minutes: u64, seed: u64, start_ns: i64) -> Vec<volspike_core::FeatureRow> {
     let ticks = volspike_sim::simulate_ticks(&volspike_sim::MarketConfig {
         products: vec!["BTC-USD".into(), "ETH-USD".into()],
-        start_ns: 1_767_225_600_000_000_000,
+        start_ns,
         seconds: minutes * 60,
-        seed: 5,
+        seed,
         regime: None,
     });
     volspike_replay::replay_ticks(&ticks, &EngineConfig::default()).0
@@ -127,4 +132,93 @@ fn on_the_shared_recordings_logistic_regression_beats_the_baseline() {
         "logistic {logistic} baseline {baseline}"
     );
     assert_eq!(r.best().unwrap().model.name(), "logistic");
+}
+
+/// Platt scaling changes what a score means, not how it ranks: PR-AUC and
+/// ROC-AUC stay, and validation scores move to the observed spike rate
+/// (the balanced class weights put them far above it).
+#[test]
+fn calibration_keeps_the_ranking_and_brings_scores_to_the_spike_rate() {
+    use volspike_train::train::CalibrationMethod;
+    let rows = simulated_rows(60);
+    let raw = train(
+        &rows,
+        &TrainConfig {
+            calibration: CalibrationMethod::None,
+            ..TrainConfig::default()
+        },
+    )
+    .unwrap();
+    let calibrated = train(&rows, &TrainConfig::default()).unwrap();
+    for (r, c) in raw.models.iter().zip(&calibrated.models) {
+        let name = c.model.name();
+        assert!(r.model.calibration.is_none(), "{name}");
+        assert!(c.model.calibration.is_some(), "{name} is calibrated");
+        for (a, b) in [(&r.validation, &c.validation), (&r.test, &c.test)] {
+            let (pa, pb) = (a.pr_auc.unwrap(), b.pr_auc.unwrap());
+            assert!((pa - pb).abs() < 1e-9, "{name}: PR-AUC {pa} -> {pb}");
+            assert_eq!(a.confusion, b.confusion, "{name}: the same decisions");
+        }
+        let (ea, eb) = (r.validation.ece.unwrap(), c.validation.ece.unwrap());
+        eprintln!(
+            "{name}: validation ECE {ea:.4} -> {eb:.4}, test {:.4} -> {:.4}",
+            r.test.ece.unwrap(),
+            c.test.ece.unwrap()
+        );
+        assert!(eb < ea && eb < 0.05, "{name}: validation ECE {ea} -> {eb}");
+        // The mean calibrated score is near the validation spike rate.
+        let mean = c.score_reference.mean;
+        let rate = c.validation.base_rate;
+        assert!(
+            (mean - rate).abs() < 0.02,
+            "{name}: mean score {mean}, rate {rate}"
+        );
+    }
+}
+
+/// Grouped preparation splits each group in time on its own: validation
+/// and test hold rows of every group, tau comes from every group's training
+/// rows, and no label window crosses a split within a group.
+#[test]
+fn grouped_splits_hold_the_end_of_every_group() {
+    let start = 1_767_225_600_000_000_000;
+    let first = simulated_market(60, 5, start);
+    let second = simulated_market(60, 6, start + 86_400 * 1_000_000_000);
+    let cfg = TrainConfig::default();
+    let p = volspike_train::train::prepare_grouped(&[&first, &second], &cfg).unwrap();
+    let t = &p.data.event_time_ns;
+    let h = cfg.label.horizon.as_nanos() as i64;
+    let second_start = second[0].event_time_ns - h;
+    for (name, r) in [
+        ("train", &p.splits.train),
+        ("validation", &p.splits.validation),
+        ("test", &p.splits.test),
+    ] {
+        let times = &t[r.clone()];
+        assert!(
+            times.iter().any(|&x| x < second_start),
+            "{name}: first group"
+        );
+        assert!(
+            times.iter().any(|&x| x >= second_start),
+            "{name}: second group"
+        );
+    }
+    // Within a group, training ends more than a horizon before its
+    // validation starts.
+    let in_first = |x: &i64| *x < second_start;
+    let last_train = t[p.splits.train.clone()]
+        .iter()
+        .copied()
+        .filter(in_first)
+        .max();
+    let first_val = t[p.splits.validation.clone()]
+        .iter()
+        .copied()
+        .filter(in_first)
+        .min();
+    assert!(last_train.unwrap() + h < first_val.unwrap());
+    let train_targets = &p.data.target[p.splits.train.clone()];
+    let tau = volspike_train::dataset::quantile(train_targets, cfg.label.quantile).unwrap();
+    assert_eq!(p.tau, tau);
 }

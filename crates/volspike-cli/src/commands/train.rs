@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use volspike_core::FeatureRow;
 use volspike_runtime::ConfigLoader;
 use volspike_train::cv;
 use volspike_train::dataset::{LabelConfig, LabelKind, LabelReturns};
 use volspike_train::register::{Registration, train_pick_register};
 use volspike_train::split::SplitConfig;
-use volspike_train::train::{ModelKind, TrainConfig};
+use volspike_train::train::{CalibrationMethod, ModelKind, TrainConfig};
 
 use super::{RegistryArgs, load, open_registry};
 
@@ -55,6 +56,12 @@ pub struct TrainArgs {
     /// test gets the rest.
     #[arg(long, default_value = "0.7,0.15", value_parser = parse_split)]
     pub split: SplitConfig,
+    /// `file`: each `--features` file (a recording) is split in time on
+    /// its own and the parts put together, so validation and test hold the
+    /// end of every recording; `time`: all rows split in time together
+    /// (with one file the two are the same).
+    #[arg(long, value_enum, default_value = "file")]
+    pub split_by: SplitBy,
     /// Models, comma-separated: baseline, logistic, forest, boosted.
     #[arg(
         long,
@@ -62,6 +69,11 @@ pub struct TrainArgs {
         default_value = "baseline,logistic,forest,boosted"
     )]
     pub models: Vec<ModelKind>,
+    /// `platt` (Platt scaling of each model's margin, fitted on
+    /// validation, so a score is the chance of a spike) or `none` (the
+    /// raw score; balanced class weights then overstate it).
+    #[arg(long, default_value = "platt")]
+    pub calibration: CalibrationMethod,
     /// Directory for the model files and the report.
     #[arg(long, default_value = "data/models/latest")]
     pub out: PathBuf,
@@ -81,6 +93,15 @@ pub struct TrainArgs {
     /// registers nothing.
     #[arg(long, value_enum)]
     pub cv: Option<CvBy>,
+}
+
+/// How `volspike train` cuts rows into train, validation and test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitBy {
+    /// Each `--features` file in time on its own.
+    File,
+    /// All rows in time together.
+    Time,
 }
 
 /// What a cross-validation fold holds out.
@@ -159,6 +180,7 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
             ..Default::default()
         },
         models: a.models,
+        calibration: a.calibration,
         ..defaults
     };
     let started = Instant::now();
@@ -172,7 +194,14 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
     if let Some(by) = a.cv {
         return cross_validate(by, &a.features, &cfg, &a.out, started);
     }
-    let rows = volspike_replay::parquet::read_files(&a.features)?;
+    let groups: Vec<Vec<FeatureRow>> = match a.split_by {
+        SplitBy::File => super::label_rates::groups_by_file(&a.features)?
+            .into_iter()
+            .map(|(_, rows)| rows)
+            .collect(),
+        SplitBy::Time => vec![volspike_replay::parquet::read_files(&a.features)?],
+    };
+    let groups: Vec<&[FeatureRow]> = groups.iter().map(Vec::as_slice).collect();
     let registry = open_registry(&app)?;
     let reg = Registration {
         name: (!a.no_register).then_some(app.registry.model_name.as_str()),
@@ -180,7 +209,7 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         champion_if_none: false,
     };
     let (report, done) = train_pick_register(
-        &rows,
+        &groups,
         &cfg,
         &a.out,
         &registry,

@@ -42,6 +42,7 @@ pub fn logistic(coef: [f64; 3], intercept: f64, threshold: f64) -> ModelFile {
                 coef: coef.to_vec(),
                 intercept,
             },
+            calibration: None,
             threshold,
             warm_only: false,
         },
