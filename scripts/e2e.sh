@@ -323,7 +323,10 @@ mlflow_ready() {
 if stage train; then
 PY=$(scripts/python-env.sh)
 start_mlflow
-"$BIN" simulate --minutes 60 --seed 5 --out "$WORK/train-sim.ndjson" >/dev/null
+# Seed 2: an hour whose validation and test splits both hold spikes under
+# the default relative clock label (the simulator's bursts are few per
+# hour; seeds 1, 4, 5, 7 and 8 leave validation or test without one).
+"$BIN" simulate --minutes 60 --seed 2 --out "$WORK/train-sim.ndjson" >/dev/null
 "$BIN" replay --raw "$WORK/train-sim.ndjson" --out "$WORK/train.parquet" >/dev/null
 mlflow_ready
 "$BIN" train --features "$WORK/train.parquet" --out "$WORK/model" --mlflow-uri "$MLFLOW" | tee "$WORK/train.out"
@@ -375,7 +378,7 @@ if [ -n "${MLFLOW:-}" ]; then
   REG=(--mlflow-uri "$MLFLOW"); REGCONF="registry.mlflow-uri = \"$MLFLOW\""
 else
   REG=(--registry "$WORK/registry"); REGCONF="registry.dir = \"$WORK/registry\""
-  "$BIN" simulate --minutes 60 --seed 5 --out "$WORK/train-sim.ndjson" >/dev/null
+  "$BIN" simulate --minutes 60 --seed 2 --out "$WORK/train-sim.ndjson" >/dev/null
   "$BIN" replay --raw "$WORK/train-sim.ndjson" --out "$WORK/train.parquet" >/dev/null
   "$BIN" train --features "$WORK/train.parquet" --out "$WORK/model-local" "${REG[@]}" >/dev/null
   "$BIN" models promote "${REG[@]}"
@@ -458,7 +461,11 @@ LOOP=('topics.raw = "loop.raw"' 'topics.features = "loop.features"' 'topics.dlq 
 "$BIN" simulate --minutes 20 --seed 42 --start 2026-01-01T01:00:00Z --regime-change-after 5 \
   --out "$WORK/loop-live.ndjson" >/dev/null
 "$BIN" replay --raw "$WORK/loop-history.ndjson" --out "$WORK/loop-history.parquet" >/dev/null
+# The demo's label and models (TrainConfig::default), not volspike train's
+# defaults: the regime change and worker settings that make this loop
+# promote were chosen and measured with the absolute tick label.
 timeout 300 "$BIN" train --features "$WORK/loop-history.parquet" --out "$WORK/loop-model" \
+  --label-kind absolute --label-returns tick --models baseline,logistic,forest,boosted \
   --mlflow-uri "$MLFLOW" --model-name volspike-loop >"$WORK/loop-train.out"
 "$BIN" models promote --mlflow-uri "$MLFLOW" --name volspike-loop
 "$BIN" drift import --features "$WORK/loop-history.parquet" --data-dir "$WORK/loop-drift"

@@ -19,7 +19,7 @@ pub struct LabelRatesArgs {
     #[arg(long, required = true, num_args = 2..)]
     pub features: Vec<PathBuf>,
     /// `absolute` or `relative` (forward over trailing volatility).
-    #[arg(long, default_value = "absolute", value_parser = super::train::parse_label_kind)]
+    #[arg(long, default_value = "relative", value_parser = super::train::parse_label_kind)]
     pub label_kind: LabelKind,
     /// Trailing window of the relative label.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
