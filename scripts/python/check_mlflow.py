@@ -37,14 +37,15 @@ def main():
     if run.info.status != "FINISHED":
         fail(f"run status {run.info.status}")
     params, metrics = run.data.params, run.data.metrics
-    for p in ["label.kind", "label.horizon_s", "label.quantile", "features", "log_scale_inputs", "warm_only", "models"]:
+    for p in ["label.kind", "label.returns", "label.horizon_s", "label.quantile", "features", "log_scale_inputs",
+              "warm_only", "models"]:
         if p not in params:
             fail(f"param {p} missing; have {sorted(params)}")
-    for m in ["tau", "rows.train", "spike_rate.test", "baseline.test.pr_auc", "logistic.test.pr_auc"]:
+    for m in ["tau", "rows.train", "spike_rate.test", "baseline.test.pr_auc", "logistic.test.pr_auc", "logistic.test.ece"]:
         if m not in metrics:
             fail(f"metric {m} missing; have {sorted(metrics)}")
     artifacts = {a.path for a in c.list_artifacts(run_id)}
-    for a in ["report.json", "baseline.json", "logistic.json", "model"]:
+    for a in ["report.json", "baseline.json", "logistic.json", "reliability.png", "report.html", "model"]:
         if a not in artifacts:
             fail(f"artifact {a} missing; have {sorted(artifacts)}")
     with tempfile.TemporaryDirectory() as d:
@@ -63,6 +64,10 @@ def main():
     for k in ["model", "label", "tau", "validation", "test"]:
         if k not in model:
             fail(f"model.json has no {k}")
+    # The e2e hour's logistic regression ranks validation's spikes, so its
+    # Platt fit is kept, and it must travel in the registered file.
+    if model["name"] == "logistic" and model["model"].get("calibration", {}).get("method") != "platt":
+        fail(f"the registered logistic model has no Platt calibration: {model['model'].get('calibration')}")
     line = (
         f"check_mlflow: run {run_id} FINISHED params={len(params)} metrics={len(metrics)} "
         f"artifacts={len(artifacts)} {name}@challenger=v{challenger.version} READY ({model['name']})"

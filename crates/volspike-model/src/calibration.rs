@@ -80,7 +80,7 @@ impl Calibration {
         let mut value = loss(a, b);
         for _ in 0..100 {
             // Gradient and Hessian of the loss in (a, b); the small ridge
-            // keeps the Hessian invertible when the margins are constant.
+            // keeps the Hessian invertible when the margins barely vary.
             let (mut h11, mut h22, mut h21, mut g1, mut g2) = (1e-12, 1e-12, 0.0, 0.0, 0.0);
             for (&m, &t) in margins.iter().zip(&targets) {
                 let p = crate::model::sigmoid(-(a * m + b));
@@ -124,8 +124,8 @@ mod tests {
 
     #[test]
     fn platt_maps_a_rising_margin_to_the_observed_rate() {
-        // Margins that separate perfectly up to noise: the map rises, and
-        // at the middle margin the probability is between the classes.
+        // Labels whose chance rises with the margin (row i is a spike
+        // with a share of about i / 200): the map rises.
         let margins: Vec<f64> = (0..200).map(|i| f64::from(i) / 20.0 - 5.0).collect();
         let labels: Vec<bool> = (0..200).map(|i| (i * 7919) % 200 < i).collect();
         let c = Calibration::fit_platt(&margins, &labels).expect("fits");

@@ -186,14 +186,7 @@ impl Model {
 
     /// Scores of `rows` (row-major, one row per `feature_names.len()` values).
     pub fn score_rows(&self, rows: &[f64]) -> Vec<f64> {
-        let width = self.feature_names.len();
-        let mut z = Vec::with_capacity(width);
-        rows.chunks_exact(width)
-            .map(|r| {
-                self.scaler.transform_into(r, &mut z);
-                self.score_standardized(&z)
-            })
-            .collect()
+        self.each_standardized(rows, |z| self.score_standardized(z))
     }
 
     /// The score of one row.
@@ -205,12 +198,17 @@ impl Model {
 
     /// The margins of `rows` (row-major): what a calibration is fitted on.
     pub fn margin_rows(&self, rows: &[f64]) -> Vec<f64> {
+        self.each_standardized(rows, |z| self.margin(z))
+    }
+
+    /// `f` of each of `rows` (row-major) after the scaler.
+    fn each_standardized(&self, rows: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
         let width = self.feature_names.len();
         let mut z = Vec::with_capacity(width);
         rows.chunks_exact(width)
             .map(|r| {
                 self.scaler.transform_into(r, &mut z);
-                self.margin(&z)
+                f(&z)
             })
             .collect()
     }

@@ -165,6 +165,12 @@ impl TrainConfig {
     }
 }
 
+/// The configuration `volspike demo` trains with: the absolute label on
+/// tick returns and all four models, with which its regime change makes the
+/// drift worker retrain and promote. `volspike train` defaults to the
+/// relative label on 1 s clock returns and the baseline and logistic
+/// regression instead, what leaving each recorder and each day out picks
+/// (`docs/models.md`).
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {

@@ -23,6 +23,15 @@ fn floats(v: &Value) -> Vec<f64> {
         .collect()
 }
 
+/// 0/1 labels as booleans.
+fn labels(v: &Value) -> Vec<bool> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_u64().expect("0 or 1") == 1)
+        .collect()
+}
+
 fn close(name: &str, what: &str, got: f64, want: f64) {
     assert!(
         (got - want).abs() <= TOLERANCE,
@@ -45,12 +54,7 @@ fn metrics_match_scikit_learn() {
     assert!(cases.len() >= 7);
     for c in cases {
         let name = c["name"].as_str().unwrap();
-        let y: Vec<bool> = c["y"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() == 1)
-            .collect();
+        let y = labels(&c["y"]);
         let s = floats(&c["score"]);
 
         let pr = pr_curve(&y, &s).unwrap();
@@ -219,12 +223,7 @@ fn platt_scaling_matches_scikit_learn() {
     assert!(cases.len() >= 4);
     for c in cases {
         let name = c["name"].as_str().unwrap();
-        let y: Vec<bool> = c["y"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() == 1)
-            .collect();
+        let y = labels(&c["y"]);
         let margins = floats(&c["margin"]);
         let fitted = Calibration::fit_platt(&margins, &y).expect("calibrates");
         let Calibration::Platt { a, b } = fitted;

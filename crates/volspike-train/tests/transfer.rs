@@ -62,7 +62,8 @@ fn show(title: &str, rates: &[GroupRate]) {
 /// the absolute label no definition transfers (0% to 87% spikes, printed).
 /// The relative label divides by the trailing volatility: on either
 /// returns its rates spread less than half as much as the absolute tick
-/// label's (the old default).
+/// label's (the old default). The new default, relative on clock returns,
+/// is one of the two.
 #[test]
 fn the_relative_label_spreads_less_across_recorders_than_the_absolute_one() {
     let Some(groups) = recorders() else { return };
