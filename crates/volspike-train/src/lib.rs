@@ -6,8 +6,9 @@
 //! [`split`] cuts them into train, validation and test with an embargo of
 //! one label horizon. [`train`] fits the baseline, the logistic regression
 //! (smartcore's LBFGS on our objective), the random forest ([`forest`],
-//! smartcore's trees) and gradient-boosted trees ([`boost`], forust-ml), and
-//! chooses each decision threshold on validation. [`metrics`] (from
+//! smartcore's trees) and gradient-boosted trees ([`boost`], forust-ml),
+//! calibrates their scores ([`calibrate`]) and chooses each decision
+//! threshold on validation. [`metrics`] (from
 //! `volspike-model`) computes what scikit-learn computes, to within 1e-9
 //! (`tests/sklearn_parity.rs`);
 //! [`evaluate`] scores rows a model never saw, labeled as it was trained.
@@ -20,6 +21,7 @@
 
 pub mod artifacts;
 pub mod boost;
+pub mod calibrate;
 pub mod cv;
 pub mod dataset;
 pub mod evaluate;

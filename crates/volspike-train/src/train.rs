@@ -9,7 +9,6 @@
 use serde::{Deserialize, Serialize};
 use volspike_core::FeatureRow;
 use volspike_model::artifact::{FORMAT_VERSION, ModelFile};
-use volspike_model::calibration::Calibration;
 use volspike_model::model::{Model, Params, Scaler};
 use volspike_model::reference::{self, Distribution};
 
@@ -581,7 +580,7 @@ pub fn fit_models(
         // training rows' scores are too good, and test is for reporting.
         if cfg.calibration == CalibrationMethod::Platt {
             model.calibration =
-                Calibration::fit_platt(&model.margin_rows(rows_of(&s.validation)), val_y);
+                crate::calibrate::fit_platt(&model.margin_rows(rows_of(&s.validation)), val_y);
         }
         let val_scores = model.score_rows(rows_of(&s.validation));
         let test_scores = model.score_rows(rows_of(&s.test));
