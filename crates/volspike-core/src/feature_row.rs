@@ -7,10 +7,13 @@ use serde::{Deserialize, Serialize};
 use crate::tick::{Feed, ProductId};
 
 /// Version of the feature set and of the `ticks.features` record.
-pub const FEATURE_SCHEMA_VERSION: u32 = 1;
+///
+/// 2 added the clock features (`clock_volatility_*`, `activity_ratio`);
+/// version-1 records read with them absent.
+pub const FEATURE_SCHEMA_VERSION: u32 = 2;
 
 /// Names of the numeric features, in the order of [`FeatureRow::values`].
-pub const FEATURE_NAMES: [&str; 15] = [
+pub const FEATURE_NAMES: [&str; 20] = [
     "log_return",
     "price_return_1min",
     "price_return_5min",
@@ -26,6 +29,11 @@ pub const FEATURE_NAMES: [&str; 15] = [
     "high_low_range_5min",
     "time_since_prev_tick_s",
     "mid_price",
+    "clock_volatility_10s",
+    "clock_volatility_1min",
+    "clock_volatility_5min",
+    "clock_volatility_30min",
+    "activity_ratio",
 ];
 
 /// Features of one tick. Numeric features are `None` where they are not
@@ -84,6 +92,24 @@ pub struct FeatureRow {
     pub time_since_prev_tick_s: Option<f64>,
     /// (best_bid + best_ask) / 2.
     pub mid_price: Option<f64>,
+    /// Sample standard deviation of the 1 s clock returns of the last 10 s.
+    #[serde(default)]
+    pub clock_volatility_10s: Option<f64>,
+    /// The same over the last minute.
+    #[serde(default)]
+    pub clock_volatility_1min: Option<f64>,
+    /// The same over the last 5 minutes: the relative label's trailing
+    /// volatility on the clock.
+    #[serde(default)]
+    pub clock_volatility_5min: Option<f64>,
+    /// The same over the last 30 minutes.
+    #[serde(default)]
+    pub clock_volatility_30min: Option<f64>,
+    /// Ticks in the last minute over the mean minute of the last 30 (or of
+    /// the segment, once it has lasted 5 minutes): activity relative to the
+    /// product's own level on this recorder.
+    #[serde(default)]
+    pub activity_ratio: Option<f64>,
 }
 
 impl FeatureRow {
@@ -105,6 +131,11 @@ impl FeatureRow {
             self.high_low_range_5min,
             self.time_since_prev_tick_s,
             self.mid_price,
+            self.clock_volatility_10s,
+            self.clock_volatility_1min,
+            self.clock_volatility_5min,
+            self.clock_volatility_30min,
+            self.activity_ratio,
         ]
     }
 
@@ -138,6 +169,11 @@ impl FeatureRow {
             high_low_range_5min: None,
             time_since_prev_tick_s: None,
             mid_price: None,
+            clock_volatility_10s: None,
+            clock_volatility_1min: None,
+            clock_volatility_5min: None,
+            clock_volatility_30min: None,
+            activity_ratio: None,
         }
     }
 

@@ -93,6 +93,8 @@ fn prediction(row: &FeatureRow, model: &ModelId) -> Prediction {
 }
 
 /// What arrives at the worker, in order.
+// Test data, not a hot path: the size of a row is fine.
+#[allow(clippy::large_enum_variant)]
 enum Event {
     Row(FeatureRow),
     Prediction(Prediction),

@@ -20,7 +20,7 @@ use volspike_drift::table::{STATIONARY_FEATURES, feature_index};
 use volspike_features::engine::{EngineConfig, FeatureEngine, Outcome};
 use volspike_sim::{MarketConfig, RegimeChange, simulate_ticks};
 
-const FEATURES: [&str; 10] = STATIONARY_FEATURES;
+const FEATURES: [&str; 14] = STATIONARY_FEATURES;
 /// Live windows of 20 minutes: long against the features' memory (5-minute
 /// rolling windows, volatility clusters with a 2-minute half-life, a spike
 /// every 8 minutes), so that windows in a row are nearly independent.

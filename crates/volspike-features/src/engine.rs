@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use volspike_core::time::NANOS_PER_SEC;
 use volspike_core::{FEATURE_SCHEMA_VERSION, FeatureRow, ProductId, Tick};
 
-use crate::window::{Bucket, Window};
+use crate::window::{Bucket, ClockWindow, Window};
 
 /// Window lengths and the gap limit. Whole seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,9 +77,22 @@ impl EngineConfig {
     /// (the window's reference price may precede it by up to one gap) and one
     /// second for the partial bucket.
     pub fn rebuild_span(&self) -> Duration {
-        self.long_window + self.max_gap + Duration::from_secs(1)
+        let longest = self.long_window.max(Duration::from_secs(
+            CLOCK_HORIZONS_S[CLOCK_HORIZONS_S.len() - 1] as u64,
+        ));
+        longest + self.max_gap + Duration::from_secs(1)
     }
 }
+
+/// Horizons of the `clock_volatility_*` features, seconds, in
+/// [`volspike_core::FEATURE_NAMES`] order: 10 s, 1, 5 and 30 minutes.
+pub const CLOCK_HORIZONS_S: [i64; 4] = [10, 60, 300, 1800];
+
+/// `activity_ratio` compares the last minute's ticks with the mean minute of
+/// the last 30 minutes (the longest clock window) or of the segment if it is
+/// younger, once the segment has lasted this long, so that the reference is
+/// not a minute or two.
+const ACTIVITY_MIN_AGE_S: i64 = 300;
 
 /// What the engine did with one tick.
 // Not boxed: a row moves straight into its consumer, and a box cost one
@@ -102,6 +115,10 @@ struct ProductState {
     current: Bucket,
     short: Window,
     long: Window,
+    /// One clock window per [`CLOCK_HORIZONS_S`].
+    clock: [ClockWindow; 4],
+    /// Event time of the segment's first tick.
+    segment_start_ns: i64,
 }
 
 /// The streaming feature engine. See the module documentation.
@@ -146,6 +163,8 @@ impl FeatureEngine {
                 current: Bucket::empty(sec),
                 short: Window::new(self.short_secs),
                 long: Window::new(self.long_secs),
+                clock: CLOCK_HORIZONS_S.map(ClockWindow::new),
+                segment_start_ns: tick.event_time_ns,
             };
             let row = features(&mut st, tick, None, sec, self.short_secs);
             self.products.insert(tick.product_id.clone(), st);
@@ -161,7 +180,9 @@ impl FeatureEngine {
         let prev = if since_prev > self.max_gap_ns {
             st.short.clear();
             st.long.clear();
+            st.clock.iter_mut().for_each(ClockWindow::clear);
             st.current = Bucket::empty(sec);
+            st.segment_start_ns = tick.event_time_ns;
             None
         } else {
             if sec > st.current.sec {
@@ -170,6 +191,10 @@ impl FeatureEngine {
                 st.long.push(done);
                 st.short.advance(sec);
                 st.long.advance(sec);
+                for w in &mut st.clock {
+                    w.push(&done);
+                    w.advance(sec);
+                }
             }
             Some((st.last.price, since_prev))
         };
@@ -220,6 +245,23 @@ fn features(
         (Some(v), Some(r)) if r > 0.0 => Some(v / r - 1.0),
         _ => None,
     };
+    // Clock features exist once the segment has lasted their window, as the
+    // relative label's trailing volatility does.
+    let age_ns = tick.event_time_ns - st.segment_start_ns;
+    let lasted = |secs: i64| age_ns >= secs * NANOS_PER_SEC;
+    let clock_vol = |k: usize| {
+        let w = &st.clock[k];
+        lasted(CLOCK_HORIZONS_S[k])
+            .then(|| w.std_dev(&cur.returns))
+            .flatten()
+    };
+    let activity_ratio = lasted(ACTIVITY_MIN_AGE_S).then(|| {
+        let last_minute = (st.clock[1].ticks + cur.ticks) as f64;
+        let reference = (st.clock[3].ticks + cur.ticks) as f64;
+        let seconds = (sec - st.segment_start_ns.div_euclid(NANOS_PER_SEC) + 1)
+            .min(CLOCK_HORIZONS_S[3]) as f64;
+        last_minute / (reference * 60.0 / seconds)
+    });
     let high = st.long.high().max(cur.high);
     let low = st.long.low().min(cur.low);
 
@@ -255,6 +297,11 @@ fn features(
         high_low_range_5min: Some((high - low) / price),
         time_since_prev_tick_s: prev.map(|(_, dt)| dt as f64 / NANOS_PER_SEC as f64),
         mid_price: mid,
+        clock_volatility_10s: clock_vol(0),
+        clock_volatility_1min: clock_vol(1),
+        clock_volatility_5min: clock_vol(2),
+        clock_volatility_30min: clock_vol(3),
+        activity_ratio,
     }
 }
 
@@ -362,7 +409,111 @@ mod tests {
         assert!(row(e.push(&tick("ETH-USD", 32_002, 2000.0))).segment_start);
     }
 
+    /// Rows of one product from (ms to the next tick, return in 1e-4) steps.
+    fn stream(steps: &[(i64, i32)]) -> Vec<FeatureRow> {
+        let mut e = FeatureEngine::new(&EngineConfig::default());
+        let (mut t, mut p) = (0i64, 1000.0f64);
+        steps
+            .iter()
+            .filter_map(|&(dt, dp)| {
+                t += dt;
+                p *= 1.0 + dp as f64 * 1e-4;
+                match e.push(&tick("BTC-USD", t, p)) {
+                    Outcome::Row(r) => Some(r),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn clock_features_match_direct_definitions() {
+        // A tick every 700 ms for 40 minutes; the price moves on every 3rd.
+        let steps: Vec<(i64, i32)> = (0..3430)
+            .map(|i| (700, if i % 3 == 0 { (i % 7) - 3 } else { 0 }))
+            .collect();
+        let rows = stream(&steps);
+        let last = rows.last().unwrap();
+        let t = last.event_time_ns;
+        let sec = t.div_euclid(NANOS_PER_SEC);
+        // Clock returns of the seconds sec-W+1 ..= sec: each the sum of the
+        // tick returns in that second (0 for a second without a move).
+        let clock = |w: i64| {
+            let returns: Vec<f64> = (sec - w + 1..=sec)
+                .map(|s| {
+                    rows.iter()
+                        .filter(|r| r.event_time_ns.div_euclid(NANOS_PER_SEC) == s)
+                        .filter_map(|r| r.log_return)
+                        .sum()
+                })
+                .collect();
+            sample_std(&returns)
+        };
+        for (got, w) in [
+            last.clock_volatility_10s,
+            last.clock_volatility_1min,
+            last.clock_volatility_5min,
+            last.clock_volatility_30min,
+        ]
+        .into_iter()
+        .zip(CLOCK_HORIZONS_S)
+        {
+            let want = clock(w);
+            assert!(
+                (got.unwrap() - want).abs() <= 1e-12 * want,
+                "{w}s: {got:?} vs {want}"
+            );
+        }
+        // Ticks every 700 ms: 85 or 86 in the last minute, against a mean
+        // minute of the last 30.
+        let in_last = |w: i64| {
+            rows.iter()
+                .filter(|r| {
+                    r.event_time_ns > t - w * NANOS_PER_SEC
+                        && r.event_time_ns.div_euclid(NANOS_PER_SEC) > sec - w
+                })
+                .count() as f64
+        };
+        let want = in_last(60) / (in_last(1800) / 30.0);
+        assert_eq!(last.activity_ratio, Some(want));
+        // Null until the segment has lasted the window.
+        let first_after = |secs: i64| {
+            rows.iter()
+                .position(|r| r.event_time_ns - rows[0].event_time_ns >= secs * NANOS_PER_SEC)
+                .unwrap()
+        };
+        for (k, w) in CLOCK_HORIZONS_S.into_iter().enumerate() {
+            let i = first_after(w);
+            let vol = |r: &FeatureRow| r.values()[15 + k];
+            assert!(
+                vol(&rows[i - 1]).is_none() && vol(&rows[i]).is_some(),
+                "{w}s"
+            );
+        }
+        let i = first_after(300);
+        assert!(rows[i - 1].activity_ratio.is_none() && rows[i].activity_ratio.is_some());
+    }
+
     proptest! {
+        /// Each clock volatility is, to the bit, the labeler's trailing
+        /// volatility on a 1 s clock over the same window: the relative
+        /// label's denominator is `clock_volatility_5min`.
+        #[test]
+        fn clock_volatility_is_the_labelers_trailing_volatility(
+            steps in proptest::collection::vec((0i64..45_000, -30i32..30), 50..600)
+        ) {
+            let rows = stream(&steps);
+            let t: Vec<i64> = rows.iter().map(|r| r.event_time_ns).collect();
+            let ret: Vec<Option<f64>> = rows.iter().map(|r| r.log_return).collect();
+            let seg: Vec<bool> = rows.iter().map(|r| r.segment_start).collect();
+            let s = crate::label::SeriesRef { event_time_ns: &t, log_return: &ret, segment_start: &seg };
+            for (k, w) in CLOCK_HORIZONS_S.into_iter().enumerate() {
+                let want = crate::label::trailing_clock_volatility(s, w * NANOS_PER_SEC, NANOS_PER_SEC);
+                let got: Vec<Option<f64>> = rows.iter().map(|r| r.values()[15 + k]).collect();
+                prop_assert_eq!(got, want, "{}s", w);
+            }
+        }
+
         /// The state rebuilt from `rebuild_span` of input before a point gives
         /// the very same rows after that point as an engine that saw everything.
         #[test]

@@ -42,6 +42,13 @@ impl ReturnSums {
         self.s2 = self.s2.wrapping_add(q.wrapping_mul(q));
     }
 
+    /// Removes one return added with [`Self::add_quantized`].
+    pub(crate) fn sub_quantized(&mut self, q: i128) {
+        self.n -= 1;
+        self.s1 = self.s1.wrapping_sub(q);
+        self.s2 = self.s2.wrapping_sub(q.wrapping_mul(q));
+    }
+
     pub(crate) fn add(&mut self, o: &ReturnSums) {
         self.n += o.n;
         self.s1 = self.s1.wrapping_add(o.s1);
@@ -196,6 +203,64 @@ impl Window {
 
     pub(crate) fn low(&self) -> f64 {
         self.lows.front().map_or(f64::INFINITY, |&(_, l)| l)
+    }
+}
+
+/// A clock of whole seconds over the last `secs` seconds of a segment: each
+/// completed second's return (the sum of its tick returns, i.e. the log
+/// return from the previous second's close to its own; 0 for a second
+/// without ticks) and its tick count. The current, still-filling second is
+/// combined in by the caller.
+#[derive(Debug)]
+pub(crate) struct ClockWindow {
+    secs: i64,
+    /// (second, its return in fixed point, its ticks), non-empty seconds only.
+    seconds: VecDeque<(i64, i128, u64)>,
+    returns: ReturnSums,
+    pub(crate) ticks: u64,
+}
+
+impl ClockWindow {
+    pub(crate) fn new(secs: i64) -> Self {
+        ClockWindow {
+            secs,
+            seconds: VecDeque::new(),
+            returns: ReturnSums::default(),
+            ticks: 0,
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.seconds.clear();
+        self.returns = ReturnSums::default();
+        self.ticks = 0;
+    }
+
+    pub(crate) fn push(&mut self, b: &Bucket) {
+        let q = b.returns.s1;
+        self.returns.add_quantized(q);
+        self.ticks += b.ticks;
+        self.seconds.push_back((b.sec, q, b.ticks));
+    }
+
+    /// Moves the window so that it covers seconds `now - secs + 1 ..= now`.
+    pub(crate) fn advance(&mut self, now: i64) {
+        let oldest_kept = now - self.secs + 1;
+        while let Some(&(_, q, ticks)) = self.seconds.front().filter(|s| s.0 < oldest_kept) {
+            self.returns.sub_quantized(q);
+            self.ticks -= ticks;
+            self.seconds.pop_front();
+        }
+    }
+
+    /// Sample standard deviation of the window's `secs` clock returns, the
+    /// current second's `current` (fixed point) among them: seconds without
+    /// ticks count as zero returns.
+    pub(crate) fn std_dev(&self, current: &ReturnSums) -> Option<f64> {
+        let mut all = self.returns;
+        all.add_quantized(current.s1);
+        all.n = self.secs as u64;
+        all.std_dev()
     }
 }
 

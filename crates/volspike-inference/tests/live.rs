@@ -12,9 +12,7 @@ use common::{config, registry_with_two_versions};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
-use volspike_core::{
-    Alert, FeatureRow, Feed, LATENCY_HEADER, ModelEvent, ModelEventKind, Prediction,
-};
+use volspike_core::{Alert, FeatureRow, LATENCY_HEADER, ModelEvent, ModelEventKind, Prediction};
 use volspike_inference::LoadedModel;
 use volspike_inference::live::{AlertGate, score_row};
 use volspike_model::registry::{LocalRegistry, Registry as _};
@@ -35,31 +33,19 @@ fn rows() -> Vec<FeatureRow> {
             let phase = (i as f64 + 37.0 * p as f64) / 25.0;
             let warm = i >= 5;
             out.push(FeatureRow {
-                schema_version: volspike_core::FEATURE_SCHEMA_VERSION,
-                product_id: (*product).into(),
-                event_time_ns: T0 + i * SECOND,
                 tie: 0,
                 sequence: Some(i as u64),
-                trade_id: None,
-                feed: Feed::AdvancedTrade,
                 segment_start: i == 0,
                 warm,
                 price: 100.0 + phase.sin(),
                 log_return: Some(1e-5),
-                price_return_1min: None,
-                price_return_5min: None,
                 price_volatility_1min: warm.then(|| 1e-4 * (1.0 + phase.sin())),
-                price_volatility_5min: None,
-                volatility_ratio: None,
                 bid_ask_spread: Some(0.01),
                 bid_ask_spread_bps: Some(1.0 + 0.2 * phase.cos()),
-                order_book_imbalance: None,
-                volume_24h_pct_change: None,
                 trade_intensity: Some(30.0 + 5.0 * (phase * 0.7).sin()),
-                tick_count_5min: None,
-                high_low_range_5min: None,
                 time_since_prev_tick_s: Some(1.0),
                 mid_price: Some(100.0),
+                ..FeatureRow::bare(product, T0 + i * SECOND, 100.0 + phase.sin())
             });
         }
     }

@@ -73,6 +73,9 @@ pub struct DemoOptions {
     /// Seconds into the simulated market when its regime changes (`None`:
     /// one regime throughout).
     pub regime_change_at: Option<u64>,
+    /// What training on the history fits (and so what the drift worker's
+    /// challengers fit: the champion's own configuration).
+    pub train: volspike_train::train::TrainConfig,
 }
 
 impl Default for DemoOptions {
@@ -90,6 +93,7 @@ impl Default for DemoOptions {
             serve_registry: None,
             drift: true,
             regime_change_at: Some(300),
+            train: volspike_train::train::TrainConfig::default(),
         }
     }
 }
@@ -156,10 +160,9 @@ pub async fn train_on_history(
         experiment: "",
         champion_if_none: true,
     };
-    let train_cfg = volspike_train::train::TrainConfig::default();
     let (report, done) = train_pick_register(
         &[&rows],
-        &train_cfg,
+        &opts.train,
         &dir.path().join("model"),
         &local,
         reg,
@@ -220,19 +223,23 @@ fn configure_worker(
         (opts.seconds / 3).max(120)
     });
     d.consecutive = 2;
-    // Retrain after four windows at high severity, on the last 30 minutes:
-    // the challenger learns the new regime from a window it fills a good
-    // part of, and its test split (the holdout) covers the change. Measured
-    // on this market (windows are deterministic, so these repeat): after
-    // four windows, promoted with a PR-AUC gain of +0.447 (interval +0.434
-    // to +0.496); after five, +0.284; after six, the train split's tau is
-    // the old regime's, every holdout row is a spike, both models score
-    // PR-AUC 1 and the gate refuses; on 15 or 20 minutes the validation
-    // split is empty after the embargo or the holdout is one minute long.
+    // Retrain after four windows at high severity (or when live PR-AUC
+    // falls), on the last hour. Measured on this market (windows are
+    // deterministic, so these repeat):
+    // - default label (relative, clock): live PR-AUC dips at the change
+    //   and the worker retrains at 00:07; the challenger ranks the
+    //   holdout worse (gain -0.054) and the gate keeps the champion. On
+    //   the last 30 minutes the validation split had no spike and
+    //   training failed;
+    // - `--tick-label` (absolute, tick): drift for four windows, a retrain
+    //   at 00:10, promoted with a PR-AUC gain of +0.140 (interval +0.008
+    //   to +0.222). On 30 minutes the gain was +0.447; after six windows
+    //   the train split's tau is the old regime's, every holdout row is a
+    //   spike and the gate refuses.
     d.retrain.windows = 4;
     d.retrain.min_rows = 500;
     d.retrain.min_positives = 10;
-    d.retrain.training_window = Duration::from_secs(30 * 60);
+    d.retrain.training_window = Duration::from_secs(60 * 60);
     d.retrain.cooldown = Duration::from_secs(24 * 3_600);
 }
 
@@ -335,7 +342,7 @@ pub async fn run(
                 seed_archive(&cfg, history)?;
             }
             println!(
-                "demo: drift worker watching ticks.features and predictions{}; windows of {} s, drift after {} in a row, a retrain after {} at severity {} or more on the last {} min, then gate and promote",
+                "demo: drift worker watching ticks.features and predictions{}; windows of {} s, drift after {} in a row, a retrain after {} at severity {} or more on the last {} min, then the gate promotes the challenger or keeps the champion",
                 match opts.regime_change_at {
                     Some(at) if !opts.live && at < opts.seconds =>
                         format!("; the market turns 4x more volatile at 2x the tick rate {at} s in"),

@@ -159,6 +159,15 @@ fn to_frame(rows: &[FeatureRow], order: &[u32]) -> anyhow::Result<DataFrame> {
     DataFrame::new_infer_height(cols).context("building the feature frame")
 }
 
+/// Features added by feature schema 2 (the clock features).
+const V2_FEATURES: [&str; 5] = [
+    "clock_volatility_10s",
+    "clock_volatility_1min",
+    "clock_volatility_5min",
+    "clock_volatility_30min",
+    "activity_ratio",
+];
+
 /// Every row of the feature parquet `files`, in file order; an error if
 /// there are none.
 pub fn read_files(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<FeatureRow>> {
@@ -192,6 +201,11 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<FeatureRow>> {
     let price: Vec<Option<f64>> = col("price")?.f64()?.iter().collect();
     let mut features = Vec::new();
     for name in FEATURE_NAMES {
+        // Files of feature schema 1 have no clock features: read as absent.
+        if V2_FEATURES.contains(&name) && df.column(name).is_err() {
+            features.push(vec![None; n]);
+            continue;
+        }
         features.push(col(name)?.f64()?.iter().collect::<Vec<Option<f64>>>());
     }
     let mut rows = Vec::with_capacity(n);
@@ -228,6 +242,11 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<FeatureRow>> {
             high_low_range_5min: f(12),
             time_since_prev_tick_s: f(13),
             mid_price: f(14),
+            clock_volatility_10s: f(15),
+            clock_volatility_1min: f(16),
+            clock_volatility_5min: f(17),
+            clock_volatility_30min: f(18),
+            activity_ratio: f(19),
         });
     }
     Ok(rows)
@@ -239,31 +258,11 @@ mod tests {
 
     fn row(product: &str, t: i64, tie: u32, price: f64) -> FeatureRow {
         FeatureRow {
-            schema_version: FEATURE_SCHEMA_VERSION,
-            product_id: product.into(),
-            event_time_ns: t,
             tie,
-            sequence: None,
-            trade_id: None,
-            feed: Feed::AdvancedTrade,
             segment_start: false,
             warm: false,
             price,
-            log_return: None,
-            price_return_1min: None,
-            price_return_5min: None,
-            price_volatility_1min: None,
-            price_volatility_5min: None,
-            volatility_ratio: None,
-            bid_ask_spread: None,
-            bid_ask_spread_bps: None,
-            order_book_imbalance: None,
-            volume_24h_pct_change: None,
-            trade_intensity: None,
-            tick_count_5min: None,
-            high_low_range_5min: None,
-            time_since_prev_tick_s: None,
-            mid_price: None,
+            ..FeatureRow::bare(product, t, price)
         }
     }
 

@@ -16,7 +16,14 @@ use volspike_features::{forward, trailing};
 pub use volspike_model::label::{LabelConfig, LabelKind, LabelReturns};
 pub use volspike_model::reference::quantile;
 
-/// Model inputs by default: the trailing volatilities of the price path.
+/// Model inputs by default: the trailing volatilities of the price path on
+/// a 1 s clock over 10 s, 1 and 5 minutes, the same quantity on every
+/// recorder. Leaving each recorder and each day of the shared recordings
+/// out, they rank the relative clock label's spikes better than the tick
+/// volatilities did (logistic regression, mean PR-AUC 0.486 against 0.442
+/// and 0.573 against 0.501) and better than with `activity_ratio` or the
+/// spread added (`docs/models.md`). The 30-minute one is left out: most
+/// recordings are shorter than its window, so it would drop their rows.
 ///
 /// The other features describe the product and the recorder as much as the
 /// market: in the shared recordings ETH ticks at about 3/4 of BTC's rate,
@@ -31,16 +38,16 @@ pub use volspike_model::reference::quantile;
 /// spread in dollars) and `order_book_imbalance` (undefined without book
 /// quantities, which most recorders drop) are never defaults.
 pub const DEFAULT_FEATURES: [&str; 3] = [
-    "price_volatility_1min",
-    "price_volatility_5min",
-    "volatility_ratio",
+    "clock_volatility_10s",
+    "clock_volatility_1min",
+    "clock_volatility_5min",
 ];
 
 /// Features that are positive scales (volatilities, ranges, spreads, tick
 /// rates, gaps, prices): models take their log (see
 /// [`volspike_model::model::Scaler`]). Returns, the book imbalance and the 24 h
 /// volume change are signed and enter as they are.
-pub const SCALE_FEATURES: [&str; 10] = [
+pub const SCALE_FEATURES: [&str; 15] = [
     "price_volatility_1min",
     "price_volatility_5min",
     "volatility_ratio",
@@ -51,6 +58,11 @@ pub const SCALE_FEATURES: [&str; 10] = [
     "high_low_range_5min",
     "time_since_prev_tick_s",
     "mid_price",
+    "clock_volatility_10s",
+    "clock_volatility_1min",
+    "clock_volatility_5min",
+    "clock_volatility_30min",
+    "activity_ratio",
 ];
 
 /// Labeled rows in time order (ties broken by product), features row-major.
@@ -230,18 +242,11 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volspike_core::Feed;
 
     fn row(product: &str, t_s: i64, price: f64, prev: Option<f64>) -> FeatureRow {
         let lr = prev.map(|p: f64| (price / p).ln());
         FeatureRow {
-            schema_version: volspike_core::FEATURE_SCHEMA_VERSION,
-            product_id: product.into(),
-            event_time_ns: t_s * 1_000_000_000,
             tie: 0,
-            sequence: None,
-            trade_id: None,
-            feed: Feed::AdvancedTrade,
             segment_start: prev.is_none(),
             warm: true,
             price,
@@ -254,12 +259,15 @@ mod tests {
             bid_ask_spread: Some(0.01),
             bid_ask_spread_bps: Some(1.0),
             order_book_imbalance: Some(0.0),
-            volume_24h_pct_change: None,
             trade_intensity: Some(10.0),
             tick_count_5min: Some(50.0),
             high_low_range_5min: Some(0.001),
             time_since_prev_tick_s: prev.map(|_| 10.0),
             mid_price: Some(price),
+            clock_volatility_10s: Some(1e-4),
+            clock_volatility_1min: Some(1e-4),
+            clock_volatility_5min: Some(1e-4),
+            ..FeatureRow::bare(product, t_s * 1_000_000_000, price)
         }
     }
 

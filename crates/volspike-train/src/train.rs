@@ -13,7 +13,9 @@ use volspike_model::model::{Model, Params, Scaler};
 use volspike_model::reference::{self, Distribution};
 
 use crate::boost::{BoostConfig, fit_boosted};
-use crate::dataset::{self, DEFAULT_FEATURES, Dataset, DatasetCounts, LabelConfig, quantile};
+use crate::dataset::{
+    self, DEFAULT_FEATURES, Dataset, DatasetCounts, LabelConfig, LabelKind, LabelReturns, quantile,
+};
 use crate::forest::{ForestConfig, fit_forest};
 use crate::metrics::{self, Metrics, best_f1_threshold};
 use crate::split::{self, SplitConfig, Splits};
@@ -164,20 +166,50 @@ impl TrainConfig {
     }
 }
 
-/// The configuration `volspike demo` trains with: the absolute label on
-/// tick returns and all four models, with which its regime change makes the
-/// drift worker retrain and promote. `volspike train` defaults to the
-/// relative label on 1 s clock returns and the baseline and logistic
-/// regression instead, what leaving each recorder and each day out picks
-/// (`docs/models.md`).
+/// What `volspike train`, the demo and the drift worker's first retrain
+/// use unless told otherwise, chosen by leaving each recorder and each day
+/// of the shared recordings out (`docs/models.md`): the relative label on
+/// 1 s clock returns, the clock volatilities as inputs, the baseline and
+/// the logistic regression (the forest and the booster rank a held-out
+/// recorder worse), Platt-calibrated.
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            label: LabelConfig::default(),
+            label: LabelConfig {
+                kind: LabelKind::Relative,
+                returns: LabelReturns::Clock,
+                ..LabelConfig::default()
+            },
             split: SplitConfig::default(),
             features: DEFAULT_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
             log_scale_inputs: true,
             warm_only: true,
+            models: vec![ModelKind::Baseline, ModelKind::Logistic],
+            baseline_feature: "clock_volatility_1min".into(),
+            logistic_alpha: 1.0,
+            class_weight: ClassWeight::Balanced,
+            calibration: CalibrationMethod::Platt,
+            forest: ForestConfig::default(),
+            boost: BoostConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The defaults before the clock label (issue 17): the absolute label
+    /// on tick returns, the tick volatilities as inputs, all four models,
+    /// the baseline on `price_volatility_1min`. What `volspike demo
+    /// --tick-label` and the benchmarks recorded with it train.
+    pub fn tick_label() -> Self {
+        TrainConfig {
+            label: LabelConfig::default(),
+            features: [
+                "price_volatility_1min",
+                "price_volatility_5min",
+                "volatility_ratio",
+            ]
+            .map(String::from)
+            .to_vec(),
             models: vec![
                 ModelKind::Baseline,
                 ModelKind::Logistic,
@@ -185,11 +217,7 @@ impl Default for TrainConfig {
                 ModelKind::Boosted,
             ],
             baseline_feature: "price_volatility_1min".into(),
-            logistic_alpha: 1.0,
-            class_weight: ClassWeight::Balanced,
-            calibration: CalibrationMethod::Platt,
-            forest: ForestConfig::default(),
-            boost: BoostConfig::default(),
+            ..TrainConfig::default()
         }
     }
 }

@@ -4,8 +4,7 @@
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use volspike_features::EngineConfig;
-use volspike_replay::replay;
-use volspike_train::dataset::{LabelConfig, LabelKind};
+use volspike_train::dataset::LabelKind;
 use volspike_train::train::{TrainConfig, train};
 
 /// Feature rows of `minutes` of a simulated BTC-USD and ETH-USD market.
@@ -28,13 +27,8 @@ fn simulated_market(minutes: u64, seed: u64, start_ns: i64) -> Vec<volspike_core
 #[test]
 fn shuffled_input_gives_the_same_models_and_no_label_crosses_a_split() {
     let rows = simulated_rows(90);
-    let cfg = TrainConfig {
-        label: LabelConfig {
-            kind: LabelKind::Relative,
-            ..LabelConfig::default()
-        },
-        ..TrainConfig::default()
-    };
+    let cfg = TrainConfig::default();
+    assert_eq!(cfg.label.kind, LabelKind::Relative);
     let a = train(&rows, &cfg).unwrap();
     let mut shuffled = rows.clone();
     shuffled.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
@@ -83,7 +77,9 @@ fn no_test_label_window_overlaps_a_training_row() {
 #[test]
 fn evaluate_labels_new_rows_with_the_models_own_tau() {
     let rows = simulated_rows(60);
-    let cfg = TrainConfig::default();
+    // The absolute label: the rows of the test period alone label every
+    // test row (the relative one needs 5 minutes before each).
+    let cfg = TrainConfig::tick_label();
     let report = train(&rows, &cfg).unwrap();
     let (data, _) = volspike_train::train::build_dataset(&rows, &cfg).unwrap();
     let test_start = data.event_time_ns[report.splits.test.start];
@@ -106,34 +102,6 @@ fn evaluate_labels_new_rows_with_the_models_own_tau() {
     }
 }
 
-/// The result `docs/models.md` reports: on the shared recordings, with the
-/// default configuration, logistic regression ranks the test split's
-/// spikes better than the volatility baseline, and training puts it forward.
-#[test]
-fn on_the_shared_recordings_logistic_regression_beats_the_baseline() {
-    let Some(files) = volspike_replay::recordings::shared_recordings(env!("CARGO_MANIFEST_DIR"))
-    else {
-        return;
-    };
-    let rows = replay(&files, &EngineConfig::default()).unwrap().0;
-    let r = train(&rows, &TrainConfig::default()).unwrap();
-    let s = &r.splits;
-    assert_eq!(
-        (s.train.len(), s.validation.len(), s.test.len()),
-        (35_541, 7_306, 7_644)
-    );
-    let test_pr_auc = |name: &str| {
-        let m = r.models.iter().find(|m| m.model.name() == name).unwrap();
-        m.test.pr_auc.unwrap()
-    };
-    let (logistic, baseline) = (test_pr_auc("logistic"), test_pr_auc("baseline"));
-    assert!(
-        logistic > baseline,
-        "logistic {logistic} baseline {baseline}"
-    );
-    assert_eq!(r.best().unwrap().model.name(), "logistic");
-}
-
 /// Platt scaling changes what a score means, not how it ranks: PR-AUC and
 /// ROC-AUC stay, and validation scores move to the observed spike rate
 /// (the balanced class weights put them far above it).
@@ -145,11 +113,11 @@ fn calibration_keeps_the_ranking_and_brings_scores_to_the_spike_rate() {
         &rows,
         &TrainConfig {
             calibration: CalibrationMethod::None,
-            ..TrainConfig::default()
+            ..TrainConfig::tick_label()
         },
     )
     .unwrap();
-    let calibrated = train(&rows, &TrainConfig::default()).unwrap();
+    let calibrated = train(&rows, &TrainConfig::tick_label()).unwrap();
     for (r, c) in raw.models.iter().zip(&calibrated.models) {
         let name = c.model.name();
         assert!(r.model.calibration.is_none(), "{name}");

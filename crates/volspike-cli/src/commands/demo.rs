@@ -49,6 +49,14 @@ pub struct DemoArgs {
     /// Keep the simulated market in one regime.
     #[arg(long)]
     pub no_regime_change: bool,
+    /// Train with the defaults from before the clock label: the absolute
+    /// label on tick returns, tick volatilities as inputs, all four
+    /// models. Its spikes are the regime's level, so after the change the
+    /// champion is out of date and the worker promotes a challenger; with
+    /// the default (relative, clock) label the champion carries over and
+    /// the gate keeps it.
+    #[arg(long)]
+    pub tick_label: bool,
     /// Where the services' logs go (the terminal shows the demo's own
     /// lines).
     #[arg(long, default_value = "data/logs/demo.log")]
@@ -76,6 +84,11 @@ pub async fn run(a: DemoArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         serve_registry: Some(a.registry),
         drift: !a.no_drift,
         regime_change_at: (!a.no_regime_change).then_some(a.regime_change_at),
+        train: if a.tick_label {
+            volspike_train::train::TrainConfig::tick_label()
+        } else {
+            volspike_train::train::TrainConfig::default()
+        },
     };
     let report = demo::run(cfg, opts, shutdown::on_signals()).await?;
     match report.replay_difference {

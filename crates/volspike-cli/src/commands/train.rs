@@ -86,6 +86,12 @@ pub struct TrainArgs {
     pub no_register: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Start from the defaults before the clock label instead: the
+    /// absolute label on tick returns, the tick volatilities as inputs, all
+    /// four models (`TrainConfig::tick_label`); `--quantile`, `--split`
+    /// and the other flags still apply.
+    #[arg(long, conflicts_with_all = ["label_kind", "label_returns", "inputs", "models"])]
+    pub tick_label: bool,
     /// Cross-validate instead of training once: `recorder` holds out each
     /// `--features` file in turn (one file per recorder), `day` each UTC
     /// day. Prints every fold and the means, writes `cv.json` to `--out`,
@@ -160,7 +166,20 @@ fn parse_split(s: &str) -> Result<SplitConfig, String> {
 
 /// Trains, prints the comparison table and where things went.
 pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
-    let defaults = TrainConfig::default();
+    let defaults = if a.tick_label {
+        TrainConfig::tick_label()
+    } else {
+        TrainConfig::default()
+    };
+    let (kind, returns, models) = if a.tick_label {
+        (
+            defaults.label.kind,
+            defaults.label.returns,
+            defaults.models.clone(),
+        )
+    } else {
+        (a.label_kind, a.label_returns, a.models)
+    };
     let cfg = TrainConfig {
         features: if a.inputs.is_empty() {
             defaults.features.clone()
@@ -171,14 +190,14 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         warm_only: !a.include_cold,
         split: a.split,
         label: LabelConfig {
-            kind: a.label_kind,
+            kind,
             quantile: a.quantile,
             lookback: a.lookback,
-            returns: a.label_returns,
+            returns,
             step: a.label_step,
             ..Default::default()
         },
-        models: a.models,
+        models,
         calibration: a.calibration,
         ..defaults
     };

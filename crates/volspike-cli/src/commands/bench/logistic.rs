@@ -15,11 +15,17 @@ use volspike_train::train::{self, TrainConfig, fit_logistic};
 /// book and volume ones (eleven, where the default inputs are three), as
 /// when the results in `docs/benchmarks.md` were first recorded.
 pub fn bench_inputs() -> Vec<String> {
-    const LEFT_OUT: [&str; 4] = [
+    const LEFT_OUT: [&str; 9] = [
         "bid_ask_spread",
         "order_book_imbalance",
         "volume_24h_pct_change",
         "mid_price",
+        // Added by feature schema 2, after the results were recorded.
+        "clock_volatility_10s",
+        "clock_volatility_1min",
+        "clock_volatility_5min",
+        "clock_volatility_30min",
+        "activity_ratio",
     ];
     volspike_core::FEATURE_NAMES
         .iter()
@@ -49,9 +55,10 @@ pub struct LogisticBench {
 /// (row-major little-endian f64), `out/y.u8` and `out/meta.json`.
 pub fn run(files: &[std::path::PathBuf], runs: usize, out: &Path) -> anyhow::Result<LogisticBench> {
     let rows = volspike_replay::parquet::read_files(files)?;
+    // The label the results were recorded with: absolute, tick returns.
     let cfg = TrainConfig {
         features: bench_inputs(),
-        ..TrainConfig::default()
+        ..TrainConfig::tick_label()
     };
     let (data, counts) = train::build_dataset(&rows, &cfg)?;
     let p = train::prepare(data, counts, &cfg)?;
