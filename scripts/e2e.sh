@@ -323,10 +323,13 @@ mlflow_ready() {
 if stage train; then
 PY=$(scripts/python-env.sh)
 start_mlflow
-# Seed 2: an hour whose validation and test splits both hold spikes under
-# the default relative clock label (the simulator's bursts are few per
-# hour; seeds 1, 4, 5, 7 and 8 leave validation or test without one).
-"$BIN" simulate --minutes 60 --seed 2 --out "$WORK/train-sim.ndjson" >/dev/null
+# Seed 3 (the demo's history): an hour whose validation and test splits
+# both hold spikes under the default relative clock label and whose
+# validation the logistic regression ranks (ROC-AUC 0.83), so its Platt fit
+# is made. The simulator's bursts are few per hour: seeds 1, 4, 5, 7 and 8
+# leave validation or test without one, and on seed 2 the clock inputs rank
+# validation worse than chance (0.39), so the fit is rightly refused.
+"$BIN" simulate --minutes 60 --seed 3 --out "$WORK/train-sim.ndjson" >/dev/null
 "$BIN" replay --raw "$WORK/train-sim.ndjson" --out "$WORK/train.parquet" >/dev/null
 mlflow_ready
 "$BIN" train --features "$WORK/train.parquet" --out "$WORK/model" --mlflow-uri "$MLFLOW" | tee "$WORK/train.out"
@@ -378,7 +381,7 @@ if [ -n "${MLFLOW:-}" ]; then
   REG=(--mlflow-uri "$MLFLOW"); REGCONF="registry.mlflow-uri = \"$MLFLOW\""
 else
   REG=(--registry "$WORK/registry"); REGCONF="registry.dir = \"$WORK/registry\""
-  "$BIN" simulate --minutes 60 --seed 2 --out "$WORK/train-sim.ndjson" >/dev/null
+  "$BIN" simulate --minutes 60 --seed 3 --out "$WORK/train-sim.ndjson" >/dev/null
   "$BIN" replay --raw "$WORK/train-sim.ndjson" --out "$WORK/train.parquet" >/dev/null
   "$BIN" train --features "$WORK/train.parquet" --out "$WORK/model-local" "${REG[@]}" >/dev/null
   "$BIN" models promote "${REG[@]}"

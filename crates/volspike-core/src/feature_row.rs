@@ -182,3 +182,26 @@ impl FeatureRow {
         (&self.product_id, self.event_time_ns, self.tie)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_record_reads_with_the_clock_features_absent() {
+        let v2 = FeatureRow {
+            clock_volatility_1min: Some(1e-4),
+            activity_ratio: Some(1.5),
+            ..FeatureRow::bare("BTC-USD", 1, 100.0)
+        };
+        let mut v1 = serde_json::to_value(&v2).unwrap();
+        let fields = v1.as_object_mut().unwrap();
+        for name in &FEATURE_NAMES[15..] {
+            fields.remove(*name);
+        }
+        fields.insert("schema_version".into(), 1.into());
+        let read: FeatureRow = serde_json::from_value(v1).unwrap();
+        assert_eq!(read.values()[..15], v2.values()[..15]);
+        assert!(read.values()[15..].iter().all(Option::is_none));
+    }
+}

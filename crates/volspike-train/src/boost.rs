@@ -6,6 +6,7 @@
 //! forust's own serde layout, read into `volspike_model::boost::Booster`
 //! (plain data that scores without forust).
 
+use forust_ml::constraints::{Constraint, ConstraintMap};
 use forust_ml::gradientbooster::ImportanceMethod;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::{GradientBooster, Matrix};
@@ -30,6 +31,11 @@ pub struct BoostConfig {
     pub min_leaf_weight: f32,
     /// Seed.
     pub seed: u64,
+    /// Hold each input whose relation to a spike is known before any data
+    /// ([`crate::train::known_direction`]) to that direction: a tree cannot
+    /// then learn a recorder's quirk that reverses it.
+    #[serde(default)]
+    pub monotone: bool,
 }
 
 impl Default for BoostConfig {
@@ -41,6 +47,7 @@ impl Default for BoostConfig {
             l2: 1.0,
             min_leaf_weight: 5.0,
             seed: 42,
+            monotone: false,
         }
     }
 }
@@ -59,12 +66,15 @@ fn column_major(z: &[f64], width: usize) -> Vec<f64> {
 
 /// Fits on standardized rows `z` (row-major, `width` columns); returns the
 /// booster and the gain importance of each input (summing to 1).
+/// `directions` (one per input: +1, -1, 0 for none; empty for none at all)
+/// constrain the fit when `cfg.monotone` is set.
 pub fn fit_boosted(
     z: &[f64],
     y: &[bool],
     width: usize,
     cfg: &BoostConfig,
     class_weight: ClassWeight,
+    directions: &[i8],
 ) -> Result<(Booster, Vec<f64>), String> {
     let n = y.len();
     let positives = y.iter().filter(|&&v| v).count();
@@ -86,6 +96,18 @@ pub fn fit_boosted(
         .set_min_leaf_weight(cfg.min_leaf_weight)
         .set_seed(cfg.seed)
         .set_parallel(false);
+    if cfg.monotone && directions.iter().any(|&d| d != 0) {
+        let constraints: ConstraintMap = directions
+            .iter()
+            .enumerate()
+            .filter_map(|(j, &d)| match d {
+                1 => Some((j, Constraint::Positive)),
+                -1 => Some((j, Constraint::Negative)),
+                _ => None,
+            })
+            .collect();
+        booster = booster.set_monotone_constraints(Some(constraints));
+    }
     booster
         .fit(&Matrix::new(&columns, n, width), &target, &weights, None)
         .map_err(|e| e.to_string())?;
@@ -126,12 +148,46 @@ mod tests {
     fn a_booster_learns_a_threshold_deterministically() {
         let (z, y) = data();
         let cfg = BoostConfig::default();
-        let (m, importances) = fit_boosted(&z, &y, 2, &cfg, ClassWeight::Balanced).unwrap();
+        let (m, importances) = fit_boosted(&z, &y, 2, &cfg, ClassWeight::Balanced, &[]).unwrap();
         let p = |r: &[f64]| volspike_model::model::sigmoid(m.log_odds(r));
         assert!(p(&[1.8, 0.0]) > 0.8 && p(&[-1.5, 0.0]) < 0.2);
         assert!(importances[0] > importances[1], "{importances:?}");
-        let (again, _) = fit_boosted(&z, &y, 2, &cfg, ClassWeight::Balanced).unwrap();
+        let (again, _) = fit_boosted(&z, &y, 2, &cfg, ClassWeight::Balanced, &[]).unwrap();
         assert_eq!(m, again);
+    }
+
+    #[test]
+    fn a_monotone_booster_keeps_the_known_direction() {
+        // Spikes where a > 1, and also where a < -1.5 and b > 0: not
+        // monotone in a. Constrained to rise with a, the fit must.
+        let mut z = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..3000 {
+            let a = (i % 300) as f64 / 75.0 - 2.0;
+            let b = ((i * 7919) % 101) as f64 / 50.0 - 1.0;
+            z.extend([a, b]);
+            y.push(a > 1.0 || (a < -1.5 && b > 0.0));
+        }
+        let free = BoostConfig::default();
+        let tied = BoostConfig {
+            monotone: true,
+            ..free
+        };
+        let along_a = |m: &Booster| -> Vec<f64> {
+            (0..40)
+                .map(|k| m.log_odds(&[k as f64 / 10.0 - 2.0, 0.5]))
+                .collect()
+        };
+        let (m, _) = fit_boosted(&z, &y, 2, &free, ClassWeight::Balanced, &[1, 0]).unwrap();
+        let s = along_a(&m);
+        assert!(
+            s[0] > s[20],
+            "unconstrained, the fit learns the low band: {s:?}"
+        );
+        let (m, _) = fit_boosted(&z, &y, 2, &tied, ClassWeight::Balanced, &[1, 0]).unwrap();
+        let s = along_a(&m);
+        assert!(s.windows(2).all(|w| w[0] <= w[1]), "{s:?}");
+        assert!(s[39] > s[0]);
     }
 
     #[test]

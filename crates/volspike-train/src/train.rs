@@ -195,6 +195,31 @@ impl Default for TrainConfig {
     }
 }
 
+/// How an input moves the chance of a spike under `label`, known before
+/// any data: +1 (rises with it), -1 (falls) or 0 (not known). Volatility
+/// clusters, so every trailing volatility predicts forward volatility: +1
+/// under the absolute label. The relative label divides by the trailing
+/// volatility over its lookback, so a volatility over that window is its
+/// denominator (-1) and one over a shorter window is recent news that the
+/// denominator has not caught up with (+1); longer windows are not known.
+pub fn known_direction(feature: &str, label: &LabelConfig) -> i8 {
+    let window_s = match feature {
+        "clock_volatility_10s" => 10,
+        "clock_volatility_1min" | "price_volatility_1min" => 60,
+        "clock_volatility_5min" | "price_volatility_5min" => 300,
+        "clock_volatility_30min" => 1800,
+        _ => return 0,
+    };
+    match label.kind {
+        LabelKind::Absolute => 1,
+        LabelKind::Relative => match window_s.cmp(&label.lookback.as_secs()) {
+            std::cmp::Ordering::Less => 1,
+            std::cmp::Ordering::Equal => -1,
+            std::cmp::Ordering::Greater => 0,
+        },
+    }
+}
+
 impl TrainConfig {
     /// The defaults before the clock label (issue 17): the absolute label
     /// on tick returns, the tick volatilities as inputs, all four models,
@@ -583,9 +608,20 @@ pub fn fit_models(
             }
             ModelKind::Boosted => {
                 progress("boosted");
-                let (booster, importances) =
-                    fit_boosted(standardized(), train_y, width, &cfg.boost, cfg.class_weight)
-                        .map_err(|e| TrainError::Fit("boosted", e))?;
+                let directions: Vec<i8> = cfg
+                    .features
+                    .iter()
+                    .map(|f| known_direction(f, &cfg.label))
+                    .collect();
+                let (booster, importances) = fit_boosted(
+                    standardized(),
+                    train_y,
+                    width,
+                    &cfg.boost,
+                    cfg.class_weight,
+                    &directions,
+                )
+                .map_err(|e| TrainError::Fit("boosted", e))?;
                 (
                     Params::Boosted {
                         booster: Box::new(booster),
@@ -797,5 +833,38 @@ impl LogisticObjective<'_> {
             }
         }
         (loss, g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_directions_follow_the_label() {
+        let inputs = [
+            "clock_volatility_10s",
+            "clock_volatility_1min",
+            "clock_volatility_5min",
+            "clock_volatility_30min",
+            "bid_ask_spread_bps",
+        ];
+        let relative = TrainConfig::default().label;
+        assert_eq!(
+            inputs.map(|f| known_direction(f, &relative)),
+            [1, 1, -1, 0, 0]
+        );
+        let over_30m = LabelConfig {
+            lookback: std::time::Duration::from_secs(1800),
+            ..relative
+        };
+        assert_eq!(
+            inputs.map(|f| known_direction(f, &over_30m)),
+            [1, 1, 1, -1, 0]
+        );
+        assert_eq!(
+            inputs.map(|f| known_direction(f, &LabelConfig::default())),
+            [1, 1, 1, 1, 0]
+        );
     }
 }

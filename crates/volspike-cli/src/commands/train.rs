@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use volspike_core::FeatureRow;
 use volspike_runtime::ConfigLoader;
+use volspike_train::boost::BoostConfig;
 use volspike_train::cv;
 use volspike_train::dataset::{LabelConfig, LabelKind, LabelReturns};
+use volspike_train::forest::ForestConfig;
 use volspike_train::register::{Registration, train_pick_register};
 use volspike_train::split::SplitConfig;
 use volspike_train::train::{CalibrationMethod, ModelKind, TrainConfig};
@@ -68,6 +70,24 @@ pub struct TrainArgs {
     /// recorder or day worse than the logistic regression (`docs/models.md`).
     #[arg(long, value_delimiter = ',', default_value = "baseline,logistic")]
     pub models: Vec<ModelKind>,
+    /// Depth of the forest's trees (default 8).
+    #[arg(long)]
+    pub forest_depth: Option<u16>,
+    /// Fewest training rows in a leaf of the forest (default 20).
+    #[arg(long)]
+    pub forest_min_leaf: Option<usize>,
+    /// Depth of the booster's trees (default 4).
+    #[arg(long)]
+    pub boost_depth: Option<usize>,
+    /// Smallest hessian sum in a leaf of the booster (default 5).
+    #[arg(long)]
+    pub boost_min_leaf_weight: Option<f32>,
+    /// Hold the booster to the relations known before any data: spikes
+    /// likelier with recent volatility, and under the relative label less
+    /// likely with the volatility over its lookback, the label's
+    /// denominator (`docs/models.md`).
+    #[arg(long)]
+    pub monotone: bool,
     /// `platt` (Platt scaling of each model's margin, fitted on
     /// validation, so a score is the chance of a spike) or `none` (the
     /// raw score; balanced class weights then overstate it).
@@ -166,6 +186,14 @@ fn parse_split(s: &str) -> Result<SplitConfig, String> {
 
 /// Trains, prints the comparison table and where things went.
 pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
+    if a.forest_depth == Some(0) || a.boost_depth == Some(0) || a.forest_min_leaf == Some(0) {
+        anyhow::bail!("tree depths and the forest's leaf size must be at least 1");
+    }
+    if a.boost_min_leaf_weight
+        .is_some_and(|w| !w.is_finite() || w < 0.0)
+    {
+        anyhow::bail!("--boost-min-leaf-weight must be a finite number >= 0");
+    }
     let defaults = if a.tick_label {
         TrainConfig::tick_label()
     } else {
@@ -199,6 +227,21 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         },
         models,
         calibration: a.calibration,
+        forest: ForestConfig {
+            max_depth: a.forest_depth.unwrap_or(defaults.forest.max_depth),
+            min_samples_leaf: a
+                .forest_min_leaf
+                .unwrap_or(defaults.forest.min_samples_leaf),
+            ..defaults.forest
+        },
+        boost: BoostConfig {
+            max_depth: a.boost_depth.unwrap_or(defaults.boost.max_depth),
+            min_leaf_weight: a
+                .boost_min_leaf_weight
+                .unwrap_or(defaults.boost.min_leaf_weight),
+            monotone: a.monotone,
+            ..defaults.boost
+        },
         ..defaults
     };
     let started = Instant::now();
