@@ -22,7 +22,6 @@ use volspike_drift_worker::report::{DriftRecord, Verdict};
 use volspike_features::engine::{EngineConfig, FeatureEngine, Outcome};
 use volspike_mlflow::AnyRegistry;
 use volspike_model::artifact::ModelFile;
-use volspike_model::label::{LabelConfig, LabelKind};
 use volspike_model::model::Params;
 use volspike_model::registry::{CHAMPION, LocalRegistry, Registry as _};
 use volspike_runtime::config::StartFrom;
@@ -74,15 +73,11 @@ fn history() -> Vec<FeatureRow> {
 /// A logistic champion trained on `rows`; `flip` negates its weights, so
 /// it ranks spikes last.
 fn champion(rows: &[FeatureRow], flip: bool) -> ModelFile {
-    // The relative label (forward over trailing volatility) means the same
-    // in both regimes, so a challenger trained across the change has both
+    // The default label (relative, on 1 s clock returns) means the same in
+    // both regimes, so a challenger trained across the change has both
     // classes in every split.
     let cfg = TrainConfig {
         models: vec![ModelKind::Logistic],
-        label: LabelConfig {
-            kind: LabelKind::Relative,
-            ..LabelConfig::default()
-        },
         ..TrainConfig::default()
     };
     let report = volspike_train::train::train(rows, &cfg).expect("the champion trains");

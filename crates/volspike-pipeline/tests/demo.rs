@@ -129,6 +129,49 @@ async fn demo_on_the_exchange_feed_gives_the_features_of_the_simulated_market() 
     check_demo(Feed::Exchange, false).await;
 }
 
+/// What a demo run with the drift worker left to check.
+struct DriftDemo {
+    cfg: volspike_runtime::Config,
+    /// Holds the journal, the features and the registry (`models`).
+    dir: tempfile::TempDir,
+    change_ns: i64,
+    got: demo::DemoReport,
+}
+
+/// Runs the demo with the drift worker as `volspike demo` does (regime
+/// change included) at 30x, training with `train`, into a temporary
+/// registry.
+async fn drift_demo(train: volspike_train::train::TrainConfig) -> DriftDemo {
+    let mut cfg = volspike_runtime::testing::config(2_000);
+    cfg.inference.listen = "127.0.0.1:0".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("models");
+    let opts = DemoOptions {
+        speed: Speed::Factor(30.0),
+        print_rows: false,
+        journal: Some(dir.path().join("journal")),
+        out: Some(dir.path().join("features.parquet")),
+        train_registry: Some(registry.clone()),
+        serve_registry: Some(registry),
+        train,
+        ..DemoOptions::default()
+    };
+    assert!(opts.drift);
+    let change_ns = demo::sim_config(&opts)
+        .regime
+        .expect("a regime change")
+        .at_ns;
+    let got = demo::run(cfg.clone(), opts, CancellationToken::new())
+        .await
+        .unwrap();
+    DriftDemo {
+        cfg,
+        dir,
+        change_ns,
+        got,
+    }
+}
+
 /// The demo with the drift worker, as `volspike demo --tick-label` runs it:
 /// the market changes regime 5 minutes in; the worker, calibrated on the
 /// champion's training span (the history the demo trained on, in its
@@ -141,28 +184,13 @@ async fn demo_on_the_exchange_feed_gives_the_features_of_the_simulated_market() 
 async fn demo_on_the_tick_label_retrains_after_the_regime_change_and_promotes() {
     use volspike_drift_worker::report::Verdict;
     use volspike_model::registry::{CHAMPION, LocalRegistry, PREVIOUS, Registry as _};
-    let mut cfg = volspike_runtime::testing::config(2_000);
-    cfg.inference.listen = "127.0.0.1:0".parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let DriftDemo {
+        cfg,
+        dir,
+        change_ns,
+        got,
+    } = drift_demo(volspike_train::train::TrainConfig::tick_label()).await;
     let registry = dir.path().join("models");
-    let opts = DemoOptions {
-        speed: Speed::Factor(30.0),
-        print_rows: false,
-        journal: Some(dir.path().join("journal")),
-        out: Some(dir.path().join("features.parquet")),
-        train_registry: Some(registry.clone()),
-        serve_registry: Some(registry.clone()),
-        train: volspike_train::train::TrainConfig::tick_label(),
-        ..DemoOptions::default()
-    };
-    assert!(opts.drift);
-    let change_ns = demo::sim_config(&opts)
-        .regime
-        .expect("a regime change")
-        .at_ns;
-    let got = demo::run(cfg.clone(), opts, CancellationToken::new())
-        .await
-        .unwrap();
     assert_eq!(got.replay_difference, None);
     let drift = got.drift.expect("the worker ran");
     let s = &drift.status;
@@ -220,25 +248,17 @@ async fn demo_on_the_tick_label_retrains_after_the_regime_change_and_promotes() 
 async fn demo_on_the_default_label_keeps_its_champion_through_the_regime_change() {
     use volspike_drift_worker::report::Verdict;
     use volspike_model::registry::{CHAMPION, LocalRegistry, Registry as _};
-    let mut cfg = volspike_runtime::testing::config(2_000);
-    cfg.inference.listen = "127.0.0.1:0".parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        DemoOptions::default().train,
+        volspike_train::train::TrainConfig::default()
+    );
+    let DriftDemo {
+        cfg,
+        dir,
+        change_ns,
+        got,
+    } = drift_demo(volspike_train::train::TrainConfig::default()).await;
     let registry = dir.path().join("models");
-    let opts = DemoOptions {
-        speed: Speed::Factor(30.0),
-        print_rows: false,
-        train_registry: Some(registry.clone()),
-        serve_registry: Some(registry.clone()),
-        ..DemoOptions::default()
-    };
-    assert_eq!(opts.train, volspike_train::train::TrainConfig::default());
-    let change_ns = demo::sim_config(&opts)
-        .regime
-        .expect("a regime change")
-        .at_ns;
-    let got = demo::run(cfg.clone(), opts, CancellationToken::new())
-        .await
-        .unwrap();
     assert_eq!(got.replay_difference, None);
     let drift = got.drift.expect("the worker ran");
     let s = &drift.status;

@@ -132,16 +132,22 @@ fn plain(booster: &GradientBooster) -> Result<Booster, String> {
 mod tests {
     use super::*;
 
-    fn data() -> (Vec<f64>, Vec<bool>) {
+    /// 3000 rows of two inputs a in [-2, 2) and b in [-1, 1], spikes where
+    /// `spike(a, b)`.
+    fn data_where(spike: impl Fn(f64, f64) -> bool) -> (Vec<f64>, Vec<bool>) {
         let mut z = Vec::new();
         let mut y = Vec::new();
         for i in 0..3000 {
             let a = (i % 300) as f64 / 75.0 - 2.0;
             let b = ((i * 7919) % 101) as f64 / 50.0 - 1.0;
             z.extend([a, b]);
-            y.push(a > 1.0);
+            y.push(spike(a, b));
         }
         (z, y)
+    }
+
+    fn data() -> (Vec<f64>, Vec<bool>) {
+        data_where(|a, _| a > 1.0)
     }
 
     #[test]
@@ -160,14 +166,7 @@ mod tests {
     fn a_monotone_booster_keeps_the_known_direction() {
         // Spikes where a > 1, and also where a < -1.5 and b > 0: not
         // monotone in a. Constrained to rise with a, the fit must.
-        let mut z = Vec::new();
-        let mut y = Vec::new();
-        for i in 0..3000 {
-            let a = (i % 300) as f64 / 75.0 - 2.0;
-            let b = ((i * 7919) % 101) as f64 / 50.0 - 1.0;
-            z.extend([a, b]);
-            y.push(a > 1.0 || (a < -1.5 && b > 0.0));
-        }
+        let (z, y) = data_where(|a, b| a > 1.0 || (a < -1.5 && b > 0.0));
         let free = BoostConfig::default();
         let tied = BoostConfig {
             monotone: true,
