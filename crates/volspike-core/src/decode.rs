@@ -17,6 +17,15 @@
 //! recognised and reported as [`LineKind::Control`]; anything else is a
 //! [`DecodeError`] with a short machine-readable [`DecodeError::reason`]. The
 //! decoder never panics (see the property tests and `fuzz/`).
+//!
+//! Where the receive time is volspike's own clock (a live frame, the
+//! ingestor's journal line and its `ticks.raw` record, both of which carry
+//! `conn` and `frame`), a tick whose event time is more than
+//! [`MAX_EVENT_TIME_AHEAD_NS`] past it is refused
+//! ([`DecodeError::FutureEventTime`]): one such tick would otherwise stall
+//! its product's features until the market caught up with it. Other
+//! recorders' receive times are not trusted for this (a capture time written
+//! in local time without its zone would refuse every line).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -26,7 +35,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde_json::value::RawValue;
 
 use crate::tick::{Feed, Tick};
-use crate::time::{parse_timestamp, parse_unix_seconds};
+use crate::time::{parse_time, parse_unix_seconds};
 
 /// What a successfully read line was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +87,7 @@ pub enum DecodeError {
     #[error("unknown message shape{0}")]
     UnknownShape(String),
     /// A ticker without a field every tick needs.
-    #[error("missing field `{0}`")]
+    #[error("missing field `{0}`{tried}", tried = names_tried(.0))]
     MissingField(&'static str),
     /// A field that is present but unusable (e.g. a price of zero).
     #[error("bad value for `{field}`: {detail}")]
@@ -92,18 +101,39 @@ pub enum DecodeError {
     /// both missing or unreadable.
     #[error("no usable timestamp: {0}")]
     BadTimestamp(String),
+    /// The event time lies more than [`MAX_EVENT_TIME_AHEAD_NS`] after the
+    /// time volspike received the message.
+    #[error(
+        "event time {} is {:.0} s after its receive time {} (at most {} s allowed: the exchange's clock or the message is wrong)",
+        crate::time::format_timestamp(*event_time_ns),
+        (*event_time_ns - *receive_time_ns) as f64 / 1e9,
+        crate::time::format_timestamp(*receive_time_ns),
+        MAX_EVENT_TIME_AHEAD_NS / 1_000_000_000
+    )]
+    FutureEventTime {
+        /// The tick's event time, ns since the epoch.
+        event_time_ns: i64,
+        /// When volspike received it, ns since the epoch.
+        receive_time_ns: i64,
+    },
 }
+
+/// How far a tick's event time may lie after its receive time on volspike's
+/// own clock: a minute, far above clock skew between NTP-synchronized hosts
+/// (milliseconds), far below what stalls features for long.
+pub const MAX_EVENT_TIME_AHEAD_NS: i64 = 60 * 1_000_000_000;
 
 impl DecodeError {
     /// Every value [`DecodeError::reason`] returns: the label values of the
     /// services' dead-letter counters, registered at 0 on start.
-    pub const REASONS: [&'static str; 6] = [
+    pub const REASONS: [&'static str; 7] = [
         "invalid_json",
         "wrong_type",
         "unknown_shape",
         "missing_field",
         "bad_value",
         "bad_timestamp",
+        "future_event_time",
     ];
 
     /// Stable, low-cardinality name used in summaries, metrics and the DLQ.
@@ -115,6 +145,7 @@ impl DecodeError {
             DecodeError::MissingField(_) => "missing_field",
             DecodeError::BadValue { .. } => "bad_value",
             DecodeError::BadTimestamp(_) => "bad_timestamp",
+            DecodeError::FutureEventTime { .. } => "future_event_time",
         }
     }
 }
@@ -142,6 +173,81 @@ pub fn decode_line(line: &[u8], out: &mut Vec<Tick>) -> Result<LineKind, DecodeE
     parsed
 }
 
+/// Other names for the fields of flat ticker records, given by the user
+/// for a recorder the decoder does not know (`volspike replay --field
+/// NAME=SOURCE`): the SOURCE field at a line's top level is read as NAME.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldMap(Vec<(String, String)>);
+
+impl FieldMap {
+    /// The names a mapping may give: the fields of a flat ticker
+    /// (`timestamp` is the event time, `received_at` the receive time).
+    pub const NAMES: [&'static str; 13] = [
+        "product_id",
+        "price",
+        "timestamp",
+        "received_at",
+        "best_bid",
+        "best_ask",
+        "best_bid_qty",
+        "best_ask_qty",
+        "volume_24h",
+        "low_24h",
+        "high_24h",
+        "sequence",
+        "trade_id",
+    ];
+
+    /// Adds `NAME=SOURCE`: read the field SOURCE as NAME.
+    pub fn add(&mut self, spec: &str) -> Result<(), String> {
+        let (name, source) = spec
+            .split_once('=')
+            .map(|(n, s)| (n.trim(), s.trim()))
+            .filter(|(n, s)| !n.is_empty() && !s.is_empty())
+            .ok_or_else(|| format!("`{spec}` is not NAME=SOURCE"))?;
+        if !Self::NAMES.contains(&name) {
+            return Err(format!(
+                "`{name}` is not a field a tick has; one of: {}",
+                Self::NAMES.join(", ")
+            ));
+        }
+        self.0.push((name.to_owned(), source.to_owned()));
+        Ok(())
+    }
+
+    /// True when nothing is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// [`decode_line`] with the fields of `fields` renamed first. A line whose
+/// top level holds none of the mapped fields decodes as it is.
+pub fn decode_line_mapped(
+    line: &[u8],
+    fields: &FieldMap,
+    out: &mut Vec<Tick>,
+) -> Result<LineKind, DecodeError> {
+    if fields.is_empty() {
+        return decode_line(line, out);
+    }
+    let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_slice(line.trim_ascii()) else {
+        return decode_line(line, out);
+    };
+    let mut renamed = false;
+    for (name, source) in &fields.0 {
+        if let Some(v) = obj.remove(source) {
+            obj.insert(name.clone(), v);
+            renamed = true;
+        }
+    }
+    if !renamed {
+        return decode_line(line, out);
+    }
+    let rewritten = serde_json::to_vec(&obj).expect("a JSON object serializes");
+    decode_line(&rewritten, out)
+}
+
 /// Decodes one live WebSocket frame received at `receive_time_ns`,
 /// appending its ticks to `out`.
 ///
@@ -161,6 +267,7 @@ pub fn decode_frame(
     let ctx = Context {
         receive_time_ns: Some(receive_time_ns),
         event_time_ns: Some(receive_time_ns),
+        own_clock: true,
         ..Context::default()
     };
     let start = out.len();
@@ -196,6 +303,8 @@ struct Context {
     receive_time_ns: Option<i64>,
     sequence: Option<u64>,
     feed: Option<Feed>,
+    /// The receive time is volspike's own clock (see the module's doc).
+    own_clock: bool,
 }
 
 /// Deepest nesting of wrappers we follow (wrapper -> envelope -> ticker is 2).
@@ -244,6 +353,7 @@ fn decode(
         let ctx = Context {
             receive_time_ns: receive,
             event_time_ns: ctx.event_time_ns.or(receive),
+            own_clock: ctx.own_clock || l.is_volspike_record(),
             ..ctx
         };
         let text = raw.get();
@@ -286,7 +396,24 @@ fn truncate(s: &str) -> &str {
 }
 
 fn opt_time(s: Option<&str>) -> Option<i64> {
-    s.and_then(|s| parse_timestamp(s).ok())
+    s.and_then(|s| parse_time(s).ok())
+}
+
+/// What a [`DecodeError::MissingField`] message adds: the names that were
+/// looked for, and how to read a recorder that uses another.
+fn names_tried(field: &str) -> String {
+    let names = match field {
+        "timestamp" => {
+            "event_time_ns, time, ws_timestamp, timestamp, event_time, ts, \
+             then the receive time: receive_time_ns, received_at, a wrapper's ts or ingest_time"
+        }
+        "price" => "price",
+        "product_id" => "product_id",
+        _ => return String::new(),
+    };
+    format!(
+        " (looked for {names}; `volspike replay --field {field}=NAME` reads it from another field)"
+    )
 }
 
 #[derive(Deserialize)]
@@ -297,7 +424,7 @@ struct AtEvent<'a> {
 
 fn envelope_tickers(l: &Line<'_>, ctx: Context, out: &mut Vec<Tick>) -> Result<usize, DecodeError> {
     let time = match l.timestamp.as_deref() {
-        Some(t) => parse_timestamp(t).map_err(|e| DecodeError::BadTimestamp(e.to_string()))?,
+        Some(t) => parse_time(t).map_err(|e| DecodeError::BadTimestamp(e.to_string()))?,
         None => ctx
             .event_time_ns
             .ok_or(DecodeError::MissingField("timestamp"))?,
@@ -348,7 +475,11 @@ fn flat_ticker(l: &Line<'_>, ctx: Context, out: &mut Vec<Tick>) -> Result<usize,
         .event_time_ns
         .or_else(|| opt_time(l.time.as_deref()))
         .or_else(|| opt_time(l.ws_timestamp.as_deref()))
-        .or_else(|| opt_time(l.timestamp.as_deref()));
+        .or_else(|| opt_time(l.timestamp.as_deref()))
+        .or_else(|| opt_time(l.event_time.as_deref()))
+        .or_else(|| {
+            l.ts.and_then(|ts| parse_time(ts.get().trim_matches('"')).ok())
+        });
     let receive_time_ns = l
         .receive_time_ns
         .or_else(|| opt_time(l.received_at.as_deref()))
@@ -360,13 +491,24 @@ fn flat_ticker(l: &Line<'_>, ctx: Context, out: &mut Vec<Tick>) -> Result<usize,
                 .time
                 .as_deref()
                 .or(l.ws_timestamp.as_deref())
-                .or(l.timestamp.as_deref());
+                .or(l.timestamp.as_deref())
+                .or(l.event_time.as_deref())
+                .or(l.ts.map(|ts| ts.get()));
             return Err(match seen {
                 Some(s) => DecodeError::BadTimestamp(format!("`{}`", truncate(s))),
                 None => DecodeError::MissingField("timestamp"),
             });
         }
     };
+    if let Some(receive) = receive_time_ns
+        && (ctx.own_clock || l.is_volspike_record())
+        && event_time_ns.saturating_sub(receive) > MAX_EVENT_TIME_AHEAD_NS
+    {
+        return Err(DecodeError::FutureEventTime {
+            event_time_ns,
+            receive_time_ns: receive,
+        });
+    }
     let feed = l
         .feed
         .or(ctx.feed)
@@ -381,8 +523,8 @@ fn flat_ticker(l: &Line<'_>, ctx: Context, out: &mut Vec<Tick>) -> Result<usize,
         event_time_ns,
         receive_time_ns,
         price,
-        best_bid: num(l.best_bid),
-        best_ask: num(l.best_ask),
+        best_bid: num(l.best_bid).or(num(l.bid)),
+        best_ask: num(l.best_ask).or(num(l.ask)),
         best_bid_qty: num(l.best_bid_qty),
         best_ask_qty: num(l.best_ask_qty),
         volume_24h: num(l.volume_24h),
@@ -414,15 +556,17 @@ struct Line<'a> {
     #[serde(borrow)]
     ts: Option<&'a RawValue>,
     #[serde(borrow)]
-    ingest_time: Option<Cow<'a, str>>,
+    ingest_time: Option<When<'a>>,
     #[serde(borrow)]
-    received_at: Option<Cow<'a, str>>,
+    received_at: Option<When<'a>>,
     #[serde(borrow)]
-    timestamp: Option<Cow<'a, str>>,
+    timestamp: Option<When<'a>>,
     #[serde(borrow)]
-    ws_timestamp: Option<Cow<'a, str>>,
+    ws_timestamp: Option<When<'a>>,
     #[serde(borrow)]
-    time: Option<Cow<'a, str>>,
+    time: Option<When<'a>>,
+    #[serde(borrow)]
+    event_time: Option<When<'a>>,
     schema_version: Option<u32>,
     event_time_ns: Option<i64>,
     receive_time_ns: Option<i64>,
@@ -432,6 +576,12 @@ struct Line<'a> {
     price: Option<Num>,
     best_bid: Option<Num>,
     best_ask: Option<Num>,
+    /// Other recorders' names for the best bid and ask (read when
+    /// `best_bid` and `best_ask` are absent).
+    #[serde(alias = "bid_price")]
+    bid: Option<Num>,
+    #[serde(alias = "ask_price")]
+    ask: Option<Num>,
     #[serde(alias = "best_bid_quantity", alias = "best_bid_size")]
     best_bid_qty: Option<Num>,
     #[serde(alias = "best_ask_quantity", alias = "best_ask_size")]
@@ -445,6 +595,59 @@ struct Line<'a> {
     sequence_num: Option<Int>,
     sequence: Option<Int>,
     trade_id: Option<Int>,
+    /// The ingestor's connection and frame numbers, on its journal lines
+    /// and `ticks.raw` records (only their presence matters here).
+    conn: Option<de::IgnoredAny>,
+    frame: Option<de::IgnoredAny>,
+}
+
+impl Line<'_> {
+    /// A journal line or `ticks.raw` record the ingestor wrote: its receive
+    /// time is volspike's own clock.
+    fn is_volspike_record(&self) -> bool {
+        self.conn.is_some() && self.frame.is_some()
+    }
+}
+
+/// A time field as recorders write it: text (RFC 3339, or unix epoch
+/// digits) borrowed from the input, or a JSON number (unix epoch), kept as
+/// its text for [`parse_time`].
+#[derive(Default)]
+struct When<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for When<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for When<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = When<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a time as text or a unix epoch number")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<When<'de>, E> {
+                Ok(When(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<When<'de>, E> {
+                Ok(When(Cow::Owned(v.to_owned())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<When<'de>, E> {
+                Ok(When(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<When<'de>, E> {
+                Ok(When(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<When<'de>, E> {
+                Ok(When(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A finite number written as a JSON number or a decimal string; an empty
@@ -521,6 +724,7 @@ impl<'de> Deserialize<'de> for Int {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::parse_timestamp;
     use proptest::prelude::*;
 
     fn one(line: &str) -> Tick {
@@ -552,6 +756,10 @@ mod tests {
                 detail: "zero",
             },
             DecodeError::BadTimestamp(String::new()),
+            DecodeError::FutureEventTime {
+                event_time_ns: 0,
+                receive_time_ns: 0,
+            },
         ];
         let reasons: Vec<_> = all.iter().map(DecodeError::reason).collect();
         assert_eq!(reasons, DecodeError::REASONS);
@@ -662,6 +870,174 @@ mod tests {
         assert_eq!(one(line).event_time_ns, 1_762_932_011_500_000_000);
         let bare = r#"{"type":"ticker","product_id":"BTC-USD","price":"1.5","time":"0001-01-01T00:00:00Z"}"#;
         assert_eq!(err(bare.as_bytes()), "bad_timestamp");
+    }
+
+    /// An Advanced Trade envelope stamped `time`.
+    fn envelope_at(time: &str) -> String {
+        format!(
+            r#"{{"channel":"ticker","timestamp":"{time}","sequence_num":7,"events":[{{"type":"update","tickers":[{AT_TICKER}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_tick_far_ahead_of_volspike_s_own_receive_time_is_refused_live_and_in_replay() {
+        let received = parse_timestamp("2026-04-04T21:13:43Z").unwrap();
+        let live = |time: &str| {
+            let mut out = Vec::new();
+            let r = decode_frame(envelope_at(time).as_bytes(), received, &mut out);
+            (r, out.len())
+        };
+        // Within the minute: clock skew, accepted.
+        assert!(matches!(
+            live("2026-04-04T21:14:42Z").0,
+            Ok(LineKind::Ticker(1))
+        ));
+        // Past it: refused, nothing appended, the reason named.
+        let (r, n) = live("2099-01-01T00:00:00Z");
+        let e = r.unwrap_err();
+        assert_eq!((e.reason(), n), ("future_event_time", 0));
+        assert!(
+            e.to_string().contains("2099-01-01T00:00:00.000000000Z is"),
+            "{e}"
+        );
+        assert!(live("2026-04-04T21:14:44Z").0.is_err());
+        // The journal line of the same frame reads the same.
+        let journal = format!(
+            r#"{{"ts":{}.0,"conn":3,"frame":41,"raw":{}}}"#,
+            received / 1_000_000_000,
+            envelope_at("2099-01-01T00:00:00Z")
+        );
+        assert_eq!(err(journal.as_bytes()), "future_event_time");
+        // Another recorder's `{ts, raw}` line: its capture time is not ours
+        // to judge (it may be local time without a zone), so it reads.
+        let foreign = format!(
+            r#"{{"ts":{}.0,"pair":"BTC-USD","raw":{}}}"#,
+            received / 1_000_000_000,
+            envelope_at("2099-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            one(&foreign).event_time_ns,
+            parse_timestamp("2099-01-01T00:00:00Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn the_ingestor_s_own_record_of_a_future_tick_is_refused_too() {
+        let mut ticks = Vec::new();
+        decode_line(envelope_at("2099-01-01T00:00:00Z").as_bytes(), &mut ticks).unwrap();
+        let mut t = ticks.pop().unwrap();
+        t.receive_time_ns = Some(parse_timestamp("2026-04-04T21:13:43Z").unwrap());
+        let raw: &RawValue = serde_json::from_str("{}").unwrap();
+        let mut record = Vec::new();
+        crate::tick::write_tick_record(
+            &mut record,
+            &t,
+            crate::tick::TickSource {
+                conn: 1,
+                frame: 2,
+                raw,
+            },
+        )
+        .unwrap();
+        assert_eq!(err(&record), "future_event_time");
+    }
+
+    /// A flat ticker line of an unseen recorder whose time is `field: value`.
+    fn flat_with(field: &str, value: &str) -> String {
+        format!(
+            r#"{{"product_id": "BTC-USD", "price": "67223.5", "bid": 67223.49, "ask": "67223.5", "{field}": {value}}}"#
+        )
+    }
+
+    #[test]
+    fn flat_tickers_read_their_time_under_every_common_name() {
+        let want = parse_timestamp("2026-04-04T21:13:43.291Z").unwrap();
+        for (field, value) in [
+            ("ts", r#""2026-04-04T21:13:43.291Z""#),
+            ("ts", "1775337223.291"),
+            ("ts", "1775337223291"),
+            ("time", r#""2026-04-04T21:13:43.291+00:00""#),
+            ("time", "1775337223291000"),
+            ("event_time", r#""2026-04-04 21:13:43.291 +0000 UTC""#),
+            ("event_time", r#""1775337223291""#),
+            ("received_at", r#""2026-04-04T23:13:43.291+02:00""#),
+            ("timestamp", "1775337223.291"),
+        ] {
+            let t = one(&flat_with(field, value));
+            assert_eq!(t.event_time_ns, want, "{field}: {value}");
+            assert_eq!(
+                (t.best_bid, t.best_ask),
+                (Some(67223.49), Some(67223.5)),
+                "{field}"
+            );
+        }
+        // bid_price and ask_price too; best_bid wins where both are present.
+        let t = one(
+            r#"{"product_id": "BTC-USD", "price": "1", "bid_price": "0.5", "ask_price": "1.5", "best_bid": "0.9", "ts": 1775337223}"#,
+        );
+        assert_eq!((t.best_bid, t.best_ask), (Some(0.9), Some(1.5)));
+    }
+
+    #[test]
+    fn a_missing_time_names_every_field_tried_and_the_way_out() {
+        let mut out = Vec::new();
+        let e = decode_line(
+            flat_with("exch_ts", r#""2026-04-04T21:13:43Z""#).as_bytes(),
+            &mut out,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason(), "missing_field");
+        let text = e.to_string();
+        for name in [
+            "ws_timestamp",
+            "event_time",
+            "ts",
+            "received_at",
+            "--field timestamp=NAME",
+        ] {
+            assert!(text.contains(name), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_field_map_reads_a_recorder_s_own_names() {
+        let line = r#"{"sym": "ETH-USD", "px": 2050.5, "exch_ts": "2026-04-04T21:13:43Z", "ts": "garbage"}"#;
+        let mut fields = FieldMap::default();
+        for spec in ["product_id=sym", "price=px", "timestamp=exch_ts"] {
+            fields.add(spec).unwrap();
+        }
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_line_mapped(line.as_bytes(), &fields, &mut out),
+            Ok(LineKind::Ticker(1))
+        );
+        assert_eq!(out[0].product_id.as_str(), "ETH-USD");
+        assert_eq!(out[0].price, 2050.5);
+        assert_eq!(
+            out[0].event_time_ns,
+            parse_timestamp("2026-04-04T21:13:43Z").unwrap()
+        );
+        // Unmapped, the same line is unreadable; lines without the fields
+        // decode as they are.
+        assert!(decode_line(line.as_bytes(), &mut Vec::new()).is_err());
+        let plain = flat_with("ts", "1775337223");
+        assert_eq!(
+            decode_line_mapped(plain.as_bytes(), &fields, &mut Vec::new()),
+            Ok(LineKind::Ticker(1))
+        );
+        // Bad specifications say why.
+        assert!(
+            FieldMap::default()
+                .add("timestamp")
+                .unwrap_err()
+                .contains("NAME=SOURCE")
+        );
+        assert!(
+            FieldMap::default()
+                .add("colour=c")
+                .unwrap_err()
+                .contains("one of: product_id")
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub mod sequence;
 pub mod tick;
 pub mod time;
 
-pub use decode::{Control, DecodeError, LineKind, decode_frame, decode_line};
+pub use decode::{
+    Control, DecodeError, FieldMap, LineKind, decode_frame, decode_line, decode_line_mapped,
+};
 pub use feature_row::{FEATURE_NAMES, FEATURE_SCHEMA_VERSION, FeatureRow};
 pub use scoring::{
     Alert, LATENCY_HEADER, ModelEvent, ModelEventKind, ModelId, Prediction, PredictionOutcome,

@@ -189,6 +189,44 @@ pub fn format_timestamp(ns: i64) -> String {
     out
 }
 
+/// Parses a time as recorders write it: RFC 3339 text ([`parse_timestamp`])
+/// or a unix epoch number whose unit its integer digits tell: up to 11
+/// digits seconds, 12 to 14 milliseconds, 15 to 17 microseconds, 18 or 19
+/// nanoseconds (each unit's range covers 1973 to 2286 and no other's does).
+pub fn parse_time(s: &str) -> Result<i64, TimestampError> {
+    let s = s.trim();
+    if s.as_bytes().get(4) == Some(&b'-') {
+        return parse_timestamp(s);
+    }
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() || !int.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(TimestampError("neither RFC 3339 nor a unix epoch number"));
+    }
+    if !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(TimestampError("bad fraction of a unix epoch number"));
+    }
+    // Decimal digits of a nanosecond in the number's unit.
+    let unit_digits: u32 = match int.len() {
+        1..=11 => 9,
+        12..=14 => 6,
+        15..=17 => 3,
+        18..=19 => 0,
+        _ => return Err(TimestampError("unix epoch number too long")),
+    };
+    let whole: i64 = int
+        .parse()
+        .map_err(|_| TimestampError("unix epoch number out of range"))?;
+    let mut ns = whole
+        .checked_mul(10i64.pow(unit_digits))
+        .ok_or(TimestampError("unix epoch number out of range"))?;
+    let mut scale = 10i64.pow(unit_digits) / 10;
+    for c in frac.bytes().take(unit_digits as usize) {
+        ns += i64::from(c - b'0') * scale;
+        scale /= 10;
+    }
+    Ok(ns)
+}
+
 /// Parses unix seconds written as decimal text (`1762932011.609013`) into
 /// nanoseconds exactly, without going through a float.
 pub fn parse_unix_seconds(s: &str) -> Result<i64, TimestampError> {
@@ -216,6 +254,32 @@ pub fn parse_unix_seconds(s: &str) -> Result<i64, TimestampError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_unix_epoch_number_is_read_in_the_unit_its_size_tells() {
+        let z = parse_timestamp("2026-04-04T21:13:43.291Z").unwrap();
+        for s in [
+            "1775337223.291",
+            "1775337223291",
+            "1775337223291000",
+            "1775337223291000000",
+            "1775337223291.0",
+            "2026-04-04T21:13:43.291+00:00",
+            " 2026-04-04T21:13:43.291Z",
+        ] {
+            assert_eq!(parse_time(s), Ok(z), "{s}");
+        }
+        assert_eq!(parse_time("1775337223"), Ok(z - 291_000_000));
+        for bad in [
+            "",
+            "yesterday",
+            "17753372232910000000000",
+            "1775.x",
+            "-1775337223",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_every_spelling_coinbase_and_recorders_use() {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use volspike_core::{LineKind, Tick, decode_line};
 use volspike_features::{FeatureEngine, Outcome};
 use volspike_runtime::Config;
+use volspike_runtime::config::GroupProtocol;
 use volspike_runtime::kafka::{
     DeliveryCounter, consumer_config, flush, producer_config, send_with_backpressure,
 };
@@ -76,20 +77,24 @@ impl Worker {
         let bootstrap = cfg.kafka.broker("the featurizer")?;
         let mut cc = consumer_config(&cfg.kafka, bootstrap, "featurizer", &fc.group_id);
         cc.set(
-            "session.timeout.ms",
-            fc.session_timeout.as_millis().to_string(),
-        )
-        .set(
             "max.poll.interval.ms",
             fc.max_poll_interval
                 .as_millis()
                 .max(fc.session_timeout.as_millis())
                 .to_string(),
-        )
-        .set(
-            "heartbeat.interval.ms",
-            (fc.session_timeout.as_millis() / 4).max(100).to_string(),
         );
+        // Under KIP-848 the broker owns session and heartbeat timing
+        // (librdkafka refuses to start if they are set).
+        if cfg.kafka.group_protocol == GroupProtocol::Classic {
+            cc.set(
+                "session.timeout.ms",
+                fc.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (fc.session_timeout.as_millis() / 4).max(100).to_string(),
+            );
+        }
         let consumer: BaseConsumer<GroupContext> = cc
             .create_with_context(GroupContext::default())
             .map_err(Error::kafka("creating the consumer"))?;
@@ -348,11 +353,17 @@ impl Worker {
                     match engine.push(tick) {
                         Outcome::Row(row) => {
                             let bytes = serde_json::to_vec(&row).expect("feature rows serialize");
-                            let ts = row.event_time_ns.div_euclid(1_000_000);
-                            let record = BaseRecord::to(&self.cfg.topics.features)
+                            let mut record = BaseRecord::to(&self.cfg.topics.features)
                                 .key(row.product_id.as_bytes())
-                                .payload(&bytes)
-                                .timestamp(ts);
+                                .payload(&bytes);
+                            // The input record's time (when the ingestor
+                            // received it), not event time: retention and the
+                            // broker's limit on future timestamps run on it,
+                            // and a rebuilt or retried transaction stamps the
+                            // same time again.
+                            if let Some(ms) = msg.timestamp().to_millis() {
+                                record = record.timestamp(ms);
+                            }
                             send(&self.producer, record)?;
                             delta.rows += 1;
                         }

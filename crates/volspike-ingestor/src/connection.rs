@@ -1,6 +1,8 @@
-//! One feed connection after another: connect, subscribe, check the
-//! acknowledgement, read frames under two watchdogs, and on any failure
-//! reconnect with [`Backoff`], forever, until shut down.
+//! One feed connection after another: connect (TCP, TLS for `wss://`, the
+//! WebSocket upgrade), subscribe, check the acknowledgement, read frames
+//! under two watchdogs, and on any failure reconnect with [`Backoff`],
+//! forever, until shut down. Each failure is named by its cause (one of
+//! [`DISCONNECT_KINDS`]), a TLS one by what the certificate check said.
 //!
 //! Frames go to a [`FrameSink`] with their receive time and connection id;
 //! what happened to the connections goes to it as [`FeedEvent`]s. Kafka and
@@ -12,15 +14,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context as _;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use volspike_core::{Control, DecodeError, Feed, LineKind, Tick, decode_frame};
 
@@ -77,7 +84,7 @@ pub struct Frame<'a> {
 
 /// Every `kind` of [`FeedEvent::Disconnected`]: the label values of the
 /// reconnect counter, registered at 0 on start.
-pub const DISCONNECT_KINDS: [&str; 7] = [
+pub const DISCONNECT_KINDS: [&str; 12] = [
     "closed",
     "silence",
     "stale",
@@ -85,6 +92,11 @@ pub const DISCONNECT_KINDS: [&str; 7] = [
     "connect_failed",
     "handshake_timeout",
     "subscribe_failed",
+    "tls_unknown_issuer",
+    "tls_wrong_host",
+    "tls_bad_certificate",
+    "tls_handshake",
+    "tls_handshake_timeout",
 ];
 
 /// Something that happened to a connection.
@@ -264,45 +276,217 @@ fn acknowledged(feed: Feed, v: &Value) -> Option<BTreeSet<String>> {
     }
 }
 
+/// Why a connection could not be opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectError {
+    /// Low-cardinality cause, for metrics: one of [`DISCONNECT_KINDS`].
+    pub kind: &'static str,
+    /// What happened, in words, naming the peer.
+    pub reason: String,
+}
+
+impl ConnectError {
+    fn new(kind: &'static str, reason: impl Into<String>) -> Self {
+        ConnectError {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<tungstenite::Error> for ConnectError {
+    fn from(e: tungstenite::Error) -> Self {
+        ConnectError::new("connect_failed", format!("connect failed: {e}"))
+    }
+}
+
 /// Opens a connection's WebSocket: [`Network`] in the service, an
 /// in-memory pipe in tests.
 pub trait Connector: Sync {
     /// The byte stream under the WebSocket.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send;
-    /// Connects to `url` and completes the WebSocket handshake.
+    /// Connects to `url` and completes the WebSocket handshake by
+    /// `deadline`.
     fn connect(
         &self,
         url: &str,
-    ) -> impl Future<Output = Result<WebSocketStream<Self::Stream>, tungstenite::Error>> + Send;
+        deadline: Instant,
+    ) -> impl Future<Output = Result<WebSocketStream<Self::Stream>, ConnectError>> + Send;
 }
 
-/// Connections over the network (TLS for `wss://`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Network;
+/// Connections over the network: TCP, then TLS for `wss://` (rustls), then
+/// the WebSocket upgrade, each step's failure named.
+#[derive(Clone)]
+pub struct Network {
+    tls: Arc<rustls::ClientConfig>,
+}
 
-impl Connector for Network {
-    type Stream = tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>;
-    async fn connect(
-        &self,
-        url: &str,
-    ) -> Result<WebSocketStream<Self::Stream>, tungstenite::Error> {
-        tokio_tungstenite::connect_async(url)
-            .await
-            .map(|(ws, _)| ws)
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Network")
     }
 }
 
-/// Runs connections over the network until `shutdown`; returns an error
-/// only for what a reconnect cannot fix (a refused product, a failing sink).
-pub async fn run(
-    cfg: &FeedConfig,
-    sink: &mut impl FrameSink,
-    shutdown: &CancellationToken,
-) -> Result<(), FeedError> {
-    run_with(cfg, &Network, sink, shutdown).await
+impl Network {
+    /// Trusts Mozilla's roots (webpki-roots), the system's store and, if
+    /// given, every CA certificate in the PEM file `ca_file` (a private CA,
+    /// or a proxy's).
+    pub fn new(ca_file: Option<&Path>) -> anyhow::Result<Network> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        // The system's store adds what an operator installed there; a
+        // machine without one (a scratch image) still has Mozilla's roots.
+        let system = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(system.certs);
+        if !system.errors.is_empty() {
+            tracing::debug!(errors = ?system.errors, "some of the system's certificates were not read");
+        }
+        if let Some(path) = ca_file {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("reading ingestor.tls-ca-file {}", path.display()))?;
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "ingestor.tls-ca-file {} holds no certificate",
+                path.display()
+            );
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .with_context(|| format!("a certificate of {}", path.display()))?;
+            }
+        }
+        tracing::debug!(system = added, total = roots.len(), "TLS roots");
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Network {
+            tls: Arc::new(config),
+        })
+    }
 }
 
-/// [`run`] with connections opened by `connector`.
+impl Connector for Network {
+    type Stream = MaybeTlsStream<tokio::net::TcpStream>;
+    async fn connect(
+        &self,
+        url: &str,
+        deadline: Instant,
+    ) -> Result<WebSocketStream<Self::Stream>, ConnectError> {
+        let bad_url =
+            |why: String| ConnectError::new("connect_failed", format!("URL {url}: {why}"));
+        let request = url
+            .into_client_request()
+            .map_err(|e| bad_url(e.to_string()))?;
+        let uri = request.uri();
+        let tls = match uri.scheme_str() {
+            Some("wss") => true,
+            Some("ws") => false,
+            other => return Err(bad_url(format!("scheme {other:?} is neither ws nor wss"))),
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| bad_url("no host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let peer = format!("{host}:{port}");
+        let tcp = match tokio::time::timeout_at(
+            deadline,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(ConnectError::new(
+                    "connect_failed",
+                    format!("connecting to {peer} timed out"),
+                ));
+            }
+            Ok(Err(e)) => {
+                return Err(ConnectError::new(
+                    "connect_failed",
+                    format!("connecting to {peer}: {e}"),
+                ));
+            }
+            Ok(Ok(tcp)) => tcp,
+        };
+        // Ticks are small and latency matters more than packet count.
+        let _ = tcp.set_nodelay(true);
+        let stream = if tls {
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| bad_url(format!("host {host}: {e}")))?;
+            let handshake =
+                tokio_rustls::TlsConnector::from(Arc::clone(&self.tls)).connect(name, tcp);
+            match tokio::time::timeout_at(deadline, handshake).await {
+                Err(_) => {
+                    return Err(ConnectError::new(
+                        "tls_handshake_timeout",
+                        format!(
+                            "TLS to {peer}: no handshake before the deadline (ingestor.handshake-timeout)"
+                        ),
+                    ));
+                }
+                Ok(Err(e)) => return Err(tls_error(&peer, &e)),
+                Ok(Ok(s)) => MaybeTlsStream::Rustls(s),
+            }
+        } else {
+            MaybeTlsStream::Plain(tcp)
+        };
+        match tokio::time::timeout_at(deadline, tokio_tungstenite::client_async(request, stream))
+            .await
+        {
+            Err(_) => Err(ConnectError::new(
+                "connect_failed",
+                format!("WebSocket upgrade with {peer} timed out"),
+            )),
+            Ok(Err(e)) => Err(ConnectError::new(
+                "connect_failed",
+                format!("WebSocket upgrade with {peer}: {e}"),
+            )),
+            Ok(Ok((ws, _))) => Ok(ws),
+        }
+    }
+}
+
+/// A failed TLS handshake, named by what the certificate check said.
+fn tls_error(peer: &str, e: &std::io::Error) -> ConnectError {
+    use rustls::{CertificateError, Error as Tls};
+    let tls = e.get_ref().and_then(|inner| inner.downcast_ref::<Tls>());
+    let (kind, what) = match tls {
+        Some(Tls::InvalidCertificate(CertificateError::UnknownIssuer)) => (
+            "tls_unknown_issuer",
+            "the server's certificate is signed by no CA this ingestor trusts \
+             (for a private CA, set ingestor.tls-ca-file)"
+                .to_owned(),
+        ),
+        Some(Tls::InvalidCertificate(
+            c @ (CertificateError::NotValidForName
+            | CertificateError::NotValidForNameContext { .. }),
+        )) => (
+            "tls_wrong_host",
+            format!("the server's certificate is for another host: {c}"),
+        ),
+        Some(Tls::InvalidCertificate(c)) => (
+            "tls_bad_certificate",
+            format!("the server's certificate is refused: {c}"),
+        ),
+        Some(other) => ("tls_handshake", format!("handshake failed: {other}")),
+        None => ("tls_handshake", format!("handshake failed: {e}")),
+    };
+    ConnectError::new(kind, format!("TLS to {peer}: {what}"))
+}
+
+/// Runs connections opened by `connector` until `shutdown`; returns an
+/// error only for what a reconnect cannot fix (a refused product, a failing
+/// sink).
 pub async fn run_with(
     cfg: &FeedConfig,
     connector: &impl Connector,
@@ -380,12 +564,15 @@ async fn session(
         reason,
         healthy: false,
     };
-    let connect = tokio::time::timeout(cfg.handshake_timeout, connector.connect(&cfg.url));
+    // The connector names what timed out; the outer limit holds one that
+    // does not look at the deadline.
+    let deadline = Instant::now() + cfg.handshake_timeout;
+    let connect = tokio::time::timeout_at(deadline, connector.connect(&cfg.url, deadline));
     let mut ws = tokio::select! {
         _ = shutdown.cancelled() => return End::Shutdown,
         r = connect => match r {
             Err(_) => return retry("connect_failed", "connect timed out".into()),
-            Ok(Err(e)) => return retry("connect_failed", format!("connect failed: {e}")),
+            Ok(Err(e)) => return retry(e.kind, e.reason),
             Ok(Ok(ws)) => ws,
         },
     };

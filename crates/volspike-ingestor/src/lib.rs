@@ -1,7 +1,8 @@
 //! The ingestor service: Coinbase WebSocket -> `ticks.raw` + NDJSON journal.
 //!
-//! [`connection::run`] keeps a subscribed connection alive (acknowledgement
-//! check, two watchdogs, reconnect forever with [`backoff`], rate limits,
+//! [`connection::run_with`] keeps a subscribed connection alive (TLS for
+//! `wss://`, acknowledgement check, two watchdogs, reconnect forever with
+//! [`backoff`], rate limits,
 //! sequence tracking ([`volspike_core::sequence`])) and hands every frame, decoded once, to a
 //! [`connection::FrameSink`]. [`IngestSink`] is the real one: it appends the
 //! frame to the [`journal`] and builds its Kafka records ([`output`]); at
@@ -81,6 +82,8 @@ pub struct IngestSink {
     report: Summary,
     last_tick: BTreeMap<ProductId, Instant>,
     stop_after: Option<(u64, CancellationToken)>,
+    health: Health,
+    last_disconnect: Option<String>,
 }
 
 impl IngestSink {
@@ -97,7 +100,16 @@ impl IngestSink {
             report: Summary::default(),
             last_tick: BTreeMap::new(),
             stop_after: None,
+            health: Health::default(),
+            last_disconnect: None,
         }
+    }
+
+    /// Reports readiness to `health`: ready while a subscription is
+    /// acknowledged, not between a disconnect and the next acknowledgement.
+    pub fn with_health(mut self, health: Health) -> Self {
+        self.health = health;
+        self
     }
 
     /// The report so far.
@@ -179,6 +191,7 @@ impl FrameSink for IngestSink {
         let (conn, body) = match &event {
             FeedEvent::Subscribed { conn, products } => {
                 self.report.subscriptions += 1;
+                self.health.set_ready(true);
                 (
                     *conn,
                     json!({"type": "subscribed", "conn": conn, "products": products, "time": time}),
@@ -192,6 +205,8 @@ impl FrameSink for IngestSink {
             } => {
                 *self.report.disconnects.entry(kind).or_default() += 1;
                 metrics::counter!(m::RECONNECTS, "reason" => *kind).increment(1);
+                self.health.set_ready(false);
+                self.last_disconnect = Some(reason.clone());
                 if matches!(*kind, "silence" | "stale") {
                     metrics::counter!(m::WATCHDOG_TRIPS, "kind" => *kind).increment(1);
                 }
@@ -396,6 +411,8 @@ pub async fn run_with(
         None => None,
     };
     let feed = feed_config(&cfg, 1).map_err(Error::Feed)?;
+    let network =
+        connection::Network::new(cfg.ingestor.tls_ca_file.as_deref()).map_err(Error::Feed)?;
     let mut output = make_output(&cfg, &bootstrap).await.map_err(Error::Kafka)?;
     let mut recovered = 0;
     let first_conn = match (&journal, &journal_dir) {
@@ -417,7 +434,9 @@ pub async fn run_with(
         }
         _ => 1,
     };
-    let mut sink = IngestSink::new(journal.map(|(j, _)| j), output);
+    // Ready once the exchange acknowledges a subscription (not before a
+    // connection exists: an ingestor that cannot reach its feed is not ready).
+    let mut sink = IngestSink::new(journal.map(|(j, _)| j), output).with_health(health.clone());
     sink.report.recovered_records = recovered;
     let stop = shutdown.child_token();
     sink.stop_after = opts.stop_after_ticks.map(|n| (n, stop.clone()));
@@ -428,15 +447,29 @@ pub async fn run_with(
             stop.cancel();
         });
     }
-    health.set_ready(true);
     let feed = FeedConfig { first_conn, ..feed };
     tracing::info!(url = %feed.url, products = ?feed.products, feed = ?feed.feed, "ingesting");
-    let result = connection::run(&feed, &mut sink, &stop).await;
+    let result = connection::run_with(&feed, &network, &mut sink, &stop).await;
     health.set_ready(false);
+    let last_disconnect = sink.last_disconnect.take();
     let summary = sink
         .finish(cfg.kafka.request_timeout)
         .map_err(Error::Journal)?;
     result.map_err(|e| Error::Feed(e.into()))?;
+    // A bounded run that got nothing from its feed failed, whatever the
+    // reason; say the last one.
+    if let Some(d) = opts.duration
+        && summary.frames == 0
+    {
+        return Err(Error::Feed(anyhow::anyhow!(
+            "no frame from {} in {:?}; last connection error: {}",
+            feed.url,
+            d,
+            last_disconnect
+                .as_deref()
+                .unwrap_or("none (connected, but nothing came)")
+        )));
+    }
     if !summary.undelivered.is_empty() {
         let dir = journal_dir
             .as_ref()

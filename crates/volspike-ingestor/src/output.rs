@@ -197,7 +197,11 @@ impl Output {
                         partition: self.raw_partition(&tick.product_id),
                         key: Some(tick.product_id.clone()),
                         payload: start..self.arena.len(),
-                        timestamp_ms: tick.event_time_ns.div_euclid(1_000_000),
+                        // Receive time, not event time: Kafka's retention and
+                        // its limit on future timestamps (an hour ahead, Kafka
+                        // 4) run on this clock, which the exchange's clock
+                        // and an old recording's times must not move.
+                        timestamp_ms: frame.receive_time_ns.div_euclid(1_000_000),
                         frame: number,
                         dlq: None,
                     });

@@ -14,12 +14,11 @@ use std::time::Duration;
 use tokio::io::DuplexStream;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
 use volspike_core::{Feed, Tick};
 use volspike_ingestor::auth::CdpKey;
 use volspike_ingestor::connection::{
-    Connector, FeedConfig, FeedError, FeedEvent, Frame, FrameSink, run_with,
+    ConnectError, Connector, FeedConfig, FeedError, FeedEvent, Frame, FrameSink, run_with,
 };
 use volspike_sim::{ExchangeSim, Faults, InMemory, SimSettings, Speed};
 
@@ -31,11 +30,12 @@ impl Connector for SimConnector {
     async fn connect(
         &self,
         url: &str,
-    ) -> Result<WebSocketStream<DuplexStream>, tungstenite::Error> {
+        _deadline: Instant,
+    ) -> Result<WebSocketStream<DuplexStream>, ConnectError> {
         let stream = self.0.connect();
-        tokio_tungstenite::client_async(url, stream)
+        Ok(tokio_tungstenite::client_async(url, stream)
             .await
-            .map(|(ws, _)| ws)
+            .map(|(ws, _)| ws)?)
     }
 }
 

@@ -22,24 +22,6 @@ struct Ingested {
     sim: Vec<ConnectionReport>,
 }
 
-fn ingest_config(url: String, feed: Feed, products: Vec<String>, bootstrap: &str) -> Config {
-    let mut cfg = volspike_runtime::testing::config(1_000);
-    cfg.kafka.bootstrap = Some(bootstrap.to_owned());
-    cfg.kafka.fetch_max_wait = Duration::from_millis(5);
-    let i = &mut cfg.ingestor;
-    i.url = Some(url);
-    i.feed = feed;
-    i.products = products;
-    i.silence_timeout = Duration::from_millis(500);
-    i.stale_timeout = Duration::from_secs(5);
-    i.handshake_timeout = Duration::from_secs(2);
-    i.backoff_base = Duration::from_millis(5);
-    i.backoff_cap = Duration::from_millis(50);
-    i.connects_per_second = 1000;
-    i.messages_per_second = 1000;
-    cfg
-}
-
 /// The ingestor's topics, made ahead as the embedded Kafka has no
 /// CreateTopics API.
 async fn create_topics(cfg: &Config, broker: &Broker) {
@@ -76,7 +58,7 @@ async fn ingest(
     let sim = ExchangeSim::start("127.0.0.1:0".parse().unwrap(), ticks, settings)
         .await
         .unwrap();
-    let mut cfg = ingest_config(sim.url(), feed, products, broker.bootstrap());
+    let mut cfg = common::ingest_config(sim.url(), feed, products, broker.bootstrap());
     cfg.ingestor.journal_dir = Some(journal.to_owned());
     create_topics(&cfg, broker).await;
     let opts = RunOptions {
@@ -310,7 +292,7 @@ async fn ingest_through_outage(
     let sim = ExchangeSim::start("127.0.0.1:0".parse().unwrap(), want.clone(), settings)
         .await
         .unwrap();
-    let mut cfg = ingest_config(
+    let mut cfg = common::ingest_config(
         sim.url(),
         Feed::AdvancedTrade,
         vec!["BTC-USD".into(), "ETH-USD".into()],

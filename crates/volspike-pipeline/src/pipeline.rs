@@ -302,11 +302,19 @@ pub async fn run(
     let mut sent_total = None;
     let mut crashes = 0;
     let mut last_logged = Instant::now();
+    let mut committed = 0;
     loop {
-        let committed = {
+        // A broker that cannot answer for a moment (a restart, its group
+        // coordinator loading) leaves the last count; the deadline below
+        // still bounds the wait.
+        let read = {
             let p = Arc::clone(&progress);
-            tokio::task::spawn_blocking(move || p.committed()).await??
+            tokio::task::spawn_blocking(move || p.committed()).await?
         };
+        match read {
+            Ok(c) => committed = c,
+            Err(e) => tracing::debug!(error = %e, "reading the featurizers' progress; retrying"),
+        }
         if let Some(total) = sent_total
             && committed >= total
         {
@@ -712,11 +720,28 @@ fn produce_input(
     let mut sent = 0i64;
     decode_files(files, |chunk| {
         sent += send_chunk(&producer, cfg, files, &chunk, &mut counts)?;
-        while sent - progress.committed()? > max_ahead
-            || progress.output_written()? - output_read.load(Ordering::Relaxed) > max_ahead
-        {
+        // Progress is read from the broker, which may be briefly unable to
+        // answer (its group coordinator loading, a restart): that is a
+        // reason to wait, not to fail; only the deadline ends the wait.
+        let mut last_error = None;
+        loop {
+            let ahead = progress.committed().and_then(|committed| {
+                let unread = progress.output_written()? - output_read.load(Ordering::Relaxed);
+                Ok(sent - committed > max_ahead || unread > max_ahead)
+            });
+            match ahead {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "reading the featurizers' progress; retrying");
+                    last_error = Some(e);
+                }
+            }
             if Instant::now() > deadline {
-                bail!("the featurizers stopped making progress");
+                match last_error {
+                    Some(e) => bail!("the featurizers stopped making progress (last error: {e:#})"),
+                    None => bail!("the featurizers stopped making progress"),
+                }
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -751,27 +776,26 @@ fn send_chunk(
             Ok((LineKind::Ticker(_), range)) => {
                 let ticks = &chunk.ticks[range.clone()];
                 let Some(first) = ticks.first() else { continue };
-                let ts = first.event_time_ns.div_euclid(1_000_000);
+                // Records carry the time they are sent (the producer's
+                // default), not the recording's: a months-old recording's
+                // times would put its records past the topic's retention.
                 if ticks.iter().all(|t| t.product_id == first.product_id) {
                     sent += send(
                         producer,
                         BaseRecord::to(topic)
                             .key(first.product_id.as_bytes())
-                            .payload(bytes)
-                            .timestamp(ts),
+                            .payload(bytes),
                     )?;
                 } else {
                     for t in ticks {
                         let mut v = serde_json::to_value(t)?;
                         v["schema_version"] = TICK_SCHEMA_VERSION.into();
                         let payload = serde_json::to_vec(&v)?;
-                        let ts = t.event_time_ns.div_euclid(1_000_000);
                         sent += send(
                             producer,
                             BaseRecord::to(topic)
                                 .key(t.product_id.as_bytes())
-                                .payload(&payload)
-                                .timestamp(ts),
+                                .payload(&payload),
                         )?;
                     }
                 }

@@ -17,7 +17,7 @@ use std::thread;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use volspike_core::{DecodeError, LineKind, Tick, decode_line};
+use volspike_core::{DecodeError, FieldMap, LineKind, Tick, decode_line_mapped};
 
 /// Expands glob patterns (or plain paths) into files, sorted within each
 /// pattern, without repeats. A pattern that matches nothing is an error.
@@ -48,22 +48,30 @@ pub fn expand_globs(patterns: &[String]) -> anyhow::Result<Vec<PathBuf>> {
 /// in time, which is right for one stream but would drop whole files here.
 /// Ties keep the given order. Only the first lines of each file are read.
 pub fn order_by_first_tick(files: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    order_by_first_tick_mapped(files, &FieldMap::default())
+}
+
+/// [`order_by_first_tick`] of lines read with `fields` renamed.
+pub fn order_by_first_tick_mapped(
+    files: Vec<PathBuf>,
+    fields: &FieldMap,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut keyed = Vec::with_capacity(files.len());
     for (i, path) in files.into_iter().enumerate() {
-        let first = first_tick_time(&path)?;
+        let first = first_tick_time(&path, fields)?;
         keyed.push((first.unwrap_or(i64::MAX), i, path));
     }
     keyed.sort();
     Ok(keyed.into_iter().map(|(_, _, p)| p).collect())
 }
 
-fn first_tick_time(path: &Path) -> anyhow::Result<Option<i64>> {
+fn first_tick_time(path: &Path, fields: &FieldMap) -> anyhow::Result<Option<i64>> {
     use std::io::BufRead;
     let reader = std::io::BufReader::new(open(path)?);
     let mut ticks = Vec::new();
     for line in reader.split(b'\n').take(10_000) {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
-        if decode_line(&line, &mut ticks).is_ok() && !ticks.is_empty() {
+        if decode_line_mapped(&line, fields, &mut ticks).is_ok() && !ticks.is_empty() {
             return Ok(ticks.iter().map(|t| t.event_time_ns).min());
         }
     }
@@ -236,8 +244,8 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Decodes every line of a chunk.
-pub fn decode_chunk(bytes: Bytes, file: usize, first_line: u64) -> DecodedChunk {
+/// Decodes every line of a chunk, with `fields` renamed.
+pub fn decode_chunk(bytes: Bytes, file: usize, first_line: u64, fields: &FieldMap) -> DecodedChunk {
     let mut ticks = Vec::with_capacity(bytes.len() / 200);
     let mut lines = Vec::with_capacity(bytes.len() / 200);
     let mut start = 0;
@@ -245,7 +253,8 @@ pub fn decode_chunk(bytes: Bytes, file: usize, first_line: u64) -> DecodedChunk 
     while start < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |p| start + p);
         let before = ticks.len();
-        let result = decode_line(&bytes[start..end], &mut ticks).map(|k| (k, before..ticks.len()));
+        let result = decode_line_mapped(&bytes[start..end], fields, &mut ticks)
+            .map(|k| (k, before..ticks.len()));
         lines.push(LineOutcome {
             file,
             line_no,
@@ -266,6 +275,16 @@ pub fn decode_chunk(bytes: Bytes, file: usize, first_line: u64) -> DecodedChunk 
 /// decoded chunk in input order on this thread.
 pub fn decode_files(
     files: &[PathBuf],
+    sink: impl FnMut(DecodedChunk) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    decode_files_mapped(files, &FieldMap::default(), sink)
+}
+
+/// [`decode_files`] with the fields of `fields` renamed in every line
+/// (`volspike replay --field`).
+pub fn decode_files_mapped(
+    files: &[PathBuf],
+    fields: &FieldMap,
     mut sink: impl FnMut(DecodedChunk) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let workers = thread::available_parallelism()
@@ -284,7 +303,8 @@ pub fn decode_files(
                 loop {
                     let next = rx.lock().expect("chunk queue lock").recv();
                     let Ok(item) = next else { return };
-                    let out = item.map(|c| (c.seq, decode_chunk(c.bytes, c.file, c.first_line)));
+                    let out =
+                        item.map(|c| (c.seq, decode_chunk(c.bytes, c.file, c.first_line, fields)));
                     if tx.send(out).is_err() {
                         return;
                     }

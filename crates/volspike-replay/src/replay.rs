@@ -2,16 +2,26 @@
 
 use std::path::PathBuf;
 
-use volspike_core::{FeatureRow, Tick};
+use volspike_core::{FeatureRow, FieldMap, Tick};
 use volspike_features::{EngineConfig, FeatureEngine, Outcome};
 
 use crate::counts::Counts;
-use crate::recordings::decode_files;
+use crate::recordings::decode_files_mapped;
 
 /// Runs the feature engine over recordings. Rows come out in input order;
 /// [`crate::parquet::write_rows`] puts them in canonical order.
 pub fn replay(
     files: &[PathBuf],
+    engine_cfg: &EngineConfig,
+) -> anyhow::Result<(Vec<FeatureRow>, Counts)> {
+    replay_mapped(files, &FieldMap::default(), engine_cfg)
+}
+
+/// [`replay`] of recordings whose fields `fields` renames (`volspike
+/// replay --field`).
+pub fn replay_mapped(
+    files: &[PathBuf],
+    fields: &FieldMap,
     engine_cfg: &EngineConfig,
 ) -> anyhow::Result<(Vec<FeatureRow>, Counts)> {
     let mut engine = FeatureEngine::new(engine_cfg);
@@ -20,7 +30,7 @@ pub fn replay(
         ..Counts::default()
     };
     let mut rows = Vec::new();
-    decode_files(files, |chunk| {
+    decode_files_mapped(files, fields, |chunk| {
         for line in &chunk.lines {
             counts.line(line, files);
         }

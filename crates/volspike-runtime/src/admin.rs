@@ -1,4 +1,7 @@
-//! The admin HTTP server: `/metrics` (Prometheus text) and `/healthz`.
+//! The admin HTTP server: `/metrics` (Prometheus text), `/healthz`
+//! (readiness: the service can do its work) and `/livez` (liveness: the
+//! process answers; a service waiting for a model or a broker is alive but
+//! not ready, and restarting it would not help).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,7 +42,8 @@ pub async fn serve(
     serve_with(addr, health, Router::new(), shutdown).await
 }
 
-/// [`serve`] with a service's own routes beside `/metrics` and `/healthz`.
+/// [`serve`] with a service's own routes beside `/metrics`, `/healthz` and
+/// `/livez`.
 pub async fn serve_with(
     addr: SocketAddr,
     health: Health,
@@ -53,6 +57,7 @@ pub async fn serve_with(
     let app = Router::new()
         .route("/metrics", get(|| async { prometheus().render() }))
         .route("/healthz", get(healthz))
+        .route("/livez", get(|| async { "alive\n" }))
         .with_state(health)
         .merge(routes);
     tokio::spawn(async move {
@@ -63,7 +68,7 @@ pub async fn serve_with(
             tracing::error!(error = %e, "admin server failed");
         }
     });
-    tracing::info!(%bound, "admin server listening (/metrics, /healthz)");
+    tracing::info!(%bound, "admin server listening (/metrics, /healthz, /livez)");
     Ok(bound)
 }
 
@@ -72,5 +77,37 @@ async fn healthz(State(health): State<Health>) -> (StatusCode, &'static str) {
         (StatusCode::OK, "ok\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    async fn status(addr: SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_service_that_is_not_ready_is_still_alive() {
+        let health = Health::default();
+        let stop = CancellationToken::new();
+        let addr = serve("127.0.0.1:0".parse().unwrap(), health.clone(), stop.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            status(addr, "/healthz").await,
+            "HTTP/1.1 503 Service Unavailable"
+        );
+        assert_eq!(status(addr, "/livez").await, "HTTP/1.1 200 OK");
+        health.set_ready(true);
+        assert_eq!(status(addr, "/healthz").await, "HTTP/1.1 200 OK");
+        stop.cancel();
     }
 }

@@ -79,10 +79,34 @@ pub struct KafkaConfig {
     /// time, so commands that run it lower this to a few milliseconds.
     #[serde(with = "humantime_serde")]
     pub fetch_max_wait: Duration,
+    /// The consumer group protocol: `classic`, or `consumer` (KIP-848, the
+    /// broker-side protocol of Kafka 4; the broker then owns session and
+    /// heartbeat timing, so `featurizer.session-timeout` does not apply).
+    pub group_protocol: GroupProtocol,
     /// Extra librdkafka properties, passed through as they are
     /// (e.g. `"socket.keepalive.enable" = "true"`).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+}
+
+/// Kafka's consumer group protocol (librdkafka's `group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupProtocol {
+    /// The client-side protocol every Kafka version serves.
+    Classic,
+    /// KIP-848: the broker assigns partitions incrementally (Kafka 4.0 and later).
+    Consumer,
+}
+
+impl GroupProtocol {
+    /// librdkafka's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupProtocol::Classic => "classic",
+            GroupProtocol::Consumer => "consumer",
+        }
+    }
 }
 
 /// Kafka's `security.protocol`.
@@ -157,6 +181,11 @@ pub struct TopicsConfig {
     pub outcomes: String,
     /// The drift worker's window reports and retrain decisions.
     pub drift_reports: String,
+    /// Create missing topics at start (with `partitions` and
+    /// `replication-factor`). Off where something else owns the topics
+    /// (Strimzi's Topic Operator on Kubernetes): a service then only checks
+    /// that its topics exist, and fails naming the missing ones.
+    pub create: bool,
     /// Partitions for topics volspike creates.
     pub partitions: i32,
     /// Replication factor for topics volspike creates.
@@ -256,6 +285,11 @@ pub struct IngestorConfig {
     /// private key), instead of `api-key-name` and `api-key-secret`.
     #[serde(default)]
     pub api_key_file: Option<PathBuf>,
+    /// `wss://`: also trust the CA certificates in this PEM file (a private
+    /// CA, a TLS-inspecting proxy, `volspike exchange-sim --tls`), besides
+    /// Mozilla's roots and the system's store.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl IngestorConfig {

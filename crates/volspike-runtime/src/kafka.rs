@@ -75,6 +75,7 @@ pub fn consumer_config(
 ) -> ClientConfig {
     let mut c = client_config(kafka, bootstrap, role);
     c.set("group.id", group)
+        .set("group.protocol", kafka.group_protocol.as_str())
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -113,6 +114,13 @@ pub async fn ensure_topics(cfg: &Config, bootstrap: &str, names: &[&str]) -> any
         .collect();
     if missing.is_empty() {
         return Ok(());
+    }
+    if !cfg.topics.create {
+        return Err(anyhow!(
+            "missing topics {} on {bootstrap} (topics.create is off: whoever owns the topics, \
+             such as Strimzi's Topic Operator, has not created them yet)",
+            missing.join(", ")
+        ));
     }
     let admin: AdminClient<DefaultClientContext> = client_config(&cfg.kafka, bootstrap, "admin")
         .create()

@@ -9,14 +9,19 @@
 //! [`frames`]. Start reading at [`market::simulate_ticks`], then
 //! [`exchange::ExchangeSim::start`].
 //!
+//! With [`SimTls`] the exchange serves `wss://` with a certificate signed by
+//! a CA it makes at start.
+//!
 //! Messages are numbered per channel (Advanced Trade) or per product
 //! (Exchange), so a clean simulated feed shows no sequence break.
 
 pub mod exchange;
 pub mod frames;
 pub mod market;
+pub mod tls;
 
 pub use exchange::{
     ConnectionReport, ExchangeSim, Faults, InMemory, SimSettings, Speed, TokenCheck,
 };
 pub use market::{MarketConfig, RegimeChange, simulate_ticks, write_ndjson, write_ndjson_file};
+pub use tls::SimTls;

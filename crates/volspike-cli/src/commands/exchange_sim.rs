@@ -2,12 +2,14 @@
 //! as a process, serving recordings or a simulated market.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use volspike_core::Feed;
 use volspike_core::time::parse_timestamp;
 use volspike_runtime::{ConfigLoader, shutdown};
-use volspike_sim::{ExchangeSim, Faults, MarketConfig, SimSettings, Speed};
+use volspike_sim::{ExchangeSim, Faults, MarketConfig, SimSettings, SimTls, Speed};
 
 /// Arguments of `volspike exchange-sim`.
 #[derive(Debug, clap::Args)]
@@ -31,6 +33,22 @@ pub struct ExchangeSimArgs {
     /// Exit once every message was sent and the last client left.
     #[arg(long)]
     pub exit_when_done: bool,
+    /// Serve `wss://` with a certificate signed by a CA made at start; the
+    /// CA goes to `--tls-ca-out` (point the ingestor's
+    /// `ingestor.tls-ca-file` at it).
+    #[arg(long)]
+    pub tls: bool,
+    /// Where `--tls` writes its CA certificate (PEM).
+    #[arg(long, default_value = "exchange-sim-ca.pem", requires = "tls")]
+    pub tls_ca_out: PathBuf,
+    /// Names the `--tls` certificate is for (DNS names or IP addresses).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1",
+        requires = "tls"
+    )]
+    pub tls_names: Vec<String>,
     #[command(flatten)]
     pub faults: Faults,
 }
@@ -52,10 +70,24 @@ pub async fn run(args: ExchangeSimArgs, loader: ConfigLoader) -> anyhow::Result<
             volspike_replay::order_by_first_tick(volspike_replay::expand_globs(&args.replay)?)?;
         volspike_replay::load_ticks(&files)?
     };
+    let tls = if args.tls {
+        let tls = SimTls::generate(&args.tls_names)?;
+        std::fs::write(&args.tls_ca_out, &tls.ca_pem)
+            .with_context(|| format!("writing the CA to {}", args.tls_ca_out.display()))?;
+        println!(
+            "exchange-sim: TLS certificate for {} signed by the CA in {}",
+            args.tls_names.join(", "),
+            args.tls_ca_out.display()
+        );
+        Some(tls)
+    } else {
+        None
+    };
     let settings = SimSettings {
         feed: args.feed,
         speed: args.speed,
         faults: args.faults,
+        tls,
         ..SimSettings::default()
     };
     let sim = ExchangeSim::start(args.listen, ticks, settings).await?;

@@ -74,6 +74,8 @@ pub struct SimSettings {
     pub faults: Faults,
     /// Refuse subscribes whose tokens this check refuses (or that carry none).
     pub require_jwt: Option<TokenCheck>,
+    /// Serve `wss://` with this certificate (network connections only).
+    pub tls: Option<crate::tls::SimTls>,
 }
 
 impl std::fmt::Debug for SimSettings {
@@ -84,6 +86,7 @@ impl std::fmt::Debug for SimSettings {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("faults", &self.faults)
             .field("require_jwt", &self.require_jwt.is_some())
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -96,6 +99,7 @@ impl Default for SimSettings {
             heartbeat_interval: Duration::from_secs(1),
             faults: Faults::default(),
             require_jwt: None,
+            tls: None,
         }
     }
 }
@@ -277,9 +281,14 @@ impl ExchangeSim {
         }
     }
 
-    /// `ws://127.0.0.1:PORT`.
+    /// `ws://127.0.0.1:PORT`, or `wss://` with TLS.
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        let scheme = if self.shared.settings.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The ticker messages, in the order they are served.
@@ -349,10 +358,33 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Cancellat
         tokio::select! {
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let id = shared.open_connection();
-                    conns.spawn(serve::connection(stream, id, Arc::clone(&shared), stop.clone()));
-                }
+                Ok((stream, peer)) => match shared.settings.tls.clone() {
+                    None => {
+                        let id = shared.open_connection();
+                        conns.spawn(serve::connection(stream, id, Arc::clone(&shared), stop.clone()));
+                    }
+                    // The TLS handshake runs in the connection's own task (a
+                    // slow client must not hold up the accept loop); a
+                    // client that refuses the certificate never becomes a
+                    // connection of the report.
+                    Some(tls) => {
+                        let (shared, stop) = (Arc::clone(&shared), stop.clone());
+                        conns.spawn(async move {
+                            let handshake = tokio::time::timeout(
+                                Duration::from_secs(10),
+                                tls.acceptor.accept(stream),
+                            );
+                            match handshake.await {
+                                Ok(Ok(stream)) => {
+                                    let id = shared.open_connection();
+                                    serve::connection(stream, id, shared, stop).await;
+                                }
+                                Ok(Err(e)) => tracing::info!(%peer, error = %e, "exchange-sim: TLS handshake failed"),
+                                Err(_) => tracing::info!(%peer, "exchange-sim: TLS handshake timed out"),
+                            }
+                        });
+                    }
+                },
                 Err(e) => tracing::warn!(error = %e, "exchange-sim: accept failed"),
             },
         }
