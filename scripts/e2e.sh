@@ -1,28 +1,40 @@
 #!/usr/bin/env bash
-# End-to-end on a real broker: tansu (a Kafka-compatible broker) on 127.0.0.1,
-# release binaries as separate processes.
+# End-to-end on Apache Kafka itself (scripts/kafka.sh: the broker from Maven
+# Central at the version docker-compose.yaml runs, one KRaft node on
+# 127.0.0.1), release binaries as separate processes, the featurizer with
+# its default configuration: transactions on.
 #
 #   0. (deploy) the compose file's services resolve to real binaries,
 #      subcommands and configuration keys (volspike config check);
 #   1. volspike pipeline --featurizers 0 feeds every shared recording (plus
 #      malformed lines) into ticks.raw and waits for external featurizers;
 #   2. two `volspike-featurizer` processes share the work; one is killed with
-#      SIGKILL mid-run and restarted;
+#      SIGKILL mid-transaction and restarted, then the broker itself is
+#      restarted mid-stream;
 #   3. the pipeline's parquet must equal `volspike replay` on the same input,
-#      row for row and bit for bit (volspike compare-features), and the
-#      malformed lines must be on ticks.dlq;
-#   4. (ingest) exchange-sim -> volspike-ingestor (SIGKILLed, restarted) ->
-#      volspike-featurizer, checked against the journal with consume-check and kcat;
+#      row for row and bit for bit (volspike compare-features), kcat's
+#      read_committed count of ticks.features must equal the row count (no
+#      duplicate, no gap), and the malformed lines must be on ticks.dlq once;
+#   4. (ingest) exchange-sim --tls -> volspike-ingestor over wss:// with
+#      the simulator's CA (SIGKILLed, restarted, the broker restarted under
+#      it) -> volspike-featurizer, checked against the journal with
+#      ingest-check, consume-check and kcat;
+#   4b. (tls) `volspike ingest` over wss:// through OpenSSL (socat) with a
+#      CA made by the openssl command: ingests when it trusts the CA, exits
+#      non-zero naming the certificate when it does not;
+#   4c. (future) a tick stamped in 2099 among 1,000 others: the others on
+#      ticks.raw, it on ticks.dlq with its reason, and the ingestor and the
+#      featurizer restart cleanly (their groups on KIP-848's protocol);
 #   5. (train) `volspike train --mlflow-uri` against a real `mlflow server`,
 #      checked with MLflow's Python client, then promotion and evaluate;
-#   6. (inference) `volspike-inference` scores live features on tansu;
+#   6. (inference) `volspike-inference` scores live features on Kafka;
 #      tritonclient and grpcio (reflection) call it; kcat reads predictions
 #      and alerts;
 #   7. (drift) `volspike drift compare` between two recorders' data, checked
 #      against scipy and numpy, and `volspike drift report` of one against a
 #      model trained on the other, checked against numpy;
 #   8. (loop) the drift worker `volspike-drift` beside the inference server
-#      on tansu and MLflow, fed live through exchange-sim -> ingestor ->
+#      on Kafka and MLflow, fed live through exchange-sim -> ingestor ->
 #      featurizer; the market changes regime, the worker retrains and (in
 #      most runs) promotes, the server switches version; checked with
 #      MLflow's client and kcat, and headless Chromium screenshots the
@@ -35,8 +47,8 @@
 # The three services run from `--config FILE` alone: no flags, and no
 # VOLSPIKE__ variables in their environment (svc).
 #
-# Builds tansu (scripts/install-tansu.sh, once per machine) if missing, and
-# stops everything it started. E2E_KEEP=1 keeps the work directory (logs,
+# Installs the broker (scripts/install-kafka.sh, once per machine) if
+# missing, and stops everything it started. E2E_KEEP=1 keeps the work directory (logs,
 # parquet) and E2E_LOG=info makes the services talk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +63,7 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  scripts/kafka.sh stop "$WORK/kafka" 2>/dev/null || true
   [ -n "${MLPID:-}" ] && kill -- -"$MLPID" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ "${E2E_KEEP:-0}" = 1 ]; then echo "e2e: kept $WORK"; else rm -rf "$WORK"; fi
@@ -59,9 +72,7 @@ trap cleanup EXIT
 log() { echo "e2e: $*"; }
 
 scripts/install-deps.sh
-# tansu 0.6.0 (in-memory storage) with fixes for fetches that start inside a
-# record batch and for the reported end of the log; see scripts/install-tansu.sh.
-TANSU=$(scripts/install-tansu.sh)
+scripts/install-kafka.sh >/dev/null
 # The same command and features as the tests, so the release build is shared
 # with `cargo test --workspace --release` instead of compiled a second time.
 cargo test --workspace --release --no-run
@@ -90,22 +101,19 @@ fi
 } > "$WORK/malformed.ndjson"
 FILES+=("$WORK/malformed.ndjson")
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BOOT="127.0.0.1:$port"
-log "starting tansu on $BOOT"
-"$TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-  --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do
-  (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+kafka_started=$(date +%s)
+BOOT=$(scripts/kafka.sh start "$WORK/kafka")
+log "Apache Kafka $(cat "$(scripts/install-kafka.sh)/version") on $BOOT (started in $(( $(date +%s) - kafka_started )) s)"
+# Restarts the broker in place (same log dir and port): a clean stop, or
+# a crash with `kill`.
+restart_kafka() { # stop|kill
+  scripts/kafka.sh "$1" "$WORK/kafka"
+  scripts/kafka.sh start "$WORK/kafka" >/dev/null
+}
+# kcat reads what a transactional reader sees: committed records only.
+kcat_committed() { kcat -b "$BOOT" -X isolation.level=read_committed "$@"; }
 
-# tansu 0.6.0 does not offer EndTxn to librdkafka ("EndTxnRequest (KIP-98)
-# not supported by broker", seen here), so transactions are off on it. The
-# featurizer then commits offsets only after its output is delivered, and
-# exact re-emissions after the SIGKILL are dropped by row key.
-export VOLSPIKE__FEATURIZER__TRANSACTIONS=false
+# Short sessions so that a killed featurizer's partitions move on quickly.
 export VOLSPIKE__FEATURIZER__SESSION_TIMEOUT=6s
 export VOLSPIKE__FEATURIZER__MAX_POLL_INTERVAL=60s
 export VOLSPIKE__FEATURIZER__BATCH_MAX_MESSAGES=2000
@@ -114,7 +122,7 @@ export VOLSPIKE__LOG__LEVEL="${E2E_LOG:-warn}"
 # A service's configuration file: the settings above plus LINES (TOML dotted
 # keys, so that files can be put together line by line).
 BASE=("kafka.bootstrap = \"$BOOT\"" "log.level = \"${E2E_LOG:-warn}\""
-      "featurizer.transactions = false" "featurizer.session-timeout = \"6s\""
+      "featurizer.session-timeout = \"6s\""
       "featurizer.max-poll-interval = \"60s\"" "featurizer.batch-max-messages = 2000")
 conf() { # name lines...
   local name=$1; shift
@@ -161,8 +169,8 @@ until_ticks_stop() { # admin-port
   done
 }
 
-# E2E_STAGES=all (default), or one of deploy, pipeline, ingest, train,
-# inference, drift, loop, stack (for development).
+# E2E_STAGES=all (default), or one of deploy, pipeline, ingest, tls, future,
+# train, inference, drift, loop, stack (for development).
 stage() { [ "${E2E_STAGES:-all}" = all ] || [ "${E2E_STAGES:-all}" = "$1" ]; }
 
 # 0. (deploy) every volspike service of docker-compose.yaml resolves: its
@@ -200,9 +208,24 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 if [ "${ra:-0}" -ge "${rb:-0}" ]; then victim=a; vpid=$A; vport=19464; else victim=b; vpid=$B; vport=19465; fi
-log "kill -9 featurizer $victim (rows: a=${ra:-0} b=${rb:-0}); restarting it"
+log "kill -9 featurizer $victim mid-transaction (rows: a=${ra:-0} b=${rb:-0}); restarting it"
 kill -9 "$vpid" || true
 NEW=$(start_featurizer "$victim" "$vport"); PIDS+=($NEW)
+# Then the broker itself goes down and comes back while the pipeline sends
+# and the featurizers transact: producers, the transactions and the group
+# must all carry on.
+for _ in $(seq 1 600); do
+  ra=$(rows_of 19464); rb=$(rows_of 19465)
+  [ $(( ${ra:-0} + ${rb:-0} )) -ge 8000 ] && break
+  kill -0 "$PIPE" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$PIPE" 2>/dev/null; then
+  log "restarting the broker mid-stream (featurizer rows so far: a=${ra:-0} b=${rb:-0})"
+  restart_kafka stop
+else
+  log "the pipeline finished before the broker restart"; exit 1
+fi
 
 if ! wait "$PIPE"; then
   log "pipeline failed"; cat "$WORK/pipeline.log"; tail -n 50 "$WORK"/featurizer-*.log; exit 1
@@ -211,24 +234,28 @@ cat "$WORK/pipeline.out"
 
 "$BIN" replay --raw "${FILES[@]}" --out "$WORK/replay.parquet"
 "$BIN" compare-features "$WORK/replay.parquet" "$WORK/pipeline.parquet" | tee "$WORK/compare.out"
-# Every row is on ticks.features as readable JSON (re-emissions add more).
+# Every row is on ticks.features as readable JSON, exactly once: a
+# read_committed reader (kcat, Debian's, a client of its own) sees as many
+# records as replay has rows, so the transactions the SIGKILL and the broker
+# restart cut short left nothing behind and nothing is missing.
 rows=$(sed -n 's/.*identical rows=\([0-9]*\).*/\1/p' "$WORK/compare.out")
 "$BIN" consume-check --bootstrap "$BOOT" --topic ticks.features --min "$rows"
+committed=$(kcat_committed -C -t ticks.features -o beginning -e -q -f '%p %o\n' | wc -l)
+log "kcat read_committed: ticks.features holds $committed records; replay has $rows rows"
+[ "$committed" -eq "$rows" ] || { log "ticks.features should hold each row once"; exit 1; }
 
-# The 4 malformed lines are on ticks.dlq, as kcat (Debian's, a client of its
-# own) sees: without transactions a featurizer killed after routing them
-# routes them again on restart, so they are counted by their source offset
-# (headers dlq.topic/partition/offset), each at least once.
-kcat -b "$BOOT" -C -t ticks.dlq -o beginning -e -q -f '%h\n' >"$WORK/dlq-headers.txt"
+# The 4 malformed lines are on ticks.dlq once each, in the same transactions
+# as the rows.
+kcat_committed -C -t ticks.dlq -o beginning -e -q -f '%h\n' >"$WORK/dlq-headers.txt"
 records=$(wc -l <"$WORK/dlq-headers.txt")
 sources=$(grep -o 'dlq\.topic=[^,]*,dlq\.partition=[^,]*,dlq\.offset=[0-9]*' "$WORK/dlq-headers.txt" | sort -u | wc -l)
 log "ticks.dlq: $records records from $sources distinct input offsets"
-[ "$sources" -eq 4 ] && [ "$records" -ge 4 ] || { log "expected the 4 malformed lines on ticks.dlq"; exit 1; }
+[ "$sources" -eq 4 ] && [ "$records" -eq 4 ] || { log "expected the 4 malformed lines on ticks.dlq once each"; exit 1; }
 grep -q 'invalid=4' "$WORK/pipeline.out" || { log "pipeline summary should count 4 invalid lines"; exit 1; }
 fi  # stage pipeline
 
 # --- Ingestion: exchange-sim -> ingestor (killed with SIGKILL, restarted)
-# -> featurizer, all separate processes on tansu, on their own topics.
+# -> featurizer, all separate processes on Kafka, on their own topics.
 if stage ingest; then
 if [ -d "$DATA" ]; then
   REC="$DATA/at-flat-multi/BTC-ETH_20260404_031918_2h.ndjson"; SPEED=240   # 2 h in 30 s
@@ -243,10 +270,21 @@ INGEST_TOPICS=('topics.raw = "ingest.raw"' 'topics.features = "ingest.features"'
     'topics.dlq = "ingest.dlq"' 'topics.events = "ingest.events"'
     'featurizer.group-id = "e2e-ingest"' 'featurizer.transactional-id = "e2e-ingest"')
 simport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# wss:// with a certificate the simulator makes; the ingestor trusts its CA.
 "$BIN" exchange-sim --replay "$REC" --speed "$SPEED" --listen "127.0.0.1:$simport" --exit-when-done \
-  >"$WORK/sim.out" 2>"$WORK/sim.log" &
+  --tls --tls-ca-out "$WORK/sim-ca.pem" >"$WORK/sim.out" 2>"$WORK/sim.log" &
 SIM=$!; PIDS+=($SIM)
-ICONF=$(conf ingestor "${INGEST_TOPICS[@]}" "ingestor.url = \"ws://127.0.0.1:$simport\"" \
+for _ in $(seq 1 300); do
+  [ -s "$WORK/sim-ca.pem" ] && (echo > "/dev/tcp/127.0.0.1/$simport") 2>/dev/null && break
+  sleep 0.1
+done
+# OpenSSL, a TLS stack of its own, accepts the simulator's certificate for
+# 127.0.0.1 against its CA.
+openssl s_client -connect "127.0.0.1:$simport" -CAfile "$WORK/sim-ca.pem" -verify_ip 127.0.0.1 \
+  -verify_return_error </dev/null >"$WORK/s_client.out" 2>&1 \
+  || { log "openssl refused the simulator's certificate"; cat "$WORK/s_client.out"; exit 1; }
+ICONF=$(conf ingestor "${INGEST_TOPICS[@]}" "ingestor.url = \"wss://127.0.0.1:$simport\"" \
+  "ingestor.tls-ca-file = \"$WORK/sim-ca.pem\"" \
   'ingestor.products = ["BTC-USD", "ETH-USD"]' "ingestor.journal-dir = \"$WORK/journal\"" \
   'admin.listen = "127.0.0.1:19470"')
 start_ingestor() {
@@ -261,6 +299,12 @@ log "kill -9 the ingestor after $(ticks_in) ticks; restarting it"
 kill -9 "$ING" || true
 wait "$ING" 2>/dev/null || true
 start_ingestor
+# The broker crashes (SIGKILL) under the restarted ingestor and comes back:
+# its idempotent producer retries what was in flight, without duplicates.
+before=$(ticks_in)
+for _ in $(seq 1 300); do [ "$(ticks_in)" -ge $((before + 2000)) ] && break; sleep 0.1; done
+log "kill -9 the broker after $(ticks_in) ticks of the restarted ingestor; restarting it"
+restart_kafka kill
 until_ticks_stop 19470
 kill -TERM "$ING"; wait "$ING" || { log "ingestor failed"; tail -n 30 "$WORK/ingest.log"; exit 1; }
 wait "$SIM" || true
@@ -300,6 +344,131 @@ assert n == want, f"kcat read {n} records on ingest.raw, the journal holds {want
 print(f"kcat: ingest.raw holds {n} records, one per journaled tick, keyed by product")
 PY
 fi  # stage ingest
+
+# --- wss:// against a TLS server that is not ours: OpenSSL's (socat)
+# with a CA and a certificate for localhost made by the openssl command,
+# in front of a plain exchange-sim. `volspike ingest` trusting that CA
+# (VOLSPIKE__INGESTOR__TLS_CA_FILE) ingests and exits 0; without it, it
+# retries, then exits non-zero naming the certificate. Budget: 1 minute.
+if stage tls; then
+tls_started=$(date +%s)
+T="$WORK/tls"; mkdir -p "$T"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=e2e test CA" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+  -keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+  -keyout "$T/server.key" -out "$T/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$T/ext.cnf"
+openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+  -extfile "$T/ext.cnf" -out "$T/server.pem" 2>/dev/null
+free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+simport=$(free); tlsport=$(free)
+"$BIN" exchange-sim --simulate-minutes 30 --speed 60 --listen "127.0.0.1:$simport" >"$T/sim.out" 2>&1 &
+PIDS+=($!)
+socat "OPENSSL-LISTEN:$tlsport,bind=127.0.0.1,reuseaddr,fork,cert=$T/server.pem,key=$T/server.key,verify=0" \
+  "TCP:127.0.0.1:$simport" 2>"$T/socat.log" &
+PIDS+=($!)
+for p in "$simport" "$tlsport"; do
+  for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.1; done
+done
+TLS_ENV=(env VOLSPIKE__TOPICS__RAW=tls.raw VOLSPIKE__TOPICS__DLQ=tls.dlq VOLSPIKE__TOPICS__EVENTS=tls.events)
+"${TLS_ENV[@]}" VOLSPIKE__INGESTOR__TLS_CA_FILE="$T/ca.pem" "$BIN" ingest --bootstrap "$BOOT" \
+  --url "wss://localhost:$tlsport" --pair BTC-USD --pair ETH-USD --minutes 0.15 --admin-listen off \
+  >"$T/trusted.out" 2>"$T/trusted.log" || { log "tls: ingest through socat failed"; tail -n 20 "$T/trusted.log"; exit 1; }
+frames=$(sed -n 's/^ingest: frames=\([0-9]*\).*/\1/p' "$T/trusted.out")
+[ "${frames:-0}" -gt 0 ] || { log "tls: no frame through socat"; cat "$T/trusted.out"; exit 1; }
+log "tls: $(cut -c1-80 "$T/trusted.out") (OpenSSL's TLS, openssl's CA)"
+if "${TLS_ENV[@]}" "$BIN" ingest --bootstrap "$BOOT" --url "wss://localhost:$tlsport" --pair BTC-USD \
+    --minutes 0.1 --admin-listen off >"$T/untrusted.out" 2>"$T/untrusted.log"; then
+  log "tls: a bounded run against an untrusted server should fail"; exit 1
+fi
+grep -q 'signed by no CA this ingestor trusts' "$T/untrusted.log" \
+  || { log "tls: the failure should name the certificate"; tail -n 5 "$T/untrusted.log"; exit 1; }
+retries=$(grep -c 'tls_unknown_issuer\|signed by no CA' "$T/untrusted.log" || true)
+log "tls: without the CA, refused ($retries log lines) and exited non-zero: $(tail -n 1 "$T/untrusted.log" | cut -c1-160)"
+log "tls stage: $(( $(date +%s) - tls_started )) s"
+[ $(( $(date +%s) - tls_started )) -le 60 ] || { log "the tls stage took over its 1-minute budget"; exit 1; }
+fi  # stage tls
+
+# --- A tick stamped far in the future (2099) among 1,000 ordinary ones, on
+# Apache Kafka: the ingestor refuses it by the decoder's rule (event time at
+# most a minute after its receive time) and sends its frame to the DLQ with
+# the reason; every other tick is on the raw topic, records carry receive
+# time (so the broker's one-hour limit on future timestamps never refuses a
+# batch), and a restart of the ingestor and the featurizer starts cleanly,
+# their output equal to the replay of the journal. Budget: 2 minutes.
+if stage future; then
+future_started=$(date +%s)
+"$BIN" simulate --minutes 10 --seed 5 --out "$WORK/future-src.ndjson" >/dev/null
+python3 - "$WORK/future-src.ndjson" "$WORK/future.ndjson" <<'PY'
+import json, sys
+src, dst = sys.argv[1], sys.argv[2]
+ticker = [l for l in open(src) if '"channel":"ticker"' in l.replace(" ", "")][:1000]
+assert len(ticker) == 1000, len(ticker)
+bad = json.loads(ticker[500])
+bad["timestamp"] = "2099-01-01T00:00:00Z"
+with open(dst, "w") as out:
+    out.writelines(ticker[:500] + [json.dumps(bad) + "\n"] + ticker[500:])
+PY
+# This stage's services join their groups with the broker's new protocol
+# (KIP-848), which the others leave at the default, classic.
+FUT_TOPICS=('topics.raw = "future.raw"' 'topics.features = "future.features"' 'topics.dlq = "future.dlq"'
+  'topics.events = "future.events"' 'featurizer.group-id = "e2e-future"' 'featurizer.transactional-id = "e2e-future"'
+  'kafka.group-protocol = "consumer"')
+simport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" exchange-sim --replay "$WORK/future.ndjson" --speed max --listen "127.0.0.1:$simport" \
+  >"$WORK/future-sim.out" 2>"$WORK/future-sim.log" &
+FSIM=$!; PIDS+=($FSIM)
+for _ in $(seq 1 300); do (echo > "/dev/tcp/127.0.0.1/$simport") 2>/dev/null && break; sleep 0.1; done
+FCONF=$(conf future-ingestor "${FUT_TOPICS[@]}" "ingestor.url = \"ws://127.0.0.1:$simport\"" \
+  'ingestor.products = ["BTC-USD", "ETH-USD"]' "ingestor.journal-dir = \"$WORK/future-journal\"" \
+  'admin.listen = "127.0.0.1:19471"')
+start_future_ingestor() {
+  svc "$INGESTOR" --config "$FCONF" >>"$WORK/future-ingest.out" 2>>"$WORK/future-ingest.log" &
+  FING=$!; PIDS+=($FING)
+}
+FF=$(start_featurizer future 19472 "${FUT_TOPICS[@]}"); PIDS+=($FF)
+start_future_ingestor
+until_ticks_stop 19471
+dlq_future=$(metric 19471 'volspike_ingestor_dlq_total{reason="future_event_time"}')
+kill -TERM "$FING"; wait "$FING" || { log "future: the ingestor failed"; tail -n 20 "$WORK/future-ingest.log"; exit 1; }
+kcat -b "$BOOT" -C -t future.raw -o beginning -e -q -f '%s\n' >"$WORK/future-raw.ndjson"
+kcat -b "$BOOT" -C -t future.dlq -o beginning -e -q -f '%h\t%s\n' >"$WORK/future-dlq.tsv"
+python3 - "$WORK/future-raw.ndjson" "$WORK/future-dlq.tsv" "${dlq_future:-0}" <<'PY'
+import json, sys
+raw = [json.loads(l) for l in open(sys.argv[1])]
+assert len(raw) == 1000, f"future.raw holds {len(raw)} ticks, not the 1000 ordinary ones"
+assert all(not r["timestamp"].startswith("2099") for r in raw)
+dlq = [l.rstrip("\n").split("\t", 1) for l in open(sys.argv[2])]
+assert len(dlq) == 1, f"future.dlq holds {len(dlq)} records, not 1"
+headers, payload = dlq[0]
+assert "dlq.reason=future_event_time" in headers, headers
+assert "2099-01-01T00:00:00" in payload, payload[:200]
+assert float(sys.argv[3]) == 1, f"volspike_ingestor_dlq_total{{reason=future_event_time}} is {sys.argv[3]}"
+print("e2e: future: 1000 ticks on future.raw; the 2099 tick on future.dlq (future_event_time), counted once")
+PY
+# Restarts: the ingestor (it reconnects to the exhausted simulator, is
+# subscribed and ready) and the featurizer (SIGKILL; it rebuilds its state).
+start_future_ingestor
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:19471/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS "http://127.0.0.1:19471/healthz" >/dev/null || { log "future: the restarted ingestor is not ready"; tail -n 20 "$WORK/future-ingest.log"; exit 1; }
+kill -9 "$FF"
+FF=$(start_featurizer future 19472 "${FUT_TOPICS[@]}"); PIDS+=($FF)
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:19472/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS "http://127.0.0.1:19472/healthz" >/dev/null || { log "future: the restarted featurizer is not ready"; tail -n 20 "$WORK/featurizer-future.log"; exit 1; }
+kill -TERM "$FING"; wait "$FING" || { log "future: the restarted ingestor failed"; tail -n 20 "$WORK/future-ingest.log"; exit 1; }
+kill "$FSIM" 2>/dev/null || true
+"$BIN" replay --raw "$WORK/future-journal/journal-*.ndjson" --out "$WORK/future-journal.parquet" \
+  | tee "$WORK/future-replay.out"
+grep -q 'future_event_time:1' "$WORK/future-replay.out" || { log "future: replay of the journal should refuse the 2099 tick"; exit 1; }
+rows=$(sed -n 's/.* rows=\([0-9]*\).*/\1/p' "$WORK/future-replay.out" | head -n1)
+"$BIN" dump-features --bootstrap "$BOOT" --topic future.features --min-rows "$rows" \
+  --out "$WORK/future-features.parquet"
+"$BIN" compare-features "$WORK/future-journal.parquet" "$WORK/future-features.parquet"
+kill -TERM "$FF"
+log "future stage: $(( $(date +%s) - future_started )) s"
+[ $(( $(date +%s) - future_started )) -le 120 ] || { log "the future stage took over its 2-minute budget"; exit 1; }
+fi  # stage future
 
 # --- Training tracked in MLflow: a real `mlflow server` (pinned in
 # scripts/python/requirements.txt) with a sqlite store and proxied artifacts;
@@ -372,7 +541,7 @@ fi  # stage train
 
 # --- Inference: `volspike-inference` (the champion, from MLflow when the train
 # stage ran, else from a local registry) scores live features that the
-# pipeline puts on tansu; third-party clients call it (tritonclient and
+# pipeline puts on Kafka; third-party clients call it (tritonclient and
 # plain grpcio through reflection, scripts/python/check_grpc.py) and kcat
 # reads the prediction log and alerts.volatility.
 if stage inference; then

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and the end-to-end tests need, skipping what is there:
-# a C toolchain for librdkafka (built from source by rdkafka-sys), curl and
-# patch (for the tansu broker, scripts/install-tansu.sh), and kcat (Debian's,
-# a Kafka client of its own that scripts/e2e.sh reads the topics with), and
+# a C toolchain for librdkafka (built from source by rdkafka-sys), curl, a
+# Java runtime and Maven (Apache Kafka's broker from Maven Central,
+# scripts/install-kafka.sh), Go (kustomize, scripts/check-deploy.sh), and
+# kcat (Debian's, a Kafka client of its own that scripts/e2e.sh reads the
+# topics with), socat and openssl (a TLS server and CA that are not ours,
+# for the e2e's wss:// stage), and
 # a TrueType font for the text of the training charts (fonts-dejavu-core),
 # and Debian's chromium, which takes the e2e screenshot of the drift worker's
 # page (headless; no display needed).
@@ -11,7 +14,7 @@ need=()
 for tool in make gcc g++ perl python3; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
-for tool in curl patch kcat; do
+for tool in curl kcat java mvn go socat openssl; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 # Virtual environments (scripts/python-env.sh) need ensurepip, which Debian
@@ -24,6 +27,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   for t in "${need[@]}"; do
     case "$t" in
       gcc|g++|make) pkgs+=(build-essential) ;;
+      java) pkgs+=(default-jre-headless) ;;
+      mvn) pkgs+=(maven) ;;
+      go) pkgs+=(golang-go) ;;
       *) pkgs+=("$t") ;;
     esac
   done

@@ -2,7 +2,8 @@
 # The compose stack (docker-compose.yaml) as processes on this host, for a
 # machine without a Docker engine:
 #
-#   - tansu (a Kafka-compatible broker, scripts/install-tansu.sh) for Kafka;
+#   - Apache Kafka (scripts/kafka.sh: the broker from Maven Central at the
+#     version docker-compose.yaml runs, one KRaft node);
 #   - MLflow (`mlflow server`, scripts/python-env.sh) with a SQLite store;
 #   - volspike-ingestor, volspike-featurizer (--featurizers of them),
 #     volspike-inference and volspike-drift from their release binaries,
@@ -32,8 +33,8 @@
 #                    gRPC 50051, drift 9464, Prometheus 9090; the other
 #                    admin ports from 9465); `free` picks free ports.
 #   --dir DIR        where logs and state go (default data/stack). It is
-#                    emptied first: tansu keeps its log in memory, so each
-#                    run starts from empty topics and a new MLflow store.
+#                    emptied first: each run starts from empty topics and a
+#                    new MLflow store.
 #
 # Once everything answers, DIR/stack.env lists the URLs, ports and process
 # ids (shell syntax, for `source`). Runs until Ctrl-C or SIGTERM, then stops
@@ -81,6 +82,7 @@ stop() {
   done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done
   [ -n "$MLPID" ] && kill -- -"$MLPID" 2>/dev/null || true
+  scripts/kafka.sh stop "$DIR/kafka" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap stop EXIT
@@ -88,7 +90,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 scripts/install-deps.sh >/dev/null
-TANSU=$(scripts/install-tansu.sh)
+scripts/install-kafka.sh >/dev/null
 PY=$(scripts/python-env.sh)
 PROM=$(scripts/extract-deb.sh prometheus)
 cargo build --release --workspace --bins --quiet
@@ -121,25 +123,20 @@ wait_for() { # what seconds log
 }
 started() { PIDS+=("$1"); NAMES+=("$2"); }
 
-log "tansu on $BOOTSTRAP"
-"$TANSU" broker --listener-url "tcp://$BOOTSTRAP" --advertised-listener-url "tcp://$BOOTSTRAP" \
-  --storage-engine memory://tansu/ >"$DIR/logs/tansu.log" 2>&1 &
-started $! tansu
 log "MLflow on $MLFLOW"
 # Its own process group: the server forks workers, and stop() ends them all.
 setsid "$(dirname "$PY")/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
   --backend-store-uri "sqlite:///$DIR/mlflow/mlflow.db" --artifacts-destination "$DIR/mlflow/artifacts" \
   >"$DIR/logs/mlflow.log" 2>&1 &
 MLPID=$!
-wait_for "$KAFKA_PORT" 30 "$DIR/logs/tansu.log"
+scripts/kafka.sh start "$DIR/kafka" "$KAFKA_PORT" >/dev/null
+log "Apache Kafka $(cat "$(scripts/install-kafka.sh)/version") on $BOOTSTRAP"
 
-# What differs from config/docker.toml on one host. tansu 0.6.0 has no
-# transactions (EndTxn), so the featurizer delivers at-least-once and drops
-# exact re-emissions by row key (docs/architecture.md).
+# What differs from config/docker.toml on one host (the featurizer keeps
+# its transactions, as compose runs it).
 export VOLSPIKE__KAFKA__BOOTSTRAP="$BOOTSTRAP"
 export VOLSPIKE__REGISTRY__MLFLOW_URI="$MLFLOW"
 export VOLSPIKE__REGISTRY__DIR="$DIR/models"
-export VOLSPIKE__FEATURIZER__TRANSACTIONS=false
 export VOLSPIKE__INGESTOR__JOURNAL_DIR="$DIR/journal"
 export VOLSPIKE__DRIFT__DATA_DIR="$DIR/drift"
 export VOLSPIKE__INFERENCE__LISTEN="127.0.0.1:$GRPC_PORT"
@@ -224,6 +221,7 @@ wait_for "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" 60 "$DIR/logs/prometheus.lo
   echo "DRIFT_ADMIN=$DRIFT_ADMIN"
   echo "FEATURIZER_ADMINS=\"${FEATURIZER_ADMINS[*]}\""
   echo "PID_MLFLOW=$MLPID"
+  echo "PID_KAFKA=$(cat "$DIR/kafka/kafka.pid")"
   for i in "${!PIDS[@]}"; do
     echo "PID_$(echo "${NAMES[$i]}" | tr 'a-z-' 'A-Z_')=${PIDS[$i]}"
   done
@@ -232,7 +230,7 @@ mv "$DIR/stack.env.tmp" "$DIR/stack.env"
 
 cat <<EOF
 stack: up (state and logs in $DIR; Ctrl-C stops it)
-  Kafka (tansu)   $BOOTSTRAP
+  Apache Kafka    $BOOTSTRAP
   MLflow          $MLFLOW
   inference gRPC  127.0.0.1:$GRPC_PORT
   drift worker    http://127.0.0.1:$DRIFT_ADMIN/drift
