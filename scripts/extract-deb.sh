@@ -3,7 +3,7 @@
 # Extracts a Debian package into the cache, once per machine per version,
 # without installing it: no daemon starts, nothing outside the cache
 # changes. Prints the directory holding its binaries. scripts/check-deploy.sh
-# uses `prometheus` (promtool) and `kubernetes-client` (kubectl kustomize).
+# uses `prometheus` (promtool).
 set -euo pipefail
 pkg=${1:?usage: scripts/extract-deb.sh PACKAGE}
 CACHE="$HOME/.cache/volspike"
