@@ -949,29 +949,79 @@ mod tests {
         )
     }
 
+    /// The event time a flat ticker with `field: value` reads as.
+    fn time_of(field: &str, value: &str) -> i64 {
+        one(&flat_with(field, value)).event_time_ns
+    }
+
+    fn at_43_291() -> i64 {
+        parse_timestamp("2026-04-04T21:13:43.291Z").unwrap()
+    }
+
     #[test]
-    fn flat_tickers_read_their_time_under_every_common_name() {
-        let want = parse_timestamp("2026-04-04T21:13:43.291Z").unwrap();
-        for (field, value) in [
-            ("ts", r#""2026-04-04T21:13:43.291Z""#),
-            ("ts", "1775337223.291"),
-            ("ts", "1775337223291"),
-            ("time", r#""2026-04-04T21:13:43.291+00:00""#),
-            ("time", "1775337223291000"),
-            ("event_time", r#""2026-04-04 21:13:43.291 +0000 UTC""#),
-            ("event_time", r#""1775337223291""#),
-            ("received_at", r#""2026-04-04T23:13:43.291+02:00""#),
-            ("timestamp", "1775337223.291"),
+    fn a_flat_ticker_reads_its_time_from_ts_as_text_or_any_unix_unit() {
+        for value in [
+            r#""2026-04-04T21:13:43.291Z""#,
+            "1775337223.291",
+            "1775337223291",
+            r#""1775337223291000""#,
+            "1775337223291000000",
         ] {
-            let t = one(&flat_with(field, value));
-            assert_eq!(t.event_time_ns, want, "{field}: {value}");
+            assert_eq!(time_of("ts", value), at_43_291(), "ts: {value}");
+        }
+    }
+
+    #[test]
+    fn a_flat_ticker_reads_its_time_from_time() {
+        assert_eq!(
+            time_of("time", r#""2026-04-04T21:13:43.291Z""#),
+            at_43_291()
+        );
+        assert_eq!(time_of("time", "1775337223291000"), at_43_291());
+    }
+
+    #[test]
+    fn a_flat_ticker_reads_its_time_from_event_time() {
+        assert_eq!(
+            time_of("event_time", r#""2026-04-04 21:13:43.291 +0000 UTC""#),
+            at_43_291()
+        );
+        assert_eq!(time_of("event_time", r#""1775337223291""#), at_43_291());
+    }
+
+    #[test]
+    fn a_flat_ticker_with_only_received_at_takes_it_as_its_time() {
+        let t = one(&flat_with("received_at", r#""2026-04-04T21:13:43.291Z""#));
+        assert_eq!(
+            (t.event_time_ns, t.receive_time_ns),
+            (at_43_291(), Some(at_43_291()))
+        );
+    }
+
+    #[test]
+    fn a_flat_ticker_reads_times_with_any_offset() {
+        for value in [
+            r#""2026-04-04T21:13:43.291+00:00""#,
+            r#""2026-04-04T23:13:43.291+02:00""#,
+            r#""2026-04-04T16:13:43.291-0500""#,
+            "1775337223.291",
+        ] {
             assert_eq!(
-                (t.best_bid, t.best_ask),
-                (Some(67223.49), Some(67223.5)),
-                "{field}"
+                time_of("timestamp", value),
+                at_43_291(),
+                "timestamp: {value}"
             );
         }
-        // bid_price and ask_price too; best_bid wins where both are present.
+    }
+
+    #[test]
+    fn a_flat_ticker_reads_bid_and_ask() {
+        let t = one(&flat_with("ts", "1775337223"));
+        assert_eq!((t.best_bid, t.best_ask), (Some(67223.49), Some(67223.5)));
+    }
+
+    #[test]
+    fn a_flat_ticker_reads_bid_price_and_ask_price_and_best_bid_wins() {
         let t = one(
             r#"{"product_id": "BTC-USD", "price": "1", "bid_price": "0.5", "ask_price": "1.5", "best_bid": "0.9", "ts": 1775337223}"#,
         );

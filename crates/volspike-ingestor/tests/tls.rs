@@ -190,32 +190,13 @@ fn a_ca_file_without_a_certificate_is_an_error_at_start() {
 async fn a_bounded_run_against_an_untrusted_feed_fails_naming_the_last_error() {
     let broker = Broker::external_or_embedded(None).unwrap();
     let (sim, _ca) = tls_sim(common::simulated(5, 5), &["127.0.0.1"]).await;
-    let cfg = common::ingest_config(
-        sim.url(),
-        Feed::AdvancedTrade,
-        vec!["BTC-USD".into()],
-        broker.bootstrap(),
-    );
-    let t = &cfg.topics;
-    broker
-        .ensure_topics(&cfg, &[&t.raw, &t.dlq, &t.events])
-        .await
-        .unwrap();
+    let mut cfg = service_config(sim.url(), &broker).await;
     let admin = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut cfg = cfg;
     cfg.admin.listen = Some(admin);
-    let opts = RunOptions {
-        duration: Some(Duration::from_secs(3)),
-        stop_after_ticks: None,
-    };
-    let run = tokio::spawn(volspike_ingestor::run_with(
-        cfg,
-        opts,
-        CancellationToken::new(),
-    ));
+    let run = tokio::spawn(bounded_run(cfg, Duration::from_secs(3)));
     // Running, but never subscribed: alive and not ready.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(http_status(admin, "/healthz").await, 503);
@@ -241,22 +222,8 @@ async fn a_bounded_run_against_an_unreachable_feed_fails() {
         .local_addr()
         .unwrap()
         .port();
-    let cfg = common::ingest_config(
-        format!("wss://127.0.0.1:{port}"),
-        Feed::AdvancedTrade,
-        vec!["BTC-USD".into()],
-        broker.bootstrap(),
-    );
-    let t = &cfg.topics;
-    broker
-        .ensure_topics(&cfg, &[&t.raw, &t.dlq, &t.events])
-        .await
-        .unwrap();
-    let opts = RunOptions {
-        duration: Some(Duration::from_secs(1)),
-        stop_after_ticks: None,
-    };
-    let err = volspike_ingestor::run_with(cfg, opts, CancellationToken::new())
+    let cfg = service_config(format!("wss://127.0.0.1:{port}"), &broker).await;
+    let err = bounded_run(cfg, Duration::from_secs(1))
         .await
         .unwrap_err()
         .to_string();
@@ -278,4 +245,32 @@ async fn http_status(addr: std::net::SocketAddr, path: &str) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
+}
+
+/// The ingestor service's configuration for `url` on `broker`, its topics made.
+async fn service_config(url: String, broker: &Broker) -> volspike_runtime::Config {
+    let cfg = common::ingest_config(
+        url,
+        Feed::AdvancedTrade,
+        vec!["BTC-USD".into()],
+        broker.bootstrap(),
+    );
+    let t = &cfg.topics;
+    broker
+        .ensure_topics(&cfg, &[&t.raw, &t.dlq, &t.events])
+        .await
+        .unwrap();
+    cfg
+}
+
+/// Runs the ingestor service for `duration`.
+async fn bounded_run(
+    cfg: volspike_runtime::Config,
+    duration: Duration,
+) -> Result<volspike_ingestor::Summary, volspike_ingestor::Error> {
+    let opts = RunOptions {
+        duration: Some(duration),
+        stop_after_ticks: None,
+    };
+    volspike_ingestor::run_with(cfg, opts, CancellationToken::new()).await
 }
