@@ -1,9 +1,12 @@
 //! `volspike bench make-input`: a large replay input from real recordings.
 //!
 //! Decodes the recordings and writes their ticks again and again, each copy
-//! shifted later in time (by the recordings' span plus one hour, so copies
-//! never overlap), as Advanced Trade `ticker` envelopes: the shape the live
-//! feed and the ingestor's journal carry.
+//! shifted in time by the recordings' span plus one hour (so copies never
+//! overlap), as Advanced Trade `ticker` envelopes: the shape the live feed
+//! and the ingestor's journal carry. Copies go back in time, the last one
+//! at the recorded times: fed to the ingestor through the exchange
+//! simulator, a tick dated after its receive time would be refused
+//! (`future_event_time`).
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -34,9 +37,11 @@ pub fn make_input(files: &[PathBuf], min_ticks: u64, out: &Path) -> anyhow::Resu
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let mut written = 0u64;
+    let copies = min_ticks.div_ceil(ticks.len() as u64).max(1) as i64;
     let mut copy = 0i64;
     let num = |x: Option<f64>| x.map(|v| v.to_string());
     while written < min_ticks {
+        let offset = (copy - (copies - 1)) * shift;
         for t in &ticks {
             let ticker = json!({
                 "type": "ticker", "product_id": t.product_id, "price": t.price.to_string(),
@@ -45,7 +50,7 @@ pub fn make_input(files: &[PathBuf], min_ticks: u64, out: &Path) -> anyhow::Resu
                 "best_bid_quantity": num(t.best_bid_qty), "best_ask_quantity": num(t.best_ask_qty),
             });
             let line = json!({
-                "channel": "ticker", "timestamp": format_timestamp(t.event_time_ns + copy * shift),
+                "channel": "ticker", "timestamp": format_timestamp(t.event_time_ns + offset),
                 "sequence_num": written, "events": [{"type": "update", "tickers": [ticker]}],
             });
             writeln!(w, "{line}")?;
