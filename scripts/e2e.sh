@@ -201,12 +201,17 @@ PIDS+=($PIPE)
 A=$(start_featurizer a 19464); PIDS+=($A)
 B=$(start_featurizer b 19465); PIDS+=($B)
 rows_of() { local r; r=$(metric "$1" volspike_featurizer_rows_out_total || true); echo "${r%.*}"; }
-for _ in $(seq 1 600); do
-  ra=$(rows_of 19464); rb=$(rows_of 19465)
-  [ $(( ${ra:-0} + ${rb:-0} )) -ge 3000 ] && break
-  kill -0 "$PIPE" 2>/dev/null || break
-  sleep 0.1
-done
+# Waits (at most a minute, or until the pipeline ends) until the two
+# featurizers have written N rows between them; leaves their counts in ra, rb.
+until_rows() { # N
+  for _ in $(seq 1 600); do
+    ra=$(rows_of 19464); rb=$(rows_of 19465)
+    [ $(( ${ra:-0} + ${rb:-0} )) -ge "$1" ] && break
+    kill -0 "$PIPE" 2>/dev/null || break
+    sleep 0.1
+  done
+}
+until_rows 3000
 if [ "${ra:-0}" -ge "${rb:-0}" ]; then victim=a; vpid=$A; vport=19464; else victim=b; vpid=$B; vport=19465; fi
 log "kill -9 featurizer $victim mid-transaction (rows: a=${ra:-0} b=${rb:-0}); restarting it"
 kill -9 "$vpid" || true
@@ -214,12 +219,7 @@ NEW=$(start_featurizer "$victim" "$vport"); PIDS+=($NEW)
 # Then the broker itself goes down and comes back while the pipeline sends
 # and the featurizers transact: producers, the transactions and the group
 # must all carry on.
-for _ in $(seq 1 600); do
-  ra=$(rows_of 19464); rb=$(rows_of 19465)
-  [ $(( ${ra:-0} + ${rb:-0} )) -ge 8000 ] && break
-  kill -0 "$PIPE" 2>/dev/null || break
-  sleep 0.1
-done
+until_rows 8000
 if kill -0 "$PIPE" 2>/dev/null; then
   log "restarting the broker mid-stream (featurizer rows so far: a=${ra:-0} b=${rb:-0})"
   restart_kafka stop
