@@ -12,8 +12,12 @@
 //! `champion` and `challenger`, promotion and rollback) and its
 //! local-directory implementation. Start reading at [`model::Model::score`].
 //!
+//! [`alerts`] turns scores into alerts (the operating point stored in the
+//! model file, the gate) and measures alerts against spike episodes.
+//!
 //! Fitting, labeling and splitting live in `volspike-train`.
 
+pub mod alerts;
 pub mod artifact;
 pub mod boost;
 pub mod calibration;
