@@ -12,7 +12,8 @@ It writes crates/volspike-train/tests/fixtures/alerts/expected.json from
 the prediction files in that folder: `shared.csv` (held-out predictions of
 a leave-one-recorder-out model on a shared recording) and `synthetic.csv`
 (made here with a fixed seed: two products, gaps, ties, several rows per
-second).
+second, and unlabeled rows at the end, whose alerts are not judged). An empty
+label is a row that is scored but not labeled.
 """
 
 import csv
@@ -36,7 +37,7 @@ def gate_step(state, t_ns, score, threshold, rearm, cooldown_ns):
             state[0] = False
             state[1] = t_ns
             return True
-    elif score < threshold * rearm:
+    elif score <= rearm:
         state[0] = True
     return False
 
@@ -53,18 +54,17 @@ def market_seconds(seconds):
     return total
 
 
-def budget_threshold(streams, per_hour, rearm, cooldown_ns):
-    """Lowest candidate (a sample score above the median of all samples, or
-    just above the highest) whose gated alert count over the streams is
-    within the budget; binary search over the sorted distinct candidates."""
+def budget_levels(streams, per_hour, cooldown_ns):
+    """(threshold, re-arm level): the re-arm level is the lower median of
+    all samples; the threshold the lowest sample score above it (or just
+    above the highest) whose gated alert count over the streams is within
+    the budget, by binary search over the sorted distinct candidates."""
     seconds = sum(market_seconds([t for t, _ in s]) for s in streams)
     values = sorted(v for s in streams for _, v in s if math.isfinite(v))
     if not values:
         return None
-    median = values[math.ceil(len(values) / 2) - 1]  # the lower median
-    cands = sorted({v for v in values if v > median})
-    if not cands:
-        return float(np.nextafter(values[-1], np.inf))
+    rearm = values[math.ceil(len(values) / 2) - 1]
+    cands = sorted({v for v in values if v > rearm})
     allowed = max(math.floor(per_hour * seconds / 3600.0), 0)
 
     def count(h):
@@ -81,16 +81,19 @@ def budget_threshold(streams, per_hour, rearm, cooldown_ns):
             hi = mid
         else:
             lo = mid + 1
-    return cands[lo] if lo < len(cands) else float(np.nextafter(cands[-1], np.inf))
+    threshold = cands[lo] if lo < len(cands) else float(np.nextafter(values[-1], np.inf))
+    return threshold, rearm
 
 
 def budget_alerts(rows, cfg, fallback):
-    """rows: (product, t_ns, tie, score) in (t, tie) order per product.
-    Returns (product, t_ns, tie, score, threshold) of each alert."""
+    """rows: (product, t_ns, tie, score) in (t, tie) order per product;
+    fallback: (threshold, re-arm level). Returns (product, t_ns, tie, score,
+    threshold) of each alert."""
     out = []
     state = {}
+    cooldown = cfg["cooldown_s"] * NS
     for p, t, tie, score in rows:
-        s = state.setdefault(p, dict(gate=[True, None], samples=[], cur=None, thr=None, last=None))
+        s = state.setdefault(p, dict(gate=[True, None], samples=[], cur=None, levels=None, last=None))
         sec = t // NS
         if s["cur"] is None or sec > s["cur"][0]:
             if s["cur"] is not None:
@@ -100,14 +103,14 @@ def budget_alerts(rows, cfg, fallback):
             if s["last"] is None or sec - s["last"] >= max(cfg["refresh_s"], 1):
                 s["last"] = sec
                 if market_seconds([x[0] for x in s["samples"]]) >= cfg["min_history_s"]:
-                    s["thr"] = budget_threshold([s["samples"]], cfg["per_hour"], cfg["rearm"], cfg["cooldown_s"] * NS)
+                    s["levels"] = budget_levels([s["samples"]], cfg["per_hour"], cooldown)
                 else:
-                    s["thr"] = None
+                    s["levels"] = None
             s["cur"] = [sec, score]
         elif sec == s["cur"][0]:
             s["cur"][1] = score
-        thr = fallback if s["thr"] is None else s["thr"]
-        if gate_step(s["gate"], t, score, thr, cfg["rearm"], cfg["cooldown_s"] * NS):
+        thr, rearm = fallback if s["levels"] is None else s["levels"]
+        if gate_step(s["gate"], t, score, thr, rearm, cooldown):
             out.append((p, t, tie, score, thr))
     return out
 
@@ -122,6 +125,7 @@ def alert_metrics(rows, alerts, horizon_ns):
     episodes = caught = 0
     leads = []
     useful = set()
+    judged = set()
     windows = []
     for p in products:
         times = sorted(t for q, t, _ in rows if q == p)
@@ -140,17 +144,20 @@ def alert_metrics(rows, alerts, horizon_ns):
             else:
                 eps.append([t, t])
         mine = [(t, i) for i, (q, t) in enumerate(alerts) if q == p]
+        # Alerts outside the product's market hours are not judged.
+        judged.update(i for t, i in mine if any(a <= t <= b for a, b in spans))
         for start, end in eps:
             episodes += 1
             lo = start - horizon_ns
-            hits = [(t, i) for t, i in mine if lo <= t <= end]
+            hits = [(t, i) for t, i in mine if lo <= t <= end and i in judged]
             if hits:
                 caught += 1
                 leads.append((start - min(hits)[0]) / 1e9)
                 useful.update(i for _, i in hits)
             windows.append(sum(max(min(b, end) - max(a, lo), 0) for a, b in spans))
     hours = market / 3.6e12
-    n = len(alerts)
+    useful &= judged
+    n = len(judged)
     fa = n - len(useful)
     rate = n / hours if hours > 0 else None
     rr = (float(np.mean([1 - math.exp(-rate * w / 3.6e12) for w in windows]))
@@ -188,6 +195,12 @@ def synthetic():
             rows.append((p, t, 0, round(score, 3), label))
             if rng.random() < 0.05:  # a second tick with the same timestamp
                 rows.append((p, t, 1, round(score, 3), label))
+    # The last 90 s of each product are scored but unlabeled (the forward
+    # window is incomplete), as at the end of a recording.
+    last = {}
+    for p, t, *_ in rows:
+        last[p] = max(last.get(p, t), t)
+    rows = [(p, t, tie, sc, None if t > last[p] - 90 * NS else y) for p, t, tie, sc, y in rows]
     rows.sort(key=lambda r: (r[1], r[0], r[2]))
     return rows
 
@@ -195,7 +208,8 @@ def synthetic():
 def read(path):
     with open(path) as f:
         return [(r["product_id"], int(r["event_time_ns"]), int(r["tie"]), float(r["score"]),
-                 r["label"] in ("true", "True", "1")) for r in csv.DictReader(f)]
+                 None if r["label"] == "" else r["label"] in ("true", "True", "1"))
+                for r in csv.DictReader(f)]
 
 
 def write(path, rows):
@@ -203,14 +217,14 @@ def write(path, rows):
         w = csv.writer(f)
         w.writerow(["product_id", "event_time_ns", "tie", "score", "label"])
         for p, t, tie, s, y in rows:
-            w.writerow([p, t, tie, repr(s), "true" if y else "false"])
+            w.writerow([p, t, tie, repr(s), "" if y is None else ("true" if y else "false")])
 
 
 CASES = [
-    # (file, policy config, fallback)
-    ("shared.csv", dict(per_hour=6.0, window_s=1800, refresh_s=60, min_history_s=120, rearm=0.8, cooldown_s=60), 0.3),
-    ("synthetic.csv", dict(per_hour=6.0, window_s=1800, refresh_s=60, min_history_s=120, rearm=0.8, cooldown_s=60), 0.5),
-    ("synthetic.csv", dict(per_hour=20.0, window_s=600, refresh_s=10, min_history_s=300, rearm=0.9, cooldown_s=30), 0.05),
+    # (file, policy config, fallback (threshold, re-arm level))
+    ("shared.csv", dict(per_hour=8.0, window_s=1800, refresh_s=60, min_history_s=120, cooldown_s=60), (0.3, 0.1)),
+    ("synthetic.csv", dict(per_hour=8.0, window_s=1800, refresh_s=60, min_history_s=120, cooldown_s=60), (0.5, 0.2)),
+    ("synthetic.csv", dict(per_hour=20.0, window_s=600, refresh_s=10, min_history_s=300, cooldown_s=30), (0.05, 0.01)),
 ]
 
 
@@ -223,8 +237,9 @@ def main():
         rows = read(HERE / name)
         ordered = sorted(rows, key=lambda r: (r[0], r[1], r[2]))
         alerts = budget_alerts([(p, t, tie, s) for p, t, tie, s, _ in ordered], cfg, fallback)
-        m = alert_metrics([(p, t, y) for p, t, _, _, y in rows], [(p, t) for p, t, *_ in alerts], 60 * NS)
-        out.append(dict(file=name, policy=cfg, fallback=fallback,
+        m = alert_metrics([(p, t, y) for p, t, _, _, y in rows if y is not None],
+                          [(p, t) for p, t, *_ in alerts], 60 * NS)
+        out.append(dict(file=name, policy=cfg, fallback=fallback[0], fallback_rearm=fallback[1],
                         alerts=[dict(product_id=p, event_time_ns=t, tie=tie, probability=s, threshold=h)
                                 for p, t, tie, s, h in alerts],
                         metrics=m))

@@ -7,20 +7,25 @@
 //!
 //! **The operating point** ([`AlertPolicy`], stored in the model file). A
 //! probability threshold fixed at training does not survive a period whose
-//! spike rate differs (on another month every score may lie below it). The
-//! default policy is an *alert budget*: per product, the threshold is
-//! recomputed every `refresh` of event time as the lowest one at which the
-//! gate would have raised at most `per_hour` alerts per market hour over the
-//! trailing `window` of that product's scores (one per second: the last
-//! score of each whole second, so a recorder that keeps more messages does
-//! not weigh more). Until the product has `min_history` of scores the
-//! threshold is `fallback`, the one that met the budget on validation.
-//! Everything depends on event time and the order of a product's rows, so a
-//! replay gives the alerts of the live run, byte for byte.
+//! spike rate differs (on another month every score may lie below it, or
+//! above it). The default policy is an *alert budget*: per product, the
+//! threshold is recomputed every `refresh` of event time as the lowest one
+//! at which the gate would have raised at most `per_hour` alerts per market
+//! hour over the trailing `window` of that product's scores (one per
+//! second: the last score of each whole second, so a recorder that keeps
+//! more messages does not weigh more). Until the product has `min_history`
+//! of scores, the threshold and re-arm level are the ones fitted the same
+//! way on validation. Everything depends on event time and the order of a
+//! product's rows, so a replay gives the alerts of the live run, byte for
+//! byte.
 //!
 //! **The gate**: after alerting, a product alerts again only once its score
-//! has fallen below `threshold * rearm_ratio` and `cooldown` of event time
-//! has passed. One spike, one alert.
+//! has fallen back to the re-arm level and `cooldown` of event time has
+//! passed: one spike, one alert. Under a budget the re-arm level is the
+//! median of the trailing scores ("back to normal", whatever the scale of
+//! the scores: on a period where every probability is near 1 a ratio of
+//! the threshold would never be reached); under a fixed threshold it is
+//! `threshold * rearm_ratio`.
 //!
 //! **Alert-level metrics** ([`evaluate_alerts`], definitions in
 //! `docs/models.md`): episodes (runs of spike rows at most one horizon
@@ -42,16 +47,14 @@ pub const MARKET_GAP: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct AlertPolicy {
-    /// Where the threshold comes from.
+    /// Where the threshold and the re-arm level come from.
     pub threshold: ThresholdRule,
-    /// A product re-arms once its score falls below `threshold * rearm_ratio`.
-    pub rearm_ratio: f64,
     /// Least event time between two alerts of one product.
     #[serde(with = "humantime_serde")]
     pub cooldown: Duration,
 }
 
-/// Where an alert threshold comes from.
+/// Where an alert threshold and the gate's re-arm level come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ThresholdRule {
@@ -60,9 +63,12 @@ pub enum ThresholdRule {
     Fixed {
         /// `score >= threshold` is a spike.
         threshold: f64,
+        /// Re-arm at or below `threshold * rearm_ratio`.
+        rearm_ratio: f64,
     },
     /// The lowest threshold that keeps the trailing window of a product's
-    /// scores within `per_hour` alerts per market hour.
+    /// scores within `per_hour` alerts per market hour; re-arm at or below
+    /// the window's median.
     Budget {
         /// Alerts per product and market hour.
         per_hour: f64,
@@ -78,6 +84,8 @@ pub enum ThresholdRule {
         /// The threshold until then: the one that met the budget on
         /// validation.
         fallback: f64,
+        /// The re-arm level until then: the median of validation's scores.
+        fallback_rearm: f64,
     },
 }
 
@@ -96,8 +104,6 @@ pub struct BudgetConfig {
     /// History needed before the window decides.
     #[serde(with = "humantime_serde")]
     pub min_history: Duration,
-    /// Re-arm ratio of the gate.
-    pub rearm_ratio: f64,
     /// Cooldown of the gate.
     #[serde(with = "humantime_serde")]
     pub cooldown: Duration,
@@ -112,77 +118,88 @@ impl Default for BudgetConfig {
             window: Duration::from_secs(30 * 60),
             refresh: Duration::from_secs(60),
             min_history: Duration::from_secs(120),
-            rearm_ratio: 0.8,
             cooldown: Duration::from_secs(60),
         }
     }
 }
 
+/// A threshold and the gate's re-arm level with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Levels {
+    /// `score >= threshold` may alert.
+    pub threshold: f64,
+    /// An alerted product re-arms once its score is at or below this.
+    pub rearm: f64,
+}
+
 impl BudgetConfig {
-    /// The policy with `fallback` as the threshold until a product has
-    /// history.
-    pub fn policy(&self, fallback: f64) -> AlertPolicy {
+    /// The policy with `fallback` until a product has history.
+    pub fn policy(&self, fallback: Levels) -> AlertPolicy {
         AlertPolicy {
             threshold: ThresholdRule::Budget {
                 per_hour: self.per_hour,
                 window: self.window,
                 refresh: self.refresh,
                 min_history: self.min_history,
-                fallback,
+                fallback: fallback.threshold,
+                fallback_rearm: fallback.rearm,
             },
-            rearm_ratio: self.rearm_ratio,
             cooldown: self.cooldown,
-        }
-    }
-
-    /// The gate of this configuration.
-    pub fn gate(&self) -> Gate {
-        Gate {
-            rearm_ratio: self.rearm_ratio,
-            cooldown_ns: dur_ns(self.cooldown),
         }
     }
 }
 
 impl AlertPolicy {
-    /// A fixed threshold with the server's historical gate (re-arm at 0.8
-    /// of the threshold, 60 s cooldown): what model files without a policy
-    /// are served with.
+    /// A fixed threshold behind the server's historical gate (re-arm at
+    /// 0.8 of the threshold, 60 s cooldown): what model files without a
+    /// policy are served with.
     pub fn fixed(threshold: f64) -> AlertPolicy {
         AlertPolicy {
-            threshold: ThresholdRule::Fixed { threshold },
-            rearm_ratio: 0.8,
+            threshold: ThresholdRule::Fixed {
+                threshold,
+                rearm_ratio: 0.8,
+            },
             cooldown: Duration::from_secs(60),
+        }
+    }
+
+    /// The levels a product without history is held to.
+    pub fn initial_levels(&self) -> Levels {
+        match self.threshold {
+            ThresholdRule::Fixed {
+                threshold,
+                rearm_ratio,
+            } => Levels {
+                threshold,
+                rearm: threshold * rearm_ratio,
+            },
+            ThresholdRule::Budget {
+                fallback,
+                fallback_rearm,
+                ..
+            } => Levels {
+                threshold: fallback,
+                rearm: fallback_rearm,
+            },
         }
     }
 
     /// The threshold a product without history is held to.
     pub fn initial_threshold(&self) -> f64 {
-        match self.threshold {
-            ThresholdRule::Fixed { threshold } => threshold,
-            ThresholdRule::Budget { fallback, .. } => fallback,
-        }
-    }
-
-    /// The gate.
-    pub fn gate(&self) -> Gate {
-        Gate {
-            rearm_ratio: self.rearm_ratio,
-            cooldown_ns: dur_ns(self.cooldown),
-        }
+        self.initial_levels().threshold
     }
 
     /// A short description for logs and reports.
     pub fn describe(&self) -> String {
         match &self.threshold {
-            ThresholdRule::Fixed { threshold } => format!("fixed threshold {threshold:.4}"),
+            ThresholdRule::Fixed { threshold, .. } => format!("fixed threshold {threshold:.4}"),
             ThresholdRule::Budget {
                 per_hour,
                 window,
                 fallback,
                 ..
             } => format!(
-                "budget {per_hour} alerts per product-hour over a trailing {} (fallback {fallback:.4})",
+                "budget of {per_hour} alerts per product-hour over a trailing {} (fallback {fallback:.4})",
                 humantime::format_duration(*window)
             ),
         }
@@ -193,13 +210,8 @@ fn dur_ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-/// The gate's rules.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Gate {
-    /// Re-arm below `threshold * rearm_ratio`.
-    pub rearm_ratio: f64,
-    /// Least time between alerts, ns.
-    pub cooldown_ns: i64,
+fn dur_s(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// One product's gate state.
@@ -219,14 +231,14 @@ impl Default for GateState {
 }
 
 impl GateState {
-    fn observe(&mut self, gate: Gate, t_ns: i64, score: f64, threshold: f64) -> bool {
-        if score >= threshold {
-            if self.armed && t_ns.saturating_sub(self.last_alert_ns) >= gate.cooldown_ns {
+    fn observe(&mut self, cooldown_ns: i64, t_ns: i64, score: f64, levels: Levels) -> bool {
+        if score >= levels.threshold {
+            if self.armed && t_ns.saturating_sub(self.last_alert_ns) >= cooldown_ns {
                 self.armed = false;
                 self.last_alert_ns = t_ns;
                 return true;
             }
-        } else if score < threshold * gate.rearm_ratio {
+        } else if score <= levels.rearm {
             self.armed = true;
         }
         false
@@ -250,7 +262,7 @@ struct ProductState {
     samples: VecDeque<(i64, f64)>,
     /// The second being filled and its latest score.
     current: Option<(i64, f64)>,
-    threshold: Option<f64>,
+    levels: Option<Levels>,
     last_refresh: Option<i64>,
 }
 
@@ -260,7 +272,7 @@ struct ProductState {
 #[derive(Debug, Clone)]
 pub struct AlertEngine {
     policy: AlertPolicy,
-    gate: Gate,
+    cooldown_ns: i64,
     products: HashMap<String, ProductState>,
 }
 
@@ -268,7 +280,7 @@ impl AlertEngine {
     /// An engine with no product seen yet.
     pub fn new(policy: AlertPolicy) -> AlertEngine {
         AlertEngine {
-            gate: policy.gate(),
+            cooldown_ns: dur_ns(policy.cooldown),
             policy,
             products: HashMap::new(),
         }
@@ -286,21 +298,21 @@ impl AlertEngine {
             Some(s) => s,
             None => self.products.entry(product.to_owned()).or_default(),
         };
-        let threshold = match &self.policy.threshold {
-            ThresholdRule::Fixed { threshold } => *threshold,
+        let levels = match &self.policy.threshold {
+            ThresholdRule::Fixed { .. } => self.policy.initial_levels(),
             ThresholdRule::Budget {
                 per_hour,
                 window,
                 refresh,
                 min_history,
-                fallback,
+                ..
             } => {
                 let second = event_time_ns.div_euclid(NS);
                 match s.current {
                     Some((cur, _)) if second <= cur => {}
                     _ => {
                         // A new second: the last one becomes a sample, the
-                        // window slides, and the threshold may be refreshed
+                        // window slides, and the levels may be refreshed
                         // from seconds before this one only.
                         if let Some(done) = s.current {
                             s.samples.push_back(done);
@@ -314,12 +326,10 @@ impl AlertEngine {
                             .is_none_or(|r| second - r >= dur_s(*refresh).max(1));
                         if due {
                             s.last_refresh = Some(second);
-                            s.threshold = (market_seconds(s.samples.iter().map(|&(t, _)| t))
+                            let samples = s.samples.make_contiguous();
+                            s.levels = (market_seconds(samples.iter().map(|&(t, _)| t))
                                 >= dur_s(*min_history))
-                            .then(|| {
-                                let samples: Vec<(i64, f64)> = s.samples.iter().copied().collect();
-                                budget_threshold(&[&samples], *per_hour, self.gate)
-                            })
+                            .then(|| budget_levels(&[&*samples], *per_hour, self.cooldown_ns))
                             .flatten();
                         }
                         s.current = Some((second, score));
@@ -330,51 +340,54 @@ impl AlertEngine {
                 {
                     *v = score;
                 }
-                s.threshold.unwrap_or(*fallback)
+                s.levels.unwrap_or_else(|| self.policy.initial_levels())
             }
         };
-        let alert = s.gate.observe(self.gate, event_time_ns, score, threshold);
-        Decision { threshold, alert }
+        let alert = s
+            .gate
+            .observe(self.cooldown_ns, event_time_ns, score, levels);
+        Decision {
+            threshold: levels.threshold,
+            alert,
+        }
     }
-}
-
-fn dur_s(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Market seconds covered by sorted sample seconds: each step to the next
 /// sample counts unless it is longer than [`MARKET_GAP`], plus one for the
-/// last second itself.
+/// first second of each stretch.
 fn market_seconds(seconds: impl Iterator<Item = i64>) -> i64 {
     let gap = dur_s(MARKET_GAP);
     let mut total = 0;
     let mut prev: Option<i64> = None;
     for t in seconds {
         match prev {
-            None => total += 1,
             Some(p) if t - p <= gap => total += t - p,
-            Some(_) => total += 1,
+            _ => total += 1,
         }
         prev = Some(t);
     }
     total
 }
 
-/// How many alerts `gate` raises on per-second `samples` (second, score) at
-/// a fixed `threshold`.
-fn gate_count(samples: &[(i64, f64)], gate: Gate, threshold: f64) -> u64 {
+/// How many alerts the gate raises on per-second `samples` (second, score)
+/// at fixed `levels`.
+fn gate_count(samples: &[(i64, f64)], cooldown_ns: i64, levels: Levels) -> u64 {
     let mut g = GateState::default();
     samples
         .iter()
-        .filter(|&&(t, v)| g.observe(gate, t * NS, v, threshold))
+        .filter(|&&(t, v)| g.observe(cooldown_ns, t * NS, v, levels))
         .count() as u64
 }
 
-/// The lowest threshold (one of the sample scores above their median, or
-/// just above the highest) at which `gate` raises at most `per_hour` alerts per market hour
-/// over `streams` (each one product's per-second samples in time order).
-/// `None` without samples.
-pub fn budget_threshold(streams: &[&[(i64, f64)]], per_hour: f64, gate: Gate) -> Option<f64> {
+/// The levels of a budget over `streams` (each one product's per-second
+/// samples in time order): the re-arm level is the median of all samples
+/// (the lower one), and the threshold the lowest sample score above it (or
+/// just above the highest) at which the gate raises at most `per_hour`
+/// alerts per market hour. With the re-arm level fixed, the count only falls
+/// as the threshold rises, so a binary search finds it. `None` without
+/// samples.
+pub fn budget_levels(streams: &[&[(i64, f64)]], per_hour: f64, cooldown_ns: i64) -> Option<Levels> {
     let seconds: i64 = streams
         .iter()
         .map(|s| market_seconds(s.iter().map(|&(t, _)| t)))
@@ -388,21 +401,17 @@ pub fn budget_threshold(streams: &[&[(i64, f64)]], per_hour: f64, gate: Gate) ->
         return None;
     }
     candidates.sort_by(f64::total_cmp);
-    // Never at or below the median score: far down, scores stay above
-    // `threshold * rearm_ratio` between spikes, the gate never re-arms, and
-    // a threshold that flags half the time would count as "within budget".
-    let median = candidates[candidates.len().div_ceil(2) - 1];
+    let rearm = candidates[candidates.len().div_ceil(2) - 1];
     let top = *candidates.last().expect("not empty");
-    candidates.retain(|&v| v > median);
+    candidates.retain(|&v| v > rearm);
     candidates.dedup();
-    if candidates.is_empty() {
-        return Some(next_up(top));
-    }
     let allowed = (per_hour * seconds as f64 / 3600.0).floor().max(0.0) as u64;
-    let count = |h: f64| -> u64 { streams.iter().map(|s| gate_count(s, gate, h)).sum() };
-    // Binary search for the first candidate whose count is within budget
-    // (counts fall as the threshold rises, up to the re-arm rule's wiggles;
-    // the search is deterministic either way).
+    let count = |threshold: f64| -> u64 {
+        streams
+            .iter()
+            .map(|s| gate_count(s, cooldown_ns, Levels { threshold, rearm }))
+            .sum()
+    };
     let (mut lo, mut hi) = (0usize, candidates.len());
     while lo < hi {
         let mid = (lo + hi) / 2;
@@ -412,9 +421,9 @@ pub fn budget_threshold(streams: &[&[(i64, f64)]], per_hour: f64, gate: Gate) ->
             lo = mid + 1;
         }
     }
-    Some(match candidates.get(lo) {
-        Some(&h) => h,
-        None => next_up(top),
+    Some(Levels {
+        threshold: candidates.get(lo).copied().unwrap_or_else(|| next_up(top)),
+        rearm,
     })
 }
 
@@ -489,9 +498,9 @@ pub struct AlertMetrics {
     pub recall: Option<f64>,
     /// Lead times of caught episodes; `None` when none was caught.
     pub lead_time: Option<LeadTimes>,
-    /// Alerts.
+    /// Alerts within the market hours (alerts elsewhere cannot be judged).
     pub alerts: u64,
-    /// Alerts that catch no episode.
+    /// Of those, alerts that catch no episode.
     pub false_alerts: u64,
     /// Market hours (per product, the span of its labeled rows without
     /// gaps over five minutes, summed).
@@ -507,6 +516,36 @@ pub struct AlertMetrics {
     pub random_recall: Option<f64>,
 }
 
+impl AlertMetrics {
+    /// Every defined figure by name (`episodes`, `caught`, `recall`,
+    /// `random_recall`, `lead_time_median_s`, `lead_time_p10_s`,
+    /// `lead_time_p90_s`, `alerts`, `false_alerts`, `market_hours`,
+    /// `alerts_per_hour`, `false_alerts_per_hour`,
+    /// `alerts_per_caught_episode`): for `GetModel`, MLflow and the drift
+    /// worker's summary.
+    pub fn named(&self) -> Vec<(&'static str, f64)> {
+        let mut out = vec![
+            ("episodes", self.episodes as f64),
+            ("caught", self.caught as f64),
+            ("alerts", self.alerts as f64),
+            ("false_alerts", self.false_alerts as f64),
+            ("market_hours", self.market_hours),
+        ];
+        let optional = [
+            ("recall", self.recall),
+            ("random_recall", self.random_recall),
+            ("alerts_per_hour", self.alerts_per_hour),
+            ("false_alerts_per_hour", self.false_alerts_per_hour),
+            ("alerts_per_caught_episode", self.alerts_per_caught_episode),
+            ("lead_time_median_s", self.lead_time.map(|l| l.median_s)),
+            ("lead_time_p10_s", self.lead_time.map(|l| l.p10_s)),
+            ("lead_time_p90_s", self.lead_time.map(|l| l.p90_s)),
+        ];
+        out.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
+        out
+    }
+}
+
 /// Alert-level metrics of `alerts` against the episodes of `rows` (any
 /// order), for a label of `horizon_ns`.
 pub fn evaluate_alerts(
@@ -514,6 +553,26 @@ pub fn evaluate_alerts(
     alerts: &[AlertAt<'_>],
     horizon_ns: i64,
 ) -> AlertMetrics {
+    judge_alerts(rows, alerts, horizon_ns).0
+}
+
+/// Whether `alerts` catch each episode of `rows`, episodes in a fixed order
+/// (by product, then time): two models' alerts on the same rows give flags
+/// that pair up, episode for episode.
+pub fn episode_catches(
+    rows: &[LabeledRow<'_>],
+    alerts: &[AlertAt<'_>],
+    horizon_ns: i64,
+) -> Vec<bool> {
+    judge_alerts(rows, alerts, horizon_ns).1
+}
+
+fn judge_alerts(
+    rows: &[LabeledRow<'_>],
+    alerts: &[AlertAt<'_>],
+    horizon_ns: i64,
+) -> (AlertMetrics, Vec<bool>) {
+    let mut flags = Vec::new();
     let gap_ns = dur_ns(MARKET_GAP);
     let mut by_product: HashMap<&str, (Vec<i64>, Vec<i64>)> = HashMap::new();
     for r in rows {
@@ -538,6 +597,7 @@ pub fn evaluate_alerts(
     let mut caught = 0u64;
     let mut leads: Vec<f64> = Vec::new();
     let mut useful = vec![false; alerts.len()];
+    let mut judged = vec![false; alerts.len()];
     // (episode catch window length in market time, ns) for the random reference.
     let mut windows: Vec<i128> = Vec::new();
     let mut products: Vec<&&str> = by_product.keys().collect();
@@ -564,6 +624,11 @@ pub fn evaluate_alerts(
             }
         }
         let at = alert_times.get(*p).map(Vec::as_slice).unwrap_or(&[]);
+        // Alerts outside the product's market hours (the last horizon of a
+        // recording, whose rows cannot be labeled, or a gap) are not judged.
+        for &(t, i) in at {
+            judged[i] = spans.iter().any(|&(a, b)| (a..=b).contains(&t));
+        }
         for &(start, end) in &eps {
             episodes += 1;
             let from = start.saturating_sub(horizon_ns);
@@ -571,8 +636,10 @@ pub fn evaluate_alerts(
             let hits: Vec<(i64, usize)> = at[first..]
                 .iter()
                 .take_while(|&&(t, _)| t <= end)
+                .filter(|&&(_, i)| judged[i])
                 .copied()
                 .collect();
+            flags.push(!hits.is_empty());
             if let Some(&(earliest, _)) = hits.first() {
                 caught += 1;
                 leads.push((start - earliest) as f64 / 1e9);
@@ -589,8 +656,12 @@ pub fn evaluate_alerts(
         }
     }
     let market_hours = market_ns as f64 / 3.6e12;
-    let n = alerts.len() as u64;
-    let useful_n = useful.iter().filter(|&&u| u).count() as u64;
+    let n = judged.iter().filter(|&&j| j).count() as u64;
+    let useful_n = useful
+        .iter()
+        .zip(&judged)
+        .filter(|&(&u, &j)| u && j)
+        .count() as u64;
     let false_alerts = n - useful_n;
     let per_hour = |k: u64| (market_hours > 0.0).then(|| k as f64 / market_hours);
     let rate = per_hour(n);
@@ -605,7 +676,7 @@ pub fn evaluate_alerts(
         _ => None,
     };
     leads.sort_by(f64::total_cmp);
-    AlertMetrics {
+    let metrics = AlertMetrics {
         episodes,
         caught,
         recall: (episodes > 0).then(|| caught as f64 / episodes as f64),
@@ -621,7 +692,37 @@ pub fn evaluate_alerts(
         false_alerts_per_hour: per_hour(false_alerts),
         alerts_per_caught_episode: (caught > 0).then(|| useful_n as f64 / caught as f64),
         random_recall,
+    };
+    (metrics, flags)
+}
+
+/// P(X >= k) for X ~ Binomial(n, 1/2): the one-sided exact p-value of
+/// seeing `k` of `n` events on one side when both sides are equally
+/// likely (McNemar's exact test on discordant pairs; the conditional test
+/// of two Poisson counts over the same exposure). 1 when `n` is 0.
+pub fn binomial_tail_half(k: u64, n: u64) -> f64 {
+    if k == 0 || n == 0 {
+        return 1.0;
     }
+    if k > n {
+        return 0.0;
+    }
+    // ln C(n, i) step by step, then a log-sum-exp of the tail.
+    let ln2n = n as f64 * std::f64::consts::LN_2;
+    let mut ln_c = 0.0f64;
+    let mut terms = Vec::with_capacity((n - k + 1) as usize);
+    for i in 0..=n {
+        if i >= k {
+            terms.push(ln_c - ln2n);
+        }
+        if i < n {
+            ln_c += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
+        }
+    }
+    let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln())
+        .exp()
+        .min(1.0)
 }
 
 /// numpy's default (linear) percentile of sorted, non-empty `v`.
@@ -639,7 +740,7 @@ mod tests {
     const S: i64 = NS;
 
     #[test]
-    fn the_gate_alerts_once_per_crossing_and_waits_out_the_cooldown() {
+    fn the_fixed_gate_alerts_once_per_crossing_and_waits_out_the_cooldown() {
         let mut e = AlertEngine::new(AlertPolicy::fixed(0.5));
         let alerts: Vec<bool> = [(0, 0.6), (1, 0.7), (2, 0.3), (3, 0.9), (70, 0.2), (71, 0.6)]
             .iter()
@@ -652,6 +753,17 @@ mod tests {
     }
 
     #[test]
+    fn the_binomial_tail_matches_scipy() {
+        // scipy.stats.binom.sf(k - 1, n, 0.5)
+        assert_eq!(binomial_tail_half(0, 5), 1.0);
+        assert!((binomial_tail_half(2, 3) - 0.5).abs() < 1e-15);
+        assert!((binomial_tail_half(5, 5) - 0.03125).abs() < 1e-15);
+        assert!((binomial_tail_half(8, 10) - 0.0546875).abs() < 1e-14);
+        assert!((binomial_tail_half(60, 100) - 0.028443966820490444).abs() < 1e-12);
+        assert!((binomial_tail_half(600, 1000) - 1.3642320780329735e-10).abs() < 1e-20);
+    }
+
+    #[test]
     fn market_time_leaves_out_long_gaps() {
         assert_eq!(market_seconds([10, 11, 20].into_iter()), 11);
         assert_eq!(market_seconds([10, 11, 1000, 1001].into_iter()), 4);
@@ -660,7 +772,7 @@ mod tests {
 
     #[test]
     fn the_budget_threshold_keeps_alerts_within_the_budget() {
-        let gate = BudgetConfig::default().gate();
+        let cooldown = 60 * S;
         // One hour of a product whose score spikes every 5 minutes.
         let samples: Vec<(i64, f64)> = (0..3600)
             .map(|t| {
@@ -674,13 +786,37 @@ mod tests {
                 )
             })
             .collect();
-        let h = budget_threshold(&[&samples], 12.0, gate).unwrap();
-        assert!(gate_count(&samples, gate, h) <= 12, "{h}");
-        assert!(h > 0.2 && h <= 0.9, "{h}");
+        let l = budget_levels(&[&samples], 12.0, cooldown).unwrap();
+        assert!(gate_count(&samples, cooldown, l) <= 12, "{l:?}");
+        assert!(l.threshold > 0.2 && l.threshold <= 0.9, "{l:?}");
+        // The re-arm level is the (lower) median of the samples.
+        assert!((l.rearm - 0.13).abs() < 1e-12, "{l:?}");
         // A budget below one alert in the window: just above the highest.
-        let h0 = budget_threshold(&[&samples], 0.5, gate).unwrap();
-        assert!(h0 > 0.9 && gate_count(&samples, gate, h0) == 0);
-        assert_eq!(budget_threshold(&[], 1.0, gate), None);
+        let l0 = budget_levels(&[&samples], 0.5, cooldown).unwrap();
+        assert!(l0.threshold > 0.9 && gate_count(&samples, cooldown, l0) == 0);
+        assert_eq!(budget_levels(&[], 1.0, cooldown), None);
+    }
+
+    #[test]
+    fn scores_near_one_still_re_arm_under_a_budget() {
+        // Every probability between 0.95 and 0.999, with a burst every 10
+        // minutes: a ratio of the threshold would never re-arm; the window's
+        // median does, so the budget is met.
+        let cfg = BudgetConfig::default();
+        let mut e = AlertEngine::new(cfg.policy(Levels {
+            threshold: 0.5,
+            rearm: 0.4,
+        }));
+        let mut alerts = 0;
+        for t in 0..7200 {
+            let p = if t % 600 < 4 {
+                0.999
+            } else {
+                0.95 + (t % 13) as f64 * 0.002
+            };
+            alerts += u32::from(e.observe("BTC-USD", t * S, p).alert);
+        }
+        assert!((8..=20).contains(&alerts), "{alerts}");
     }
 
     #[test]
@@ -688,7 +824,10 @@ mod tests {
         // A period whose scores all lie below the fallback threshold still
         // alerts once the window has history.
         let cfg = BudgetConfig::default();
-        let mut e = AlertEngine::new(cfg.policy(0.5));
+        let mut e = AlertEngine::new(cfg.policy(Levels {
+            threshold: 0.5,
+            rearm: 0.4,
+        }));
         let mut alerts = 0;
         let mut last_threshold = 0.0;
         for t in 0..7200 {

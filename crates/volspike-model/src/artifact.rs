@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::{AlertMetrics, AlertPolicy};
 use crate::label::LabelConfig;
 use crate::metrics::Metrics;
 use crate::model::Model;
@@ -18,8 +19,10 @@ use crate::reference::Distribution;
 /// The current model file format. 2: the model may carry a calibration and
 /// the label a clock; a build that reads only 1 would score such a file
 /// without them (and against a threshold chosen on calibrated scores), so it
-/// refuses the file instead.
-pub const FORMAT_VERSION: u32 = 2;
+/// refuses the file instead. 3: the file may carry an alert policy; a build
+/// that reads only 2 would alert on the fixed fallback threshold, which on
+/// another period may never alert.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A saved model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +57,16 @@ pub struct ModelFile {
     /// way; absent from files written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<serde_json::Value>,
+    /// How scores become alerts; `None` in files from before the policy,
+    /// which alert at the model's threshold ([`ModelFile::alert_policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_policy: Option<AlertPolicy>,
+    /// Alert-level metrics of the policy on validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_alerts: Option<AlertMetrics>,
+    /// Alert-level metrics of the policy on test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_alerts: Option<AlertMetrics>,
 }
 
 impl ModelFile {
@@ -71,6 +84,14 @@ impl ModelFile {
                     .ok_or_else(|| format!("model input `{f}` is not a feature volspike computes"))
             })
             .collect()
+    }
+
+    /// The alert policy: the file's own, else (files from before the
+    /// policy) the model's fixed threshold behind the historical gate.
+    pub fn alert_policy(&self) -> AlertPolicy {
+        self.alert_policy
+            .clone()
+            .unwrap_or_else(|| AlertPolicy::fixed(self.model.threshold))
     }
 
     /// Writes the file (pretty JSON).

@@ -455,6 +455,9 @@ mod tests {
             reference: Vec::new(),
             score_reference: None,
             training: None,
+            alert_policy: None,
+            validation_alerts: None,
+            test_alerts: None,
         }
     }
 

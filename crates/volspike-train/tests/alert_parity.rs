@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use volspike_model::alerts::{
-    AlertAt, AlertEngine, AlertMetrics, BudgetConfig, LabeledRow, evaluate_alerts,
+    AlertAt, AlertEngine, AlertMetrics, BudgetConfig, LabeledRow, Levels, evaluate_alerts,
 };
 
 const TOLERANCE: f64 = 1e-9;
@@ -24,7 +24,8 @@ struct Row {
     event_time_ns: i64,
     tie: u32,
     score: f64,
-    label: bool,
+    /// `None`: scored but not labeled.
+    label: Option<bool>,
 }
 
 fn read(name: &str) -> Vec<Row> {
@@ -42,7 +43,7 @@ fn read(name: &str) -> Vec<Row> {
                 event_time_ns: f[1].parse().expect("time"),
                 tie: f[2].parse().expect("tie"),
                 score: f[3].parse().expect("score"),
-                label: matches!(f[4], "true" | "True" | "1"),
+                label: (!f[4].is_empty()).then(|| matches!(f[4], "true" | "True" | "1")),
             }
         })
         .collect()
@@ -139,11 +140,17 @@ fn alerts_and_alert_metrics_equal_the_python_reference() {
             window: secs(&p["window_s"]),
             refresh: secs(&p["refresh_s"]),
             min_history: secs(&p["min_history_s"]),
-            rearm_ratio: p["rearm"].as_f64().expect("rearm"),
             cooldown: secs(&p["cooldown_s"]),
         };
         let mut rows = read(file);
-        let mut engine = AlertEngine::new(cfg.policy(case["fallback"].as_f64().expect("fallback")));
+        let mut engine = AlertEngine::new(
+            cfg.policy(Levels {
+                threshold: case["fallback"].as_f64().expect("fallback"),
+                rearm: case["fallback_rearm"]
+                    .as_f64()
+                    .expect("fallback re-arm level"),
+            }),
+        );
         rows.sort_by(|a, b| {
             (a.event_time_ns, &a.product, a.tie).cmp(&(b.event_time_ns, &b.product, b.tie))
         });
@@ -176,10 +183,12 @@ fn alerts_and_alert_metrics_equal_the_python_reference() {
         }
         let labeled: Vec<LabeledRow<'_>> = rows
             .iter()
-            .map(|r| LabeledRow {
-                product: &r.product,
-                event_time_ns: r.event_time_ns,
-                spike: r.label,
+            .filter_map(|r| {
+                Some(LabeledRow {
+                    product: &r.product,
+                    event_time_ns: r.event_time_ns,
+                    spike: r.label?,
+                })
             })
             .collect();
         let at: Vec<AlertAt<'_>> = alerts
