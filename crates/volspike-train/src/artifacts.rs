@@ -118,10 +118,24 @@ pub fn table(r: &TrainReport) -> String {
     for m in &r.models {
         s.push_str(&metrics_line(m.model.name(), &m.test));
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
         "(metrics on the test split; base rate {:.4})",
         r.spike_rates[2]
+    );
+    let _ = writeln!(
+        s,
+        "alerts on test at a budget of {} per product-hour (trailing {}):",
+        r.config.alerts.per_hour,
+        humantime::format_duration(r.config.alerts.window)
+    );
+    s.push_str(&alert_header());
+    for m in &r.models {
+        s.push_str(&alert_line(m.model.name(), &m.test_alerts));
+    }
+    let _ = write!(
+        s,
+        "(random: the recall of as many alerts placed at random; lead times of caught episodes)"
     );
     s
 }
@@ -148,5 +162,48 @@ pub fn metrics_line(name: &str, t: &crate::metrics::Metrics) -> String {
         t.brier,
         opt(t.ece),
         t.threshold
+    )
+}
+
+/// The header of [`alert_line`].
+pub fn alert_header() -> String {
+    format!(
+        "{:<10} {:>8} {:>7} {:>7} {:>8} {:>10} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>8}\n",
+        "model",
+        "episodes",
+        "caught",
+        "recall",
+        "random",
+        "lead p50 s",
+        "p10 s",
+        "p90 s",
+        "alerts",
+        "false",
+        "alerts/h",
+        "false/h",
+        "per ep."
+    )
+}
+
+/// One model's alert-level metrics as a table line (`-` where undefined).
+pub fn alert_line(name: &str, m: &volspike_model::alerts::AlertMetrics) -> String {
+    let opt = |v: Option<f64>, d: usize| v.map_or("-".to_owned(), |v| format!("{v:.d$}"));
+    let lead =
+        |f: fn(&volspike_model::alerts::LeadTimes) -> f64| opt(m.lead_time.as_ref().map(f), 1);
+    format!(
+        "{:<10} {:>8} {:>7} {:>7} {:>8} {:>10} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>8}\n",
+        name,
+        m.episodes,
+        m.caught,
+        opt(m.recall, 3),
+        opt(m.random_recall, 3),
+        lead(|l| l.median_s),
+        lead(|l| l.p10_s),
+        lead(|l| l.p90_s),
+        m.alerts,
+        m.false_alerts,
+        opt(m.alerts_per_hour, 2),
+        opt(m.false_alerts_per_hour, 2),
+        opt(m.alerts_per_caught_episode, 2),
     )
 }

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use volspike_core::{FEATURE_NAMES, FeatureRow};
+use volspike_model::alerts::AlertMetrics;
 
 use crate::dataset::{self, DatasetError};
 use crate::evaluate::{EvaluateError, evaluate};
@@ -54,6 +55,10 @@ pub struct FoldScore {
     pub roc_auc: Option<f64>,
     /// PR-AUC / base rate: 1 is a random ranking.
     pub lift: Option<f64>,
+    /// A model's alerts on the held-out rows under its alert policy (the
+    /// alerts the server would publish); `None` for a feature alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertMetrics>,
 }
 
 impl FoldScore {
@@ -68,6 +73,7 @@ impl FoldScore {
                 .pr_auc
                 .filter(|_| m.base_rate > 0.0)
                 .map(|p| p / m.base_rate),
+            alerts: None,
         }
     }
 }
@@ -194,8 +200,10 @@ pub fn cross_validate(
             let file = report.model_file(t);
             let ev = evaluate(&file, held)?;
             if let Some(m) = &ev.metrics {
-                fold.scores
-                    .push(FoldScore::of(t.model.name().to_owned(), m));
+                fold.scores.push(FoldScore {
+                    alerts: ev.alert_metrics.clone(),
+                    ..FoldScore::of(t.model.name().to_owned(), m)
+                });
             }
         }
         for feature in FEATURE_NAMES {
@@ -264,6 +272,7 @@ mod tests {
             pr_auc: pr,
             roc_auc: pr,
             lift: pr.map(|p| p / base),
+            alerts: None,
         }
     }
 

@@ -19,6 +19,7 @@
 //! Start reading at [`register::train_pick_register`], then [`train::train`].
 //! Models are plain data from `volspike-model`, which is all a server needs.
 
+pub mod alerting;
 pub mod artifacts;
 pub mod boost;
 pub mod calibrate;

@@ -110,6 +110,30 @@ pub fn metrics_of(report: &TrainReport) -> Vec<Metric> {
                     .map(|(k, v)| m(format!("{}.{split}.{k}", t.model.name()), v)),
             );
         }
+        for (split, a) in [
+            ("validation", &t.validation_alerts),
+            ("test", &t.test_alerts),
+        ] {
+            out.extend(
+                a.named()
+                    .into_iter()
+                    .map(|(k, v)| m(format!("{}.{split}.alerts.{k}", t.model.name()), v)),
+            );
+        }
+        // The budget trade-off on test: one step per budget visited.
+        for (step, p) in t.budget_curve.iter().enumerate() {
+            for (k, v) in [
+                ("budget", Some(p.per_hour)),
+                ("recall", p.test.recall),
+                ("false_alerts_per_hour", p.test.false_alerts_per_hour),
+            ] {
+                if let Some(v) = v {
+                    let mut metric = m(format!("{}.test.budget_curve.{k}", t.model.name()), v);
+                    metric.step = step as i64;
+                    out.push(metric);
+                }
+            }
+        }
     }
     out
 }

@@ -8,16 +8,18 @@
 
 use serde::{Deserialize, Serialize};
 use volspike_core::FeatureRow;
+use volspike_model::alerts::{AlertMetrics, AlertPolicy, BudgetConfig};
 use volspike_model::artifact::{FORMAT_VERSION, ModelFile};
 use volspike_model::model::{Model, Params, Scaler};
 use volspike_model::reference::{self, Distribution};
 
+use crate::alerting::{self, BudgetPoint, ScoredSplit};
 use crate::boost::{BoostConfig, fit_boosted};
 use crate::dataset::{
     self, DEFAULT_FEATURES, Dataset, DatasetCounts, LabelConfig, LabelKind, LabelReturns, quantile,
 };
 use crate::forest::{ForestConfig, fit_forest};
-use crate::metrics::{self, Metrics, best_f1_threshold};
+use crate::metrics::{self, Metrics};
 use crate::split::{self, SplitConfig, Splits};
 
 /// Which models to train.
@@ -133,6 +135,10 @@ pub struct TrainConfig {
     /// Gradient boosting settings.
     #[serde(default)]
     pub boost: BoostConfig,
+    /// The alert budget policy (configurations from before it: the
+    /// defaults).
+    #[serde(default)]
+    pub alerts: BudgetConfig,
 }
 
 impl TrainConfig {
@@ -191,6 +197,7 @@ impl Default for TrainConfig {
             calibration: CalibrationMethod::Platt,
             forest: ForestConfig::default(),
             boost: BoostConfig::default(),
+            alerts: BudgetConfig::default(),
         }
     }
 }
@@ -281,8 +288,17 @@ pub enum TrainError {
 /// One trained model and its metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trained {
-    /// The model, with the threshold chosen on validation.
+    /// The model; its threshold is the alert policy's fallback.
     pub model: Model,
+    /// How its scores become alerts: the budget, with the fixed threshold
+    /// that met it on validation as fallback.
+    pub alert_policy: AlertPolicy,
+    /// Alert-level metrics of the policy on validation.
+    pub validation_alerts: AlertMetrics,
+    /// Alert-level metrics of the policy on test.
+    pub test_alerts: AlertMetrics,
+    /// Recall against false alerts per hour on test over budgets.
+    pub budget_curve: Vec<BudgetPoint>,
     /// Metrics on validation at that threshold.
     pub validation: Metrics,
     /// Metrics on test at that threshold.
@@ -390,6 +406,9 @@ impl TrainReport {
             training: Some(
                 serde_json::to_value(&self.config).expect("a training configuration serializes"),
             ),
+            alert_policy: Some(trained.alert_policy.clone()),
+            validation_alerts: Some(trained.validation_alerts.clone()),
+            test_alerts: Some(trained.test_alerts.clone()),
         }
     }
 
@@ -554,6 +573,9 @@ pub fn fit_models(
         .collect();
     let scaler = Scaler::fit_logged(train_x, width, &log_columns);
     let mut models = Vec::new();
+    let horizon_ns = i64::try_from(cfg.label.horizon.as_nanos()).unwrap_or(i64::MAX);
+    let val_order = alerting::stream_order(&p.data, s.validation.clone());
+    let test_order = alerting::stream_order(&p.data, s.test.clone());
     // Standardized training rows, made once for the models that need them.
     let standardized = std::cell::OnceCell::new();
     let standardized = || standardized.get_or_init(|| scaler.transform_rows(train_x));
@@ -648,11 +670,45 @@ pub fn fit_models(
         }
         let val_scores = model.score_rows(rows_of(&s.validation));
         let test_scores = model.score_rows(rows_of(&s.test));
-        model.threshold = best_f1_threshold(val_y, &val_scores)?.unwrap_or(0.5);
+        // The operating point: the alert budget, its fallback the fixed
+        // threshold that met the budget on validation (also the threshold
+        // of the row-level metrics).
+        let val_split = ScoredSplit {
+            order: &val_order,
+            scores: &val_scores,
+            offset: s.validation.start,
+        };
+        let test_split = ScoredSplit {
+            order: &test_order,
+            scores: &test_scores,
+            offset: s.test.start,
+        };
+        let alert_policy =
+            alerting::fit_policy(&cfg.alerts, &p.data, &val_order, |i| val_split.score(i));
+        model.threshold = alert_policy.initial_threshold();
+        let alerts_of = |split: ScoredSplit<'_>| {
+            let alerts =
+                alerting::alerts_on(&alert_policy, &p.data, split.order, |i| split.score(i));
+            alerting::metrics_of(&p.data, split.order, &p.labels, &alerts, horizon_ns)
+        };
+        let validation_alerts = alerts_of(val_split);
+        let test_alerts = alerts_of(test_split);
+        let budget_curve = alerting::budget_curve(
+            &cfg.alerts,
+            &p.data,
+            &p.labels,
+            val_split,
+            test_split,
+            horizon_ns,
+        );
         let validation = metrics::evaluate(val_y, &val_scores, model.threshold)?;
         let test = metrics::evaluate(&p.labels[s.test.clone()], &test_scores, model.threshold)?;
         models.push(Trained {
             model,
+            alert_policy,
+            validation_alerts,
+            test_alerts,
+            budget_curve,
             validation,
             test,
             importances,

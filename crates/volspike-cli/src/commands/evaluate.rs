@@ -27,6 +27,10 @@ pub struct EvaluateArgs {
     /// target, label, score, decision) to this parquet file.
     #[arg(long)]
     pub predictions_out: Option<PathBuf>,
+    /// Also write the alerts `volspike serve` would publish for these rows
+    /// (NDJSON: product_id, event_time_ns, tie, probability, threshold).
+    #[arg(long)]
+    pub alerts_out: Option<PathBuf>,
 }
 
 /// Evaluates and prints the model, the row counts and the metrics.
@@ -50,6 +54,7 @@ pub async fn run(a: EvaluateArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         f.tau,
         f.model.threshold
     );
+    println!("alert policy: {}", f.alert_policy().describe());
     println!(
         "rows: {} in, {} labeled (dropped: {} without a full forward window, {} without the trailing window, {} cold, {} missing a feature)",
         c.rows_in,
@@ -67,6 +72,15 @@ pub async fn run(a: EvaluateArgs, loader: ConfigLoader) -> anyhow::Result<()> {
             path.display()
         );
     }
+    if let Some(path) = &a.alerts_out {
+        volspike_train::evaluate::write_alerts(path, &eval.alerts)?;
+        println!(
+            "alerts: {} written to {} ({} rows scored as the server would)",
+            eval.alerts.len(),
+            path.display(),
+            eval.scorable_rows
+        );
+    }
     let m = eval
         .metrics
         .ok_or_else(|| anyhow!("no row of {:?} could be labeled for this model", a.features))?;
@@ -76,6 +90,15 @@ pub async fn run(a: EvaluateArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         "(base rate {:.4}; confusion tp {} fp {} fn {} tn {})",
         m.base_rate, m.confusion.tp, m.confusion.fp, m.confusion.fn_, m.confusion.tn
     );
+    if let Some(am) = &eval.alert_metrics {
+        println!("alerts:");
+        print!("{}", volspike_train::artifacts::alert_header());
+        print!("{}", volspike_train::artifacts::alert_line(&f.name, am));
+        println!(
+            "({:.2} market hours; random: the recall of as many alerts placed at random)",
+            am.market_hours
+        );
+    }
     Ok(())
 }
 

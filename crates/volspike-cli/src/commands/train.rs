@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use volspike_core::FeatureRow;
 use volspike_runtime::ConfigLoader;
+use volspike_train::alerting::BudgetConfig;
 use volspike_train::boost::BoostConfig;
 use volspike_train::cv;
 use volspike_train::dataset::{LabelConfig, LabelKind, LabelReturns};
@@ -93,6 +94,15 @@ pub struct TrainArgs {
     /// raw score; balanced class weights then overstate it).
     #[arg(long, default_value = "platt")]
     pub calibration: CalibrationMethod,
+    /// Alerts per product and market hour the model's alert policy aims
+    /// at (the threshold follows the trailing scores of each product;
+    /// `docs/models.md`). Default 6.
+    #[arg(long)]
+    pub alert_budget: Option<f64>,
+    /// Trailing window of event time whose scores set the alert threshold.
+    /// Default 30m.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub alert_window: Option<Duration>,
     /// Directory for the model files and the report.
     #[arg(long, default_value = "data/models/latest")]
     pub out: PathBuf,
@@ -242,8 +252,16 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
             monotone: a.monotone,
             ..defaults.boost
         },
+        alerts: BudgetConfig {
+            per_hour: a.alert_budget.unwrap_or(defaults.alerts.per_hour),
+            window: a.alert_window.unwrap_or(defaults.alerts.window),
+            ..defaults.alerts
+        },
         ..defaults
     };
+    if !(cfg.alerts.per_hour > 0.0 && cfg.alerts.per_hour.is_finite()) {
+        anyhow::bail!("--alert-budget must be a positive number of alerts per product-hour");
+    }
     let started = Instant::now();
     let (registry, model_name) = (a.registry, a.model_name);
     let app = load(loader.overrides(move |c| {
@@ -368,6 +386,7 @@ fn cross_validate(
             m.lift
         );
     }
+    print!("{}", cv_alert_table(&report, cfg.alerts.per_hour));
     std::fs::create_dir_all(out)?;
     let path = out.join("cv.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
@@ -378,6 +397,54 @@ fn cross_validate(
         path.display()
     );
     Ok(())
+}
+
+/// Each model's alerts on each held-out group, then per model the means
+/// over folds: what the alert budget and the policy do on data they were
+/// not fitted on.
+fn cv_alert_table(report: &cv::CvReport, budget: f64) -> String {
+    use std::fmt::Write as _;
+    let mut s = format!(
+        "alerts on each held-out {} at a budget of {budget} per product-hour:\n{:<21}{}",
+        report.by,
+        "held out",
+        volspike_train::artifacts::alert_header()
+    );
+    // model -> (folds with episodes, recall sum, random sum, folds with
+    // market hours, of those within 2x of the budget)
+    let mut means: std::collections::BTreeMap<&str, (usize, f64, f64, usize, usize)> =
+        std::collections::BTreeMap::new();
+    for f in &report.folds {
+        for sc in &f.scores {
+            let Some(m) = &sc.alerts else { continue };
+            let held: String = f.held_out.chars().take(20).collect();
+            let _ = write!(
+                s,
+                "{held:<21}{}",
+                volspike_train::artifacts::alert_line(&sc.name, m)
+            );
+            let e = means.entry(&sc.name).or_default();
+            if let (Some(r), Some(rr)) = (m.recall, m.random_recall) {
+                e.0 += 1;
+                e.1 += r;
+                e.2 += rr;
+            }
+            if let Some(rate) = m.alerts_per_hour {
+                e.3 += 1;
+                e.4 += usize::from(rate >= budget / 2.0 && rate <= budget * 2.0);
+            }
+        }
+    }
+    for (name, (n, r, rr, rated, within)) in means {
+        let _ = writeln!(
+            s,
+            "{name}: mean episode recall {:.3} against {:.3} for random alerts at the same rate ({:.2}x) over {n} folds with episodes; alerts per market hour within 2x of the budget in {within} of {rated} folds",
+            r / n.max(1) as f64,
+            rr / n.max(1) as f64,
+            r / rr.max(f64::MIN_POSITIVE)
+        );
+    }
+    s
 }
 
 fn opt(v: Option<f64>) -> String {
