@@ -1,6 +1,6 @@
 //! Live scoring: every row of `ticks.features` is scored with the served
 //! model; the prediction goes to `predictions`, a crossing of the threshold
-//! (one per spike, see [`AlertGate`]) to `alerts.volatility`, and both to
+//! (the model's alert policy, see [`LiveAlerts`]) to `alerts.volatility`, and both to
 //! `WatchScores` subscribers. The latest row per product is kept for
 //! `GetScore`.
 //!
@@ -20,9 +20,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use volspike_core::{
-    Alert, FEATURE_NAMES, FeatureRow, LATENCY_HEADER, Prediction, SCORING_SCHEMA_VERSION,
+    Alert, FEATURE_NAMES, FeatureRow, LATENCY_HEADER, ModelId, Prediction, SCORING_SCHEMA_VERSION,
     prediction_id,
 };
+use volspike_model::alerts::AlertEngine;
 use volspike_runtime::Config;
 use volspike_runtime::kafka::{consumer_config, producer_config, store_offsets_after};
 
@@ -115,55 +116,25 @@ pub fn live_inputs(
     }
 }
 
-/// One spike, one alert: after alerting, a product must fall below
-/// `threshold * rearm_ratio` and `cooldown_ns` of event time must pass
-/// before it alerts again. Event time, not wall time, so replays agree.
-#[derive(Debug, Clone)]
-pub struct AlertGate {
-    cooldown_ns: i64,
-    rearm_ratio: f64,
-    state: HashMap<String, GateState>,
+/// The served model's alert engine ([`volspike_model::alerts`]: the
+/// model file's policy, the gate). Rebuilt when the model changes: the
+/// trailing scores that set a product's threshold are the old model's, so
+/// each product starts again from the new model's fallback threshold.
+#[derive(Debug, Default)]
+pub struct LiveAlerts {
+    engine: Option<(ModelId, AlertEngine)>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct GateState {
-    armed: bool,
-    last_alert_ns: i64,
-}
-
-impl AlertGate {
-    /// A gate with no product alerted yet.
-    pub fn new(cooldown_ns: i64, rearm_ratio: f64) -> AlertGate {
-        AlertGate {
-            cooldown_ns,
-            rearm_ratio,
-            state: HashMap::new(),
+impl LiveAlerts {
+    /// The engine of `model`, new if the model changed.
+    pub fn engine(&mut self, model: &LoadedModel) -> &mut AlertEngine {
+        if self.engine.as_ref().is_none_or(|(id, _)| *id != model.id) {
+            self.engine = Some((
+                model.id.clone(),
+                AlertEngine::new(model.file.alert_policy()),
+            ));
         }
-    }
-
-    /// Whether this score raises an alert.
-    pub fn observe(
-        &mut self,
-        product: &str,
-        event_time_ns: i64,
-        probability: f64,
-        threshold: f64,
-    ) -> bool {
-        let s = self.state.entry(product.to_owned()).or_insert(GateState {
-            armed: true,
-            last_alert_ns: i64::MIN,
-        });
-        if probability >= threshold {
-            let cooled = event_time_ns.saturating_sub(s.last_alert_ns) >= self.cooldown_ns;
-            if s.armed && cooled {
-                s.armed = false;
-                s.last_alert_ns = event_time_ns;
-                return true;
-            }
-        } else if probability < threshold * self.rearm_ratio {
-            s.armed = true;
-        }
-        false
+        &mut self.engine.as_mut().expect("just set").1
     }
 }
 
@@ -212,26 +183,27 @@ impl Unscored {
 /// Scores a live row: the prediction, and an alert if the gate lets one through.
 pub fn score_row(
     model: &LoadedModel,
-    gate: &mut AlertGate,
+    alerts: &mut LiveAlerts,
     row: &FeatureRow,
 ) -> Result<(Prediction, Option<Alert>), Unscored> {
     let values = row.values();
     let inputs = live_inputs(model, &values, row.warm)?;
     let probability = model.score(&inputs);
-    let threshold = model.threshold();
+    let decision = alerts
+        .engine(model)
+        .observe(&row.product_id, row.event_time_ns, probability);
+    let threshold = decision.threshold;
     let id = prediction_id(&row.product_id, row.event_time_ns, row.tie, &model.id);
-    let alert = gate
-        .observe(&row.product_id, row.event_time_ns, probability, threshold)
-        .then(|| Alert {
-            schema_version: SCORING_SCHEMA_VERSION,
-            alert_id: id.clone(),
-            product_id: row.product_id.to_string(),
-            event_time_ns: row.event_time_ns,
-            tie: row.tie,
-            probability,
-            threshold,
-            model: model.id.clone(),
-        });
+    let alert = decision.alert.then(|| Alert {
+        schema_version: SCORING_SCHEMA_VERSION,
+        alert_id: id.clone(),
+        product_id: row.product_id.to_string(),
+        event_time_ns: row.event_time_ns,
+        tie: row.tie,
+        probability,
+        threshold,
+        model: model.id.clone(),
+    });
     let features: BTreeMap<String, f64> =
         model.feature_names().iter().cloned().zip(inputs).collect();
     let prediction = Prediction {
@@ -272,6 +244,9 @@ pub struct LiveState {
     /// Progress of live scoring (rows are counted once their batch's
     /// predictions and alerts are delivered).
     pub counts: LiveCounts,
+    /// Per product, the alert threshold in force at its latest scored row
+    /// and the model version that set it (for `GetScore`).
+    pub thresholds: RwLock<HashMap<String, (String, f64)>>,
 }
 
 impl LiveState {
@@ -282,6 +257,7 @@ impl LiveState {
             latest: LatestRows::default(),
             events: broadcast::channel(capacity).0,
             counts: LiveCounts::default(),
+            thresholds: RwLock::default(),
         }
     }
 }
@@ -313,10 +289,7 @@ pub async fn run(
     let producer: FutureProducer = producer_config(&cfg.kafka, bootstrap, "inference")
         .create()
         .context("creating the predictions producer")?;
-    let mut gate = AlertGate::new(
-        i64::try_from(inf.alert_cooldown.as_nanos()).unwrap_or(i64::MAX),
-        inf.alert_rearm_ratio,
-    );
+    let mut alerting = LiveAlerts::default();
     tracing::info!(topic = %cfg.topics.features, group = %inf.group_id, "live scoring started");
     loop {
         let first = tokio::select! {
@@ -347,6 +320,7 @@ pub async fn run(
             }
         }
         let mut deliveries = Vec::with_capacity(batch.len() * 2);
+        let mut thresholds: HashMap<String, (String, f64)> = HashMap::new();
         let (mut rows, mut predictions, mut alerts) = (0, 0, 0);
         for msg in &batch {
             let received = Instant::now();
@@ -354,7 +328,7 @@ pub async fn run(
             rows += 1;
             state.latest.update(&row);
             let scored = match state.slot.current() {
-                Some(model) => score_row(&model, &mut gate, &row),
+                Some(model) => score_row(&model, &mut alerting, &row),
                 None => Err(Unscored::NoModel),
             };
             let (prediction, alert) = match scored {
@@ -364,6 +338,10 @@ pub async fn run(
                     continue;
                 }
             };
+            thresholds.insert(
+                prediction.product_id.clone(),
+                (prediction.model.version.clone(), prediction.threshold),
+            );
             let latency_us = received.elapsed().as_micros().to_string();
             let payload = serde_json::to_vec(&prediction).expect("predictions serialize");
             deliveries.push(
@@ -415,6 +393,11 @@ pub async fn run(
                 }
             }
         }
+        state
+            .thresholds
+            .write()
+            .expect("thresholds lock")
+            .extend(thresholds);
         metrics::counter!(m::PREDICTIONS_PUBLISHED).increment(predictions);
         metrics::counter!(m::ALERTS_PUBLISHED).increment(alerts);
         let c = &state.counts;
@@ -439,32 +422,5 @@ fn decode(msg: &OwnedMessage) -> Option<FeatureRow> {
             tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %e, "skipping a record that is not a feature row");
             None
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_spike_gives_one_alert() {
-        let s = 1_000_000_000;
-        let mut g = AlertGate::new(60 * s, 0.8);
-        let t = 0.5;
-        // Crosses, stays above, dips just under (not re-armed), crosses again.
-        let seq = [(0, 0.3), (1, 0.6), (2, 0.7), (3, 0.45), (4, 0.55)];
-        let raised: Vec<bool> = seq
-            .iter()
-            .map(|&(i, p)| g.observe("A", i * s, p, t))
-            .collect();
-        assert_eq!(raised, [false, true, false, false, false]);
-        // Re-armed below 0.4, but still inside the cooldown.
-        assert!(!g.observe("A", 10 * s, 0.3, t));
-        assert!(!g.observe("A", 20 * s, 0.9, t));
-        // Re-armed and cooled down.
-        assert!(!g.observe("A", 70 * s, 0.3, t));
-        assert!(g.observe("A", 71 * s, 0.9, t));
-        // Products are independent.
-        assert!(g.observe("B", 71 * s, 0.9, t));
     }
 }

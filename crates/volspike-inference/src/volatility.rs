@@ -12,6 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use volspike_core::ModelId;
+use volspike_model::alerts::{AlertMetrics, AlertPolicy, ThresholdRule};
 use volspike_model::metrics::Metrics;
 use volspike_proto::volspike::v1 as pb;
 use volspike_proto::volspike::v1::volatility_service_server::VolatilityService;
@@ -87,12 +88,25 @@ filling) and the model scores only warm rows"
                 ),
             })
         })?;
-        Ok(score_message(
+        let mut score = score_message(
             &model,
             model.score(&inputs),
             Some(row.event_time_ns),
             product,
-        ))
+        );
+        // The live threshold of the product, where this model set it.
+        if let Some((version, threshold)) = self
+            .state
+            .thresholds
+            .read()
+            .expect("thresholds lock")
+            .get(product)
+            && *version == model.id.version
+        {
+            score.threshold = *threshold;
+            score.spike = score.probability >= *threshold;
+        }
+        Ok(score)
     }
 
     fn score_one(&self, req: &pb::ScoreRequest) -> Result<pb::VolatilityScore, Status> {
@@ -236,7 +250,55 @@ pub(crate) fn model_info(model: &LoadedModel, max_batch: usize) -> pb::ModelInfo
             0.0
         },
         warm_only: f.model.warm_only,
+        alert_policy: Some(policy_message(&f.alert_policy())),
+        validation_alert_metrics: f
+            .validation_alerts
+            .as_ref()
+            .map(alert_metric_map)
+            .unwrap_or_default(),
+        test_alert_metrics: f
+            .test_alerts
+            .as_ref()
+            .map(alert_metric_map)
+            .unwrap_or_default(),
     }
+}
+
+fn policy_message(p: &AlertPolicy) -> pb::AlertPolicy {
+    let initial = p.initial_levels();
+    let mut m = pb::AlertPolicy {
+        cooldown_seconds: p.cooldown.as_secs_f64(),
+        fallback_threshold: initial.threshold,
+        fallback_rearm: initial.rearm,
+        ..pb::AlertPolicy::default()
+    };
+    match &p.threshold {
+        ThresholdRule::Fixed { rearm_ratio, .. } => {
+            m.kind = "fixed".into();
+            m.rearm_ratio = *rearm_ratio;
+        }
+        ThresholdRule::Budget {
+            per_hour,
+            window,
+            refresh,
+            min_history,
+            ..
+        } => {
+            m.kind = "budget".into();
+            m.budget_per_hour = *per_hour;
+            m.window_seconds = window.as_secs_f64();
+            m.refresh_seconds = refresh.as_secs_f64();
+            m.min_history_seconds = min_history.as_secs_f64();
+        }
+    }
+    m
+}
+
+fn alert_metric_map(m: &AlertMetrics) -> HashMap<String, f64> {
+    m.named()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 /// One `WatchScores` subscriber.

@@ -14,7 +14,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 use volspike_core::{Alert, FeatureRow, LATENCY_HEADER, ModelEvent, ModelEventKind, Prediction};
 use volspike_inference::LoadedModel;
-use volspike_inference::live::{AlertGate, score_row};
+use volspike_inference::live::{LiveAlerts, score_row};
 use volspike_model::registry::{LocalRegistry, Registry as _};
 use volspike_proto::volspike::v1 as pb;
 use volspike_proto::volspike::v1::volatility_service_client::VolatilityServiceClient;
@@ -124,7 +124,7 @@ async fn replayed_features_give_identical_predictions_and_alerts_and_events_swap
         "champion",
     )
     .unwrap();
-    let mut gate = AlertGate::new(60 * SECOND, cfg.inference.alert_rearm_ratio);
+    let mut gate = LiveAlerts::default();
     let (mut want_predictions, mut want_alerts) = (Vec::new(), Vec::new());
     let rows = rows();
     for row in &rows {
@@ -296,7 +296,7 @@ fn a_model_trained_on_warm_rows_scores_no_cold_row() {
     let mut file = common::logistic([1.0, 0.5, -0.5], 0.0, 0.5);
     let mut row = rows().swap_remove(10);
     assert!(row.warm);
-    let mut gate = AlertGate::new(60 * SECOND, 0.8);
+    let mut gate = LiveAlerts::default();
     let any = LoadedModel::new(file.clone(), "volspike", Some(1), "champion").unwrap();
     file.model.warm_only = true;
     let warm_only = LoadedModel::new(file, "volspike", Some(1), "champion").unwrap();

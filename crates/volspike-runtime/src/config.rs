@@ -319,12 +319,6 @@ pub struct InferenceConfig {
     pub group_id: String,
     /// Where a new consumer group starts.
     pub start_from: StartFrom,
-    /// Event time after an alert before the product can alert again.
-    #[serde(with = "humantime_serde")]
-    pub alert_cooldown: Duration,
-    /// An alerted product re-arms when its probability falls below
-    /// threshold times this.
-    pub alert_rearm_ratio: f64,
     /// How often the served alias is re-read from the registry.
     #[serde(with = "humantime_serde")]
     pub model_poll: Duration,
@@ -985,9 +979,6 @@ impl Config {
             errors.push("ingestor.backoff-cap must not be below ingestor.backoff-base".into());
         }
         let inf = &self.inference;
-        if !(inf.alert_rearm_ratio > 0.0 && inf.alert_rearm_ratio <= 1.0) {
-            errors.push("inference.alert-rearm-ratio must be in (0, 1]".into());
-        }
         if inf.max_batch == 0 || inf.max_message_bytes == 0 || inf.max_concurrent_streams == 0 {
             errors.push(
                 "inference.max-batch, -max-message-bytes and -max-concurrent-streams must be at least 1"

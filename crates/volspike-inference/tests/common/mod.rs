@@ -55,6 +55,9 @@ pub fn logistic(coef: [f64; 3], intercept: f64, threshold: f64) -> ModelFile {
         reference: Vec::new(),
         score_reference: None,
         training: None,
+        alert_policy: None,
+        validation_alerts: None,
+        test_alerts: None,
     }
 }
 
