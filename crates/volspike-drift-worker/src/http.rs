@@ -112,7 +112,13 @@ async fn summary(State(app): State<App>) -> Json<serde_json::Value> {
         "policy": w.map(|w| w.policy.clone()),
         "recent_windows": s.windows,
         "retrain_running": s.running,
-        "last_decision": s.last_decision.as_ref().map(|d| json!({"retrain": d.retrain, "verdict": d.verdict, "reason": d.reason})),
+        "last_decision": s.last_decision.as_ref().map(|d| json!({
+            "retrain": d.retrain, "verdict": d.verdict, "reason": d.reason,
+            "champion_alerts": d.champion.as_ref().and_then(|c| c.alerts.clone()),
+            "challenger_alerts": d.challenger.as_ref().and_then(|c| c.alerts.clone()),
+        })),
+        // The champion's alerts over the performance window's outcomes.
+        "alerts": w.and_then(|w| w.performance.as_ref()).and_then(|p| p.alerts.clone()),
     }))
 }
 
@@ -262,6 +268,9 @@ async fn page(State(app): State<App>) -> Html<String> {
                 p.positives,
                 esc(&p.verdict)
             );
+            if let Some(a) = &p.alerts {
+                h.push_str(&alert_paragraph("live alerts", a));
+            }
         }
     } else {
         h.push_str("<p>no window has closed yet</p>");
@@ -282,6 +291,11 @@ async fn page(State(app): State<App>) -> Html<String> {
             d.verdict.name(),
             esc(&d.reason)
         );
+        for (who, c) in [("champion", &d.champion), ("challenger", &d.challenger)] {
+            if let Some(a) = c.as_ref().and_then(|c| c.alerts.as_ref()) {
+                h.push_str(&alert_paragraph(&format!("{who} on the holdout"), a));
+            }
+        }
     }
     h.push_str("</body></html>");
     Html(h)
@@ -319,6 +333,28 @@ pub fn bars(reference: &[u64], current: &[u64]) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Alert-level figures in one sentence.
+fn alert_paragraph(what: &str, a: &volspike_model::alerts::AlertMetrics) -> String {
+    let num =
+        |v: Option<f64>, d: usize| v.map_or_else(|| "&ndash;".to_owned(), |v| format!("{v:.d$}"));
+    format!(
+        "<p>{}: {} of {} spike episodes caught (recall {}, random alerts at the same rate {}), \
+         lead time median {} s (p10 {} s, p90 {} s); {} alerts, {} false, {} false alerts per market hour over {:.2} h</p>",
+        esc(what),
+        a.caught,
+        a.episodes,
+        num(a.recall, 3),
+        num(a.random_recall, 3),
+        num(a.lead_time.map(|l| l.median_s), 1),
+        num(a.lead_time.map(|l| l.p10_s), 1),
+        num(a.lead_time.map(|l| l.p90_s), 1),
+        a.alerts,
+        a.false_alerts,
+        num(a.false_alerts_per_hour, 2),
+        a.market_hours
+    )
 }
 
 /// `s` escaped for HTML text and attributes.

@@ -11,6 +11,7 @@ use volspike_drift::outcomes::JoinCounts;
 use volspike_drift::performance::{Interval, LivePerformance, PerformanceVerdict};
 use volspike_drift::policy::{Blocked, Check, Trigger};
 use volspike_drift::watch::{Calibrated, ScoreDrift};
+use volspike_model::alerts::AlertMetrics;
 
 /// Version of the records on `drift.reports`.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -125,6 +126,10 @@ pub struct PerformanceRecord {
     pub limit: Option<f64>,
     /// `too_few_positives`, `holding` or `drift`.
     pub verdict: String,
+    /// Alert level: the alerts the champion's policy raised over these
+    /// outcomes' event times against their spike episodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertMetrics>,
 }
 
 impl PerformanceRecord {
@@ -147,6 +152,7 @@ impl PerformanceRecord {
             f1: live.f1,
             limit,
             verdict: verdict.to_owned(),
+            alerts: None,
         }
     }
 }
@@ -344,6 +350,10 @@ pub struct Contender {
     pub f1: Option<f64>,
     /// sha256 of the model file, hex.
     pub sha256: Option<String>,
+    /// Alert level on the holdout: its own alert policy's alerts against
+    /// the holdout's spike episodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertMetrics>,
 }
 
 /// How a retrain ended.

@@ -7,7 +7,13 @@
 //! challenger's label definition and tau: the spike definition re-estimated
 //! on recent data, so both models rank the same labels. The challenger is
 //! promoted only if its PR-AUC beats the champion's by the margin and the
-//! paired block-bootstrap lower bound of the difference is above zero.
+//! paired block-bootstrap lower bound of the difference is above zero, and
+//! if at alert level the champion is not better with evidence on what users
+//! see: each model's own alert policy runs over the rows (those before the
+//! holdout warm up its thresholds), and on the holdout's spike episodes the
+//! champion must not catch more (McNemar's exact test) nor the challenger
+//! raise more false alerts without catching more (exact Poisson test),
+//! each at p < 0.05. The decision records both models' figures.
 //!
 //! Before anything is registered, the challenger's file is read back from
 //! its bytes the way the inference server reads a model
@@ -27,6 +33,7 @@ use sha2::{Digest as _, Sha256};
 use volspike_core::{FeatureRow, ModelEvent, ModelEventKind};
 use volspike_drift::performance::{Bootstrap, block_rows, live_performance, paired_difference};
 use volspike_mlflow::AnyRegistry;
+use volspike_model::alerts::{AlertAt, AlertMetrics, LabeledRow, episode_catches, evaluate_alerts};
 use volspike_model::artifact::ModelFile;
 use volspike_model::registry::Registry as _;
 use volspike_runtime::Config;
@@ -220,6 +227,7 @@ async fn attempt(
         roc_auc: None,
         f1: None,
         sha256: Some(sha256.clone()),
+        alerts: None,
     };
     let file = match probe(&bytes, &holdout) {
         Ok(f) => f,
@@ -238,7 +246,9 @@ async fn attempt(
         seed: ctx.cfg.drift.seed,
     };
     let champion_file = req.champion.as_ref().map(|(_, f)| f.clone());
-    let (file2, holdout2) = (file.clone(), holdout.clone());
+    // All rows: those before the holdout warm up each model's alert
+    // threshold as live scoring would have; only the holdout is judged.
+    let (file2, holdout2) = (file.clone(), req.rows.clone());
     let compared = tokio::task::spawn_blocking(move || {
         compare_on_holdout(
             &file2,
@@ -263,11 +273,13 @@ async fn attempt(
         roc_auc: compared.champion.1,
         f1: compared.champion.2,
         sha256: None,
+        alerts: compared.champion_alerts.clone(),
     });
+    challenger.alerts = compared.challenger_alerts.clone();
     d.difference = compared.difference;
-    // The gate.
+    // The gate: PR-AUC with confidence, then the alerts users act on.
     let margin = ctx.cfg.drift.retrain.margin;
-    let (wins, reason) = match (&req.champion, compared.difference) {
+    let (ranks, reason) = match (&req.champion, compared.difference) {
         (None, _) => (true, "there is no champion".to_owned()),
         (Some(_), None) => (
             false,
@@ -296,6 +308,20 @@ async fn attempt(
                 diff.estimate, diff.lower, diff.upper
             ),
         ),
+    };
+    let (wins, reason) = match (
+        ranks,
+        &compared.challenger_alerts,
+        &compared.champion_alerts,
+    ) {
+        (true, Some(ch), Some(champ)) if req.champion.is_some() => {
+            let (only_champion, only_challenger) = compared.discordant;
+            match alert_gate(ch, champ, only_champion, only_challenger) {
+                Ok(why) => (true, format!("{reason}; {why}")),
+                Err(why) => (false, format!("{reason}; but {why}")),
+            }
+        }
+        _ => (ranks, reason),
     };
     // Register the checked challenger, whatever the gate says.
     let name = ctx.cfg.registry.model_name.clone();
@@ -404,6 +430,55 @@ struct Compared {
     challenger: (Option<IntervalRecord>, Option<f64>, Option<f64>),
     champion: (Option<IntervalRecord>, Option<f64>, Option<f64>),
     difference: Option<IntervalRecord>,
+    /// Each model's alerts on the holdout under its own policy, against
+    /// the holdout's episodes (the challenger's labels).
+    challenger_alerts: Option<AlertMetrics>,
+    champion_alerts: Option<AlertMetrics>,
+    /// Holdout episodes caught by the champion only, by the challenger only.
+    discordant: (u64, u64),
+}
+
+/// Evidence a p-value must reach for the alert-level veto.
+const ALERT_VETO_P: f64 = 0.05;
+
+/// The alert-level half of the gate: what users see must not get worse
+/// with evidence. On the same holdout episodes (`only_champion` caught by
+/// the champion alone, `only_challenger` by the challenger alone) the
+/// challenger is refused when the champion catches more (McNemar's exact
+/// one-sided test, p < 0.05), or when the challenger raises more false
+/// alerts over the same market hours (exact conditional test of two
+/// Poisson counts, p < 0.05) without catching more. Holdouts hold a few
+/// episodes; a difference of one or two is noise and does not veto. A
+/// holdout without an episode does not judge.
+fn alert_gate(
+    ch: &AlertMetrics,
+    champ: &AlertMetrics,
+    only_champion: u64,
+    only_challenger: u64,
+) -> Result<String, String> {
+    use volspike_model::alerts::binomial_tail_half;
+    if ch.episodes == 0 {
+        return Ok("the holdout has no spike episode to compare alerts on".to_owned());
+    }
+    let fa = |m: &AlertMetrics| m.false_alerts_per_hour.unwrap_or(0.0);
+    let p_catch = binomial_tail_half(only_champion, only_champion + only_challenger);
+    let p_false = binomial_tail_half(ch.false_alerts, ch.false_alerts + champ.false_alerts);
+    let text = format!(
+        "at alert level it catches {}/{} holdout episodes with {:.2} false alerts per hour, the champion {}/{} with {:.2} (champion-only catches {only_champion}, p = {p_catch:.3}; more false alerts, p = {p_false:.3})",
+        ch.caught,
+        ch.episodes,
+        fa(ch),
+        champ.caught,
+        champ.episodes,
+        fa(champ)
+    );
+    let catches_fewer = p_catch < ALERT_VETO_P;
+    let more_false = p_false < ALERT_VETO_P && only_challenger <= only_champion;
+    if catches_fewer || more_false {
+        Err(text)
+    } else {
+        Ok(text)
+    }
 }
 
 type Key = (String, i64, u32);
@@ -415,12 +490,14 @@ fn compare_on_holdout(
     (from, to): (i64, i64),
     mut bootstrap: Bootstrap,
 ) -> anyhow::Result<Compared> {
-    let ch = volspike_train::evaluate::evaluate(challenger, rows)?;
-    let ch: Vec<_> = ch
+    let ch_eval = volspike_train::evaluate::evaluate(challenger, rows)?;
+    let ch_alerts = ch_eval.alerts;
+    let ch: Vec<_> = ch_eval
         .predictions
         .into_iter()
         .filter(|p| (from..=to).contains(&p.event_time_ns))
         .collect();
+    let mut champ_alerts = None;
     let (labels, ch_scores, champ_scores) = match champion {
         None => (
             ch.iter().map(|p| p.label).collect::<Vec<_>>(),
@@ -433,6 +510,7 @@ fn compare_on_holdout(
             relabeled.label = challenger.label.clone();
             relabeled.tau = challenger.tau;
             let e = volspike_train::evaluate::evaluate(&relabeled, rows)?;
+            champ_alerts = Some(e.alerts);
             let by_key: HashMap<Key, f64> = e
                 .predictions
                 .into_iter()
@@ -473,12 +551,54 @@ fn compare_on_holdout(
         ),
         _ => ((None, None, None), None),
     };
+    let horizon_ns = horizon;
+    let labeled: Vec<LabeledRow<'_>> = ch
+        .iter()
+        .map(|p| LabeledRow {
+            product: &p.product_id,
+            event_time_ns: p.event_time_ns,
+            spike: p.label,
+        })
+        .collect();
+    let holdout_alerts = |alerts: &[volspike_train::evaluate::AlertRecord]| -> Vec<(String, i64)> {
+        alerts
+            .iter()
+            .filter(|a| (from..=to).contains(&a.event_time_ns))
+            .map(|a| (a.product_id.clone(), a.event_time_ns))
+            .collect()
+    };
+    let ch_alerts = holdout_alerts(&ch_alerts);
+    let champ_alerts = champ_alerts.as_deref().map(holdout_alerts);
+    let ch_at = alert_refs(&ch_alerts);
+    let champ_at = champ_alerts.as_deref().map(alert_refs);
+    let discordant = champ_at.as_ref().map_or((0, 0), |champ_at| {
+        let a = episode_catches(&labeled, champ_at, horizon_ns);
+        let b = episode_catches(&labeled, &ch_at, horizon_ns);
+        a.iter().zip(&b).fold((0, 0), |(c, h), (&x, &y)| {
+            (c + u64::from(x && !y), h + u64::from(y && !x))
+        })
+    });
     Ok(Compared {
+        challenger_alerts: Some(evaluate_alerts(&labeled, &ch_at, horizon_ns)),
+        champion_alerts: champ_at
+            .as_ref()
+            .map(|at| evaluate_alerts(&labeled, at, horizon_ns)),
+        discordant,
         rows: labels.len() as u64,
         challenger: challenger_summary,
         champion: champion_summary,
         difference,
     })
+}
+
+/// (product, time) pairs as alerts to judge.
+fn alert_refs(v: &[(String, i64)]) -> Vec<AlertAt<'_>> {
+    v.iter()
+        .map(|(p, t)| AlertAt {
+            product: p.as_str(),
+            event_time_ns: *t,
+        })
+        .collect()
 }
 
 /// The decision as tags on the challenger's version and its run.
@@ -538,12 +658,36 @@ async fn tag(
             fmt(d.challenger.as_ref().and_then(|c| c.pr_auc)),
         ),
         ("volspike.retrain.pr_auc_gain", fmt(d.difference)),
+        (
+            "volspike.retrain.champion_alerts",
+            alert_tag(d.champion.as_ref().and_then(|c| c.alerts.as_ref())),
+        ),
+        (
+            "volspike.retrain.challenger_alerts",
+            alert_tag(d.challenger.as_ref().and_then(|c| c.alerts.as_ref())),
+        ),
     ];
     for (k, v) in &tags {
         client.set_model_version_tag(name, version, k, v).await?;
         client.set_run_tag(run_id, k, v).await?;
     }
     Ok(())
+}
+
+/// Alert-level figures of a contender as one tag value.
+fn alert_tag(a: Option<&AlertMetrics>) -> String {
+    a.map_or_else(
+        || "none".to_owned(),
+        |a| {
+            format!(
+                "caught {}/{} episodes, {} alerts, {:.3} false alerts per hour",
+                a.caught,
+                a.episodes,
+                a.alerts,
+                a.false_alerts_per_hour.unwrap_or(0.0)
+            )
+        },
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -600,6 +744,9 @@ mod tests {
             reference: Vec::new(),
             score_reference: None,
             training: None,
+            alert_policy: None,
+            validation_alerts: None,
+            test_alerts: None,
         };
         serde_json::to_vec(&file).unwrap()
     }

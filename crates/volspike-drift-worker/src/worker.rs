@@ -22,6 +22,7 @@ use volspike_drift::watch::{
     ClosedWindow, FeatureWatch, Histogram, WatchConfig, WatchEvent, score_drift,
 };
 use volspike_mlflow::AnyRegistry;
+use volspike_model::alerts::{AlertAt, AlertEngine, LabeledRow, evaluate_alerts};
 use volspike_model::artifact::ModelFile;
 use volspike_model::registry::{CHAMPION, Registry as _};
 use volspike_runtime::Config;
@@ -154,8 +155,14 @@ pub struct Worker {
     labelings: HashMap<String, Option<Labeling>>,
     /// The champion's scores by the start of the window of their row.
     window_scores: BTreeMap<i64, Vec<f64>>,
-    /// The champion's matured outcomes: (matured at, label, probability).
-    performance: VecDeque<(i64, bool, f64)>,
+    /// The champion's matured outcomes: (matured at, label, probability,
+    /// product, event time).
+    performance: VecDeque<(i64, bool, f64, String, i64)>,
+    /// The champion's alert policy run over its predictions, as the server
+    /// runs it (`volspike_model::alerts`), and the alerts it raised:
+    /// (product, event time).
+    alerting: Option<AlertEngine>,
+    champion_alerts: VecDeque<(String, i64)>,
     /// Matured outcomes per hour of maturity: (rows, spikes).
     evidence: BTreeMap<i64, (u64, u64)>,
     last_verdict: Option<volspike_drift::performance::PerformanceVerdict>,
@@ -222,6 +229,8 @@ impl Worker {
             labelings: HashMap::new(),
             window_scores: BTreeMap::new(),
             performance: VecDeque::new(),
+            alerting: None,
+            champion_alerts: VecDeque::new(),
             evidence: BTreeMap::new(),
             last_verdict: None,
             watermark: i64::MIN,
@@ -261,6 +270,8 @@ impl Worker {
         tracing::info!(%name, version, kind = file.model.name(), "watching the champion");
         metrics::gauge!(m::CHAMPION_VERSION).set(version as f64);
         let span = file.train_span_ns;
+        self.alerting = Some(AlertEngine::new(file.alert_policy()));
+        self.champion_alerts.clear();
         self.champion = Some(Champion {
             name,
             version,
@@ -422,6 +433,14 @@ impl Worker {
                 .entry(start)
                 .or_default()
                 .push(p.probability);
+            if let Some(engine) = self.alerting.as_mut()
+                && engine
+                    .observe(&p.product_id, p.event_time_ns, p.probability)
+                    .alert
+            {
+                self.champion_alerts
+                    .push_back((p.product_id.clone(), p.event_time_ns));
+            }
         }
         let before = self.joiner.counts();
         let outcome = self.joiner.push_prediction(p, &labeling);
@@ -483,8 +502,13 @@ impl Worker {
             .as_ref()
             .is_some_and(|c| c.version.to_string() == o.model.version)
         {
-            self.performance
-                .push_back((o.matured_at_ns, o.label, o.probability));
+            self.performance.push_back((
+                o.matured_at_ns,
+                o.label,
+                o.probability,
+                o.product_id.clone(),
+                o.event_time_ns,
+            ));
         }
     }
 
@@ -494,19 +518,15 @@ impl Worker {
         let champion = self.champion.as_ref()?;
         let span = i64::try_from(self.cfg.drift.performance_window.as_nanos()).unwrap_or(i64::MAX);
         let from = now_ns.saturating_sub(span);
-        while self.performance.front().is_some_and(|&(t, _, _)| t < from) {
+        while self.performance.front().is_some_and(|p| p.0 < from) {
             self.performance.pop_front();
         }
-        let mut items: Vec<(i64, bool, f64)> = self
-            .performance
-            .iter()
-            .copied()
-            .filter(|&(t, _, _)| t < now_ns)
-            .collect();
+        let mut items: Vec<&(i64, bool, f64, String, i64)> =
+            self.performance.iter().filter(|p| p.0 < now_ns).collect();
         if items.is_empty() {
             return None;
         }
-        items.sort_by_key(|&(t, _, _)| t);
+        items.sort_by_key(|p| p.0);
         let labels: Vec<bool> = items.iter().map(|i| i.1).collect();
         let scores: Vec<f64> = items.iter().map(|i| i.2).collect();
         let d = &self.cfg.drift;
@@ -520,6 +540,28 @@ impl Worker {
         };
         let live =
             live_performance(&labels, &scores, champion.file.model.threshold, &bootstrap).ok()?;
+        // Alert level: the alerts the policy raised on these rows' time
+        // span, against the episodes of their labels.
+        let first_event = items.iter().map(|p| p.4).min().unwrap_or(i64::MIN);
+        let last_event = items.iter().map(|p| p.4).max().unwrap_or(i64::MAX);
+        let rows: Vec<LabeledRow<'_>> = items
+            .iter()
+            .map(|p| LabeledRow {
+                product: &p.3,
+                event_time_ns: p.4,
+                spike: p.1,
+            })
+            .collect();
+        let alerts: Vec<AlertAt<'_>> = self
+            .champion_alerts
+            .iter()
+            .filter(|(_, t)| (first_event..=last_event).contains(t))
+            .map(|(product, t)| AlertAt {
+                product,
+                event_time_ns: *t,
+            })
+            .collect();
+        let alert_metrics = evaluate_alerts(&rows, &alerts, horizon);
         let verdict = champion
             .file
             .test
@@ -529,11 +571,21 @@ impl Worker {
         if let Some(i) = live.pr_auc {
             metrics::gauge!(m::LIVE_PR_AUC).set(i.estimate);
         }
-        Some(PerformanceRecord::new(
-            &champion.version.to_string(),
-            &live,
-            verdict,
-        ))
+        let mut record = PerformanceRecord::new(&champion.version.to_string(), &live, verdict);
+        record.alerts = Some(alert_metrics);
+        // Alerts before every retained outcome can no longer be counted.
+        let oldest = self.performance.iter().map(|p| p.4).min();
+        if let Some(oldest) = oldest {
+            let keep_from = oldest.saturating_sub(horizon);
+            while self
+                .champion_alerts
+                .front()
+                .is_some_and(|(_, t)| *t < keep_from)
+            {
+                self.champion_alerts.pop_front();
+            }
+        }
+        Some(record)
     }
 
     /// Matured outcomes in the training window ending at `now_ns`.

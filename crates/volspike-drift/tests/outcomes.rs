@@ -74,6 +74,9 @@ fn model_file(label: LabelConfig, tau: f64) -> ModelFile {
         reference: Vec::new(),
         score_reference: None,
         training: None,
+        alert_policy: None,
+        validation_alerts: None,
+        test_alerts: None,
     }
 }
 

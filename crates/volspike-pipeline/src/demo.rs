@@ -402,6 +402,9 @@ pub async fn run(
             ),
         }
     }
+    if let (Some(i), Some(registry)) = (&result.inference, &opts.serve_registry) {
+        print_alert_summary(registry, i, &result.rows).await;
+    }
     if let Some(d) = &result.drift {
         println!("demo: {}", d.summary);
         let verdicts: Vec<String> = d
@@ -463,6 +466,104 @@ pub async fn run(
         inference: result.inference,
         drift: result.drift,
     })
+}
+
+/// The closing alert summary: the alerts users got, judged against the
+/// stream's spike episodes under the label of the model served at the end
+/// (`docs/models.md`, "Alerts"), overall and per model version.
+async fn print_alert_summary(
+    registry: &std::path::Path,
+    inference: &crate::pipeline::InferenceSummary,
+    rows: &[FeatureRow],
+) {
+    use volspike_model::alerts::{AlertAt, LabeledRow, evaluate_alerts};
+    use volspike_model::registry::Registry as _;
+    let Some(model) = &inference.model else {
+        return;
+    };
+    let Ok(version) = model.version.parse::<u64>() else {
+        return;
+    };
+    let file = match LocalRegistry::new(registry)
+        .load(&model.name, version)
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => {
+            println!("demo: alerts: cannot judge them, reading {model}: {e}");
+            return;
+        }
+    };
+    let names: Vec<&str> = file
+        .model
+        .feature_names
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let Ok((data, _)) =
+        volspike_train::dataset::build(rows, &names, &file.label, file.model.warm_only)
+    else {
+        return;
+    };
+    let labeled: Vec<LabeledRow<'_>> = (0..data.len())
+        .map(|i| LabeledRow {
+            product: &data.product[i],
+            event_time_ns: data.event_time_ns[i],
+            spike: data.target[i] >= file.tau,
+        })
+        .collect();
+    let horizon = i64::try_from(file.label.horizon.as_nanos()).unwrap_or(i64::MAX);
+    let judge = |version: Option<&str>| {
+        let at: Vec<AlertAt<'_>> = inference
+            .published_alerts
+            .iter()
+            .filter(|a| version.is_none_or(|v| a.model.version == v))
+            .map(|a| AlertAt {
+                product: &a.product_id,
+                event_time_ns: a.event_time_ns,
+            })
+            .collect();
+        evaluate_alerts(&labeled, &at, horizon)
+    };
+    let m = judge(None);
+    let num = |v: Option<f64>, d: usize| v.map_or("-".to_owned(), |v| format!("{v:.d$}"));
+    println!(
+        "demo: alerts: {} published; against the stream's spike episodes ({} label, tau of {model}): caught {} of {} (recall {}, random alerts at the same rate {}), lead time median {} s (p10 {} s, p90 {} s), {} false alerts per market hour over {:.2} h",
+        inference.published_alerts.len(),
+        format!("{:?}", file.label.kind).to_lowercase(),
+        m.caught,
+        m.episodes,
+        num(m.recall, 2),
+        num(m.random_recall, 2),
+        num(m.lead_time.map(|l| l.median_s), 1),
+        num(m.lead_time.map(|l| l.p10_s), 1),
+        num(m.lead_time.map(|l| l.p90_s), 1),
+        num(m.false_alerts_per_hour, 1),
+        m.market_hours
+    );
+    let mut versions: Vec<&str> = inference
+        .published_alerts
+        .iter()
+        .map(|a| a.model.version.as_str())
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    if versions.len() > 1 {
+        for v in versions {
+            let m = judge(Some(v));
+            let published = inference
+                .published_alerts
+                .iter()
+                .filter(|a| a.model.version == v)
+                .count();
+            println!(
+                "demo: alerts of version {v}: {published} published, {} within the labeled hours: {} catching an episode, {} false",
+                m.alerts,
+                m.alerts - m.false_alerts,
+                m.false_alerts
+            );
+        }
+    }
 }
 
 /// Puts the training history in the worker's archive, as if the worker had

@@ -193,7 +193,15 @@ fn contender(c: &Contender) -> String {
         )),
         c.roc_auc.map_or("-".to_owned(), |v| format!("{v:.4}")),
         c.f1.map_or("-".to_owned(), |v| format!("{v:.4}")),
-    )
+    ) + &c.alerts.as_ref().map_or_else(String::new, |a| {
+        format!(
+            "; alerts caught {}/{} episodes, {} false alerts per hour",
+            a.caught,
+            a.episodes,
+            a.false_alerts_per_hour
+                .map_or("-".to_owned(), |v| format!("{v:.2}"))
+        )
+    })
 }
 
 /// Time of day of an event time, to the second.

@@ -131,6 +131,8 @@ pub struct InferenceSummary {
     pub predictions: u64,
     /// Alerts published.
     pub alerts: u64,
+    /// The alerts on `alerts.volatility` at the end, as users got them.
+    pub published_alerts: Vec<volspike_core::Alert>,
 }
 
 impl Default for PipelineOptions {
@@ -405,7 +407,7 @@ pub async fn run(
         settle_worker(running, rows.len() as u64).await;
     }
     let inference = match server {
-        Some((running, stop)) => Some(stop_server(running, stop, rows.len() as u64).await?),
+        Some((running, stop)) => Some(stop_server(&cfg, running, stop, rows.len() as u64).await?),
         None => None,
     };
     let drift = match worker {
@@ -588,6 +590,7 @@ async fn stop_worker(
 /// Lets the server score the last rows (at least `rows` read, or no
 /// progress for 5 s), then stops it.
 async fn stop_server(
+    cfg: &Config,
     running: volspike_inference::Running,
     stop: CancellationToken,
     rows: u64,
@@ -608,10 +611,33 @@ async fn stop_server(
         rows: counts.rows.load(Relaxed),
         predictions: counts.predictions.load(Relaxed),
         alerts: counts.alerts.load(Relaxed),
+        published_alerts: Vec::new(),
     };
     stop.cancel();
     running.wait().await?;
-    Ok(summary)
+    let topic = cfg.topics.alerts.clone();
+    let published_alerts = blocking(cfg, move |cfg| {
+        let mut out = Vec::new();
+        volspike_runtime::kafka::read_partitions(
+            cfg,
+            &topic,
+            |_, low, _| low,
+            Duration::from_secs(30),
+            |m| {
+                use rdkafka::message::Message as _;
+                if let Ok(a) = serde_json::from_slice(m.payload().unwrap_or_default()) {
+                    out.push(a);
+                }
+            },
+        )?;
+        Ok(out)
+    })
+    .await
+    .context("reading alerts.volatility back")?;
+    Ok(InferenceSummary {
+        published_alerts,
+        ..summary
+    })
 }
 
 /// The task feeding `ticks.raw`: its counts, and the ingestor's report

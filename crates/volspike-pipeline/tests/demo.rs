@@ -267,7 +267,19 @@ async fn demo_on_the_default_label_keeps_its_champion_through_the_regime_change(
     assert!(d.at_ns > change_ns, "{d:#?}");
     assert_eq!(d.verdict, Verdict::RefusedGate, "{d:#?}");
     let gain = d.difference.expect("a paired difference");
-    assert!(gain.estimate < d.margin, "{gain:?}");
+    assert!(gain.estimate < d.margin || gain.lower <= 0.0, "{gain:?}");
+    // Both models' alerts on the holdout are in the decision.
+    assert!(
+        d.champion
+            .as_ref()
+            .and_then(|c| c.alerts.as_ref())
+            .is_some()
+            && d.challenger
+                .as_ref()
+                .and_then(|c| c.alerts.as_ref())
+                .is_some(),
+        "{d:#?}"
+    );
     let local = LocalRegistry::new(&registry);
     let name = &cfg.registry.model_name;
     assert_eq!(local.alias(name, CHAMPION).await.unwrap(), Some(1));
