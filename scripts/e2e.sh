@@ -576,7 +576,19 @@ log "serve published $n predictions and $(metric "$aport" volspike_inference_ale
 kcat -b "$BOOT" -C -t predictions -o beginning -e -q -f '%s\n' >"$WORK/predictions.ndjson"
 kcat -b "$BOOT" -C -t alerts.volatility -o beginning -e -q -f '%s\n' >"$WORK/alerts.ndjson"
 "$BIN" evaluate "${REG[@]}" --model models:/volspike@champion --features "$WORK/serve.parquet" \
-  --predictions-out "$WORK/serve-predictions.parquet" >/dev/null
+  --predictions-out "$WORK/serve-predictions.parquet" --alerts-out "$WORK/evaluate-alerts.ndjson" >/dev/null
+# The alerts serve published on Apache Kafka (kcat; delivery is at least
+# once, so repeats are dropped) are exactly those evaluate --alerts-out
+# computes offline for the same rows with the same model's alert policy.
+python3 - "$WORK/alerts.ndjson" "$WORK/evaluate-alerts.ndjson" <<'PY'
+import json, sys
+def key(a):
+    return (a["product_id"], a["event_time_ns"], a["tie"], a["probability"], a["threshold"])
+served = sorted({key(json.loads(l)) for l in open(sys.argv[1]) if l.strip()})
+offline = sorted(key(json.loads(l)) for l in open(sys.argv[2]) if l.strip())
+assert served == offline, ("served", len(served), served[:3], "evaluate", len(offline), offline[:3])
+print(f"alerts: the {len(served)} alerts serve published are exactly evaluate --alerts-out's")
+PY
 "$PY" scripts/python/check_grpc.py "127.0.0.1:$gport" volspike "$WORK/serve.parquet" \
   "$WORK/serve-predictions.parquet" BTC-USD "$WORK/predictions.ndjson" "$WORK/alerts.ndjson"
 # SIGTERM: a graceful stop.
