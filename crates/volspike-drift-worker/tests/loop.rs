@@ -49,6 +49,7 @@ fn market_from(start: i64, minutes: u64, change_after: Option<u64>, seed: u64) -
             at_ns: start + m as i64 * 60 * SECOND,
             volatility: 4.0,
             tick_rate: 2.0,
+            precursor: None,
         }),
     });
     let mut engine = FeatureEngine::new(&EngineConfig::default());

@@ -92,6 +92,7 @@ fn market() -> &'static Market {
                     at_ns: change_at,
                     volatility: 4.0,
                     tick_rate: 2.0,
+                    precursor: None,
                 }),
             ),
             change_at,

@@ -11,15 +11,19 @@
 //! the chosen one in the local registry.
 //!
 //! With the drift worker on (the default), the simulated market changes
-//! regime partway through (4x the volatility, 2x the tick rate). The worker
-//! starts with the training history in its archive, as if it had watched
-//! it, so its reference is the champion's training span; it judges
-//! one-minute windows, declares drift after two in a row, retrains on the
-//! last 30 minutes of its archive after four, gates the challenger against the champion on the most recent
-//! holdout and, if it wins, promotes it; the inference server then scores
-//! with the new version. Each step is printed as it happens. The worker's
-//! settings here are the demo's (minute windows, one retrain per run), not
-//! the configuration's, which are sized for days of real data.
+//! regime partway through ([`DemoRegime`]): by default how its inputs
+//! relate to spikes (bursts now follow a quiet spell), which the champion
+//! cannot follow; with `--level-regime` only its level. The worker starts
+//! with the training history in its archive, as if it had watched it, so
+//! its reference is the champion's training span; it judges one-minute
+//! windows, declares drift after two in a row, retrains, gates the
+//! challenger against the champion on the most recent holdout (PR-AUC and
+//! alerts) and, if it wins, promotes it; the inference server then scores
+//! with the new version. Each step is printed as it happens, and the
+//! closing summary judges the published alerts against the stream's spike
+//! episodes. The worker's settings here are the demo's (minute windows,
+//! one retrain per run), not the configuration's, which are sized for days
+//! of real data.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -73,17 +77,47 @@ pub struct DemoOptions {
     /// Seconds into the simulated market when its regime changes (`None`:
     /// one regime throughout).
     pub regime_change_at: Option<u64>,
+    /// What changes then.
+    pub regime: DemoRegime,
     /// What training on the history fits (and so what the drift worker's
     /// challengers fit: the champion's own configuration).
     pub train: volspike_train::train::TrainConfig,
 }
 
+/// What changes when the demo's simulated market changes regime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoRegime {
+    /// How the inputs relate to spikes (the default): 4x the volatility at
+    /// 2x the tick rate, and every burst now follows a quiet spell
+    /// ([`volspike_sim::Precursor::CALM_BEFORE_THE_STORM`]), so recent calm
+    /// comes before a spike where the champion learned recent activity. The
+    /// champion cannot follow under the default label; the worker retrains
+    /// on the new regime and the gate promotes.
+    Relation,
+    /// The level only (4x the volatility at 2x the tick rate), which the
+    /// default relative label divides out: the gate keeps the champion.
+    Level,
+}
+
+impl DemoRegime {
+    /// Seconds of market, pace and the change's time that show it in about
+    /// a minute: the relation needs a retrain on the new regime alone, so
+    /// the run is longer and faster.
+    pub fn timing(self) -> (u64, f64, u64) {
+        match self {
+            DemoRegime::Relation => (2400, 40.0, 120),
+            DemoRegime::Level => (900, 20.0, 300),
+        }
+    }
+}
+
 impl Default for DemoOptions {
     fn default() -> Self {
+        let (seconds, speed, change_at) = DemoRegime::Relation.timing();
         DemoOptions {
             products: vec!["BTC-USD".to_owned(), "ETH-USD".to_owned()],
-            seconds: 900,
-            speed: Speed::Factor(20.0),
+            seconds,
+            speed: Speed::Factor(speed),
             live: false,
             feed: Feed::AdvancedTrade,
             journal: None,
@@ -92,7 +126,8 @@ impl Default for DemoOptions {
             train_registry: None,
             serve_registry: None,
             drift: true,
-            regime_change_at: Some(300),
+            regime_change_at: Some(change_at),
+            regime: DemoRegime::Relation,
             train: volspike_train::train::TrainConfig::default(),
         }
     }
@@ -200,6 +235,8 @@ pub fn sim_config(opts: &DemoOptions) -> MarketConfig {
             at_ns: start_ns + at as i64 * NANOS_PER_SEC,
             volatility: 4.0,
             tick_rate: 2.0,
+            precursor: (opts.regime == DemoRegime::Relation)
+                .then_some(volspike_sim::Precursor::CALM_BEFORE_THE_STORM),
         }),
     }
 }
@@ -241,6 +278,18 @@ fn configure_worker(
     d.retrain.min_positives = 10;
     d.retrain.training_window = Duration::from_secs(60 * 60);
     d.retrain.cooldown = Duration::from_secs(24 * 3_600);
+    if opts.regime == DemoRegime::Relation && opts.regime_change_at.is_some() {
+        // The new relation must be learned from the new regime alone, and
+        // the relative label needs 5 minutes of trailing returns and each
+        // split a minute's embargo: retrain after 26 drifting windows on
+        // the last 30 minutes (about 24 of them labeled; on 15, validation
+        // kept 170 rows after its embargo and no spike). Live performance
+        // is judged and shown but does not trigger, so the retrain cannot
+        // come early, on the old regime.
+        d.retrain.windows = 26;
+        d.retrain.training_window = Duration::from_secs(30 * 60);
+        d.min_positives = u64::MAX;
+    }
 }
 
 /// Runs the demo until the simulated market is through (or, with `live`,
@@ -344,8 +393,14 @@ pub async fn run(
             println!(
                 "demo: drift worker watching ticks.features and predictions{}; windows of {} s, drift after {} in a row, a retrain after {} at severity {} or more on the last {} min, then the gate promotes the challenger or keeps the champion",
                 match opts.regime_change_at {
-                    Some(at) if !opts.live && at < opts.seconds =>
-                        format!("; the market turns 4x more volatile at 2x the tick rate {at} s in"),
+                    Some(at) if !opts.live && at < opts.seconds => match opts.regime {
+                        DemoRegime::Relation => format!(
+                            "; {at} s in the market turns 4x more volatile at 2x the tick rate, and every burst now follows 30 s of calm (recent calm, not activity, comes before a spike)"
+                        ),
+                        DemoRegime::Level => format!(
+                            "; the market turns 4x more volatile at 2x the tick rate {at} s in"
+                        ),
+                    },
                     _ => String::new(),
                 },
                 cfg.drift.window.as_secs(),

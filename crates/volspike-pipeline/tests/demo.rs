@@ -6,7 +6,7 @@ mod common;
 
 use tokio_util::sync::CancellationToken;
 use volspike_core::Feed;
-use volspike_pipeline::demo::{self, DemoOptions};
+use volspike_pipeline::demo::{self, DemoOptions, DemoRegime};
 use volspike_replay::first_difference;
 use volspike_replay::parquet::canonicalize;
 use volspike_sim::Speed;
@@ -141,12 +141,16 @@ struct DriftDemo {
 /// Runs the demo with the drift worker as `volspike demo` does (regime
 /// change included) at 30x, training with `train`, into a temporary
 /// registry.
-async fn drift_demo(train: volspike_train::train::TrainConfig) -> DriftDemo {
+async fn drift_demo(train: volspike_train::train::TrainConfig, regime: DemoRegime) -> DriftDemo {
     let mut cfg = volspike_runtime::testing::config(2_000);
     cfg.inference.listen = "127.0.0.1:0".parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("models");
+    let (seconds, _, change_at) = regime.timing();
     let opts = DemoOptions {
+        seconds,
+        regime,
+        regime_change_at: Some(change_at),
         speed: Speed::Factor(30.0),
         print_rows: false,
         journal: Some(dir.path().join("journal")),
@@ -189,7 +193,11 @@ async fn demo_on_the_tick_label_retrains_after_the_regime_change_and_promotes() 
         dir,
         change_ns,
         got,
-    } = drift_demo(volspike_train::train::TrainConfig::tick_label()).await;
+    } = drift_demo(
+        volspike_train::train::TrainConfig::tick_label(),
+        DemoRegime::Level,
+    )
+    .await;
     let registry = dir.path().join("models");
     assert_eq!(got.replay_difference, None);
     let drift = got.drift.expect("the worker ran");
@@ -237,27 +245,90 @@ async fn demo_on_the_tick_label_retrains_after_the_regime_change_and_promotes() 
     assert_eq!(s.outcomes.join.late, 0, "{:?}", s.outcomes);
 }
 
-/// The demo as `volspike demo` runs it, on the default label (relative, 1 s
-/// clock) and inputs (clock volatilities). The regime change is a change
-/// of level, which that label divides out: live performance dips while
-/// the trailing windows catch up, the worker retrains (on the last hour,
-/// mostly the old regime), and the gate keeps the champion, which ranks
-/// the holdout's spikes better than the challenger. The server ends on
-/// version 1.
+/// The demo as `volspike demo` runs it, with no flag: default label
+/// (relative, 1 s clock) and inputs (clock volatilities); 2 minutes in, the
+/// market changes how its inputs relate to spikes (bursts now follow a
+/// quiet spell). The champion cannot follow; the worker retrains on the new
+/// regime, the gate promotes on PR-AUC with alert level no worse, and the
+/// server ends on version 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn demo_on_the_default_label_keeps_its_champion_through_the_regime_change() {
+async fn demo_with_no_flag_retrains_on_the_new_relation_and_promotes() {
     use volspike_drift_worker::report::Verdict;
-    use volspike_model::registry::{CHAMPION, LocalRegistry, Registry as _};
+    use volspike_model::registry::{CHAMPION, LocalRegistry, PREVIOUS, Registry as _};
+    let defaults = DemoOptions::default();
     assert_eq!(
-        DemoOptions::default().train,
+        defaults.train,
         volspike_train::train::TrainConfig::default()
     );
+    assert_eq!(defaults.regime, DemoRegime::Relation);
     let DriftDemo {
         cfg,
         dir,
         change_ns,
         got,
-    } = drift_demo(volspike_train::train::TrainConfig::default()).await;
+    } = drift_demo(
+        volspike_train::train::TrainConfig::default(),
+        DemoRegime::Relation,
+    )
+    .await;
+    let registry = dir.path().join("models");
+    assert_eq!(got.replay_difference, None);
+    let drift = got.drift.expect("the worker ran");
+    let s = &drift.status;
+    assert_eq!(drift.summary.retrains, 1);
+    let d = s.last_decision.as_ref().expect("a retrain decision");
+    assert!(d.triggers.iter().any(|t| t.starts_with("drift")), "{d:#?}");
+    // The retrain's data is the new regime's.
+    assert!(d.data.as_ref().unwrap().span_ns.0 >= change_ns, "{d:#?}");
+    assert_eq!(d.verdict, Verdict::Promoted, "{d:#?}");
+    let gain = d.difference.expect("a paired difference");
+    assert!(gain.lower > 0.0 && gain.estimate >= d.margin, "{gain:?}");
+    assert!(
+        d.champion
+            .as_ref()
+            .and_then(|c| c.alerts.as_ref())
+            .is_some()
+            && d.challenger
+                .as_ref()
+                .and_then(|c| c.alerts.as_ref())
+                .is_some(),
+        "{d:#?}"
+    );
+    let local = LocalRegistry::new(&registry);
+    let name = &cfg.registry.model_name;
+    assert_eq!(local.alias(name, CHAMPION).await.unwrap(), Some(2));
+    assert_eq!(local.alias(name, PREVIOUS).await.unwrap(), Some(1));
+    let inference = got.inference.unwrap();
+    assert_eq!(inference.model.unwrap().version, "2");
+    assert!(
+        inference
+            .published_alerts
+            .iter()
+            .any(|a| a.model.version == "2"),
+        "version 2 alerts before the end"
+    );
+    assert_eq!(s.outcomes.join.late, 0, "{:?}", s.outcomes);
+}
+
+/// `volspike demo --level-regime`: the regime change is a change of level,
+/// which the default label divides out: live performance dips while the
+/// trailing windows catch up, the worker retrains (on the last hour,
+/// mostly the old regime), and the gate keeps the champion. The server
+/// ends on version 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_with_a_level_change_keeps_its_champion() {
+    use volspike_drift_worker::report::Verdict;
+    use volspike_model::registry::{CHAMPION, LocalRegistry, Registry as _};
+    let DriftDemo {
+        cfg,
+        dir,
+        change_ns,
+        got,
+    } = drift_demo(
+        volspike_train::train::TrainConfig::default(),
+        DemoRegime::Level,
+    )
+    .await;
     let registry = dir.path().join("models");
     assert_eq!(got.replay_difference, None);
     let drift = got.drift.expect("the worker ran");

@@ -23,5 +23,7 @@ pub mod tls;
 pub use exchange::{
     ConnectionReport, ExchangeSim, Faults, InMemory, SimSettings, Speed, TokenCheck,
 };
-pub use market::{MarketConfig, RegimeChange, simulate_ticks, write_ndjson, write_ndjson_file};
+pub use market::{
+    MarketConfig, Precursor, RegimeChange, simulate_ticks, write_ndjson, write_ndjson_file,
+};
 pub use tls::SimTls;

@@ -53,6 +53,43 @@ pub struct RegimeChange {
     pub volatility: f64,
     /// Factor on the base tick rate (e.g. 1.5: busier).
     pub tick_rate: f64,
+    /// From the change on, volatility bursts announce themselves (`None`:
+    /// they come unannounced, as before the change).
+    pub precursor: Option<Precursor>,
+}
+
+/// Bursts that follow a quiet spell: every `every_s` seconds on average
+/// (0.75x to 1.25x, drawn per burst), volatility drops to `quiet_factor`
+/// of its base level for `quiet_s` seconds, then jumps to `burst` times it
+/// and decays with a half-life of `half_life_s`. The unannounced spikes of
+/// the old regime stop. Under the relative label the spikes are then the
+/// rows before a burst (their forward window holds it): recent calm, not
+/// recent activity, comes before a spike, the opposite of what a model of
+/// the old regime learned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Precursor {
+    /// Mean seconds between bursts.
+    pub every_s: f64,
+    /// Length of the quiet spell before a burst, seconds.
+    pub quiet_s: f64,
+    /// Volatility during the spell, as a share of the base level.
+    pub quiet_factor: f64,
+    /// Volatility at the burst, as a multiple of the base level.
+    pub burst: f64,
+    /// Half-life of a burst, seconds.
+    pub half_life_s: f64,
+}
+
+impl Precursor {
+    /// The demo's regime: a burst every 2 minutes on average, after 30 s
+    /// at 30% of the base volatility; 5x the base level, half-life 8 s.
+    pub const CALM_BEFORE_THE_STORM: Precursor = Precursor {
+        every_s: 120.0,
+        quiet_s: 30.0,
+        quiet_factor: 0.3,
+        burst: 5.0,
+        half_life_s: 8.0,
+    };
 }
 
 impl MarketConfig {
@@ -76,6 +113,8 @@ struct Product {
     high_24h: f64,
     next_ns: i64,
     last_ns: Option<i64>,
+    /// Under a precursor regime: when the next burst hits, ns.
+    next_burst_ns: Option<i64>,
 }
 
 impl Product {
@@ -99,6 +138,7 @@ impl Product {
             high_24h: price * 1.02,
             next_ns: 0,
             last_ns: None,
+            next_burst_ns: None,
         }
     }
 }
@@ -152,8 +192,13 @@ pub fn simulate_ticks(cfg: &MarketConfig) -> Vec<Tick> {
             for p in &mut products {
                 p.base_vol *= change.volatility;
                 p.base_rate *= change.tick_rate;
+                if let Some(pre) = change.precursor {
+                    let first = pre.quiet_s + pre.every_s * rng.random_range(0.25..0.75);
+                    p.next_burst_ns = Some(t + (first * NANOS_PER_SEC as f64) as i64);
+                }
             }
         }
+        let precursor = cfg.regime.filter(|_| changed).and_then(|c| c.precursor);
         let p = &mut products[k];
         // Advance log volatility over the time since the product's last tick:
         // OU step towards its base level, plus a rare upward spike.
@@ -164,9 +209,27 @@ pub fn simulate_ticks(cfg: &MarketConfig) -> Vec<Tick> {
         p.last_ns = Some(t);
         let base = p.base_vol.ln();
         let z: f64 = rng.sample(StandardNormal);
-        p.log_vol += (kappa * gap_s).min(1.0) * (base - p.log_vol) + VOL_OF_VOL * gap_s.sqrt() * z;
-        if rng.random::<f64>() < SPIKE_RATE * gap_s {
-            p.log_vol += rng.random_range(3.0f64..6.0).ln();
+        match (precursor, p.next_burst_ns) {
+            (Some(pre), Some(burst_ns)) => {
+                let quiet_from = burst_ns - (pre.quiet_s * NANOS_PER_SEC as f64) as i64;
+                if t >= burst_ns {
+                    p.log_vol = base + pre.burst.ln();
+                    let next = pre.every_s * rng.random_range(0.75..1.25);
+                    p.next_burst_ns = Some(burst_ns + (next * NANOS_PER_SEC as f64) as i64);
+                } else if t >= quiet_from {
+                    p.log_vol = base + pre.quiet_factor.ln() + VOL_OF_VOL * z;
+                } else {
+                    let k = (std::f64::consts::LN_2 / pre.half_life_s * gap_s).min(1.0);
+                    p.log_vol += k * (base - p.log_vol) + VOL_OF_VOL * gap_s.sqrt() * z;
+                }
+            }
+            _ => {
+                p.log_vol +=
+                    (kappa * gap_s).min(1.0) * (base - p.log_vol) + VOL_OF_VOL * gap_s.sqrt() * z;
+                if rng.random::<f64>() < SPIKE_RATE * gap_s {
+                    p.log_vol += rng.random_range(3.0f64..6.0).ln();
+                }
+            }
         }
         let vol = p.log_vol.exp();
         let z: f64 = rng.sample(StandardNormal);

@@ -11,12 +11,13 @@ use volspike_runtime::{ConfigLoader, shutdown, telemetry};
 pub struct DemoArgs {
     /// Seconds of simulated market to run through the system (over 5
     /// minutes, so the 5-minute windows fill); with `--live`, seconds of
-    /// the live feed.
-    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
-    pub seconds: u64,
-    /// Pace of the simulated market: times real time, or `max`.
-    #[arg(long, default_value = "20")]
-    pub speed: volspike_sim::Speed,
+    /// the live feed. Default 2400 (900 with `--level-regime`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub seconds: Option<u64>,
+    /// Pace of the simulated market: times real time, or `max`. Default 40
+    /// (20 with `--level-regime`): about a minute.
+    #[arg(long)]
+    pub speed: Option<volspike_sim::Speed>,
     /// Read Coinbase's live feed instead of the exchange simulator.
     #[arg(long)]
     pub live: bool,
@@ -41,20 +42,28 @@ pub struct DemoArgs {
     /// Run without the drift worker.
     #[arg(long)]
     pub no_drift: bool,
-    /// Seconds into the simulated market when it turns more volatile (4x)
-    /// at a higher tick rate (2x), for the drift worker to notice.
-    #[arg(long, default_value_t = 300, conflicts_with = "no_regime_change",
+    /// Seconds into the simulated market when its regime changes: 4x the
+    /// volatility at 2x the tick rate, and every burst then follows a quiet
+    /// spell, so the champion's relation of inputs to spikes no longer
+    /// holds; the drift worker notices, retrains and the gate promotes.
+    /// Default 120 (300 with `--level-regime`).
+    #[arg(long, conflicts_with = "no_regime_change",
           value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
-    pub regime_change_at: u64,
+    pub regime_change_at: Option<u64>,
     /// Keep the simulated market in one regime.
     #[arg(long)]
     pub no_regime_change: bool,
+    /// Change only the level (4x the volatility at 2x the tick rate), which
+    /// the default relative label divides out: the worker retrains and the
+    /// gate keeps the champion.
+    #[arg(long)]
+    pub level_regime: bool,
     /// Train with the defaults from before the clock label: the absolute
     /// label on tick returns, tick volatilities as inputs, all four
-    /// models. Its spikes are the regime's level, so after the change the
-    /// champion is out of date and the worker promotes a challenger; with
-    /// the default (relative, clock) label the champion carries over and
-    /// the gate keeps it.
+    /// models. Its spikes are the regime's level, so with `--level-regime`
+    /// the champion is out of date after the change and the worker
+    /// promotes a challenger, where the default (relative, clock) label
+    /// carries over and the gate keeps the champion.
     #[arg(long)]
     pub tick_label: bool,
     /// Where the services' logs go (the terminal shows the demo's own
@@ -71,10 +80,16 @@ pub async fn run(a: DemoArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         .with_context(|| format!("opening the log file {}", a.log_file.display()))?;
     telemetry::prometheus();
     println!("demo: service logs go to {}", a.log_file.display());
+    let regime = if a.level_regime {
+        demo::DemoRegime::Level
+    } else {
+        demo::DemoRegime::Relation
+    };
+    let (seconds, speed, change_at) = regime.timing();
     let opts = DemoOptions {
         products: a.pairs,
-        seconds: a.seconds,
-        speed: a.speed,
+        seconds: a.seconds.unwrap_or(seconds),
+        speed: a.speed.unwrap_or(volspike_sim::Speed::Factor(speed)),
         live: a.live,
         feed: a.feed,
         journal: a.journal,
@@ -83,7 +98,8 @@ pub async fn run(a: DemoArgs, loader: ConfigLoader) -> anyhow::Result<()> {
         train_registry: (!a.no_train).then(|| a.registry.clone()),
         serve_registry: Some(a.registry),
         drift: !a.no_drift,
-        regime_change_at: (!a.no_regime_change).then_some(a.regime_change_at),
+        regime_change_at: (!a.no_regime_change).then_some(a.regime_change_at.unwrap_or(change_at)),
+        regime,
         train: if a.tick_label {
             volspike_train::train::TrainConfig::tick_label()
         } else {

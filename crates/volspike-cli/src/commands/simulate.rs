@@ -33,6 +33,11 @@ pub struct SimulateArgs {
     /// Tick rate of the new regime, times the old.
     #[arg(long, default_value_t = 2.0, requires = "regime_change_after")]
     pub regime_tick_rate: f64,
+    /// From the change on, each volatility burst follows a quiet spell
+    /// (the demo's regime: a burst every 2 minutes after 30 s of calm), so
+    /// recent calm, not recent activity, comes before a spike.
+    #[arg(long, requires = "regime_change_after")]
+    pub regime_precursor: bool,
     /// Output NDJSON file.
     #[arg(long)]
     pub out: PathBuf,
@@ -68,6 +73,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
                 at_ns: start_ns + m as i64 * 60 * 1_000_000_000,
                 volatility: args.regime_volatility,
                 tick_rate: args.regime_tick_rate,
+                precursor: args
+                    .regime_precursor
+                    .then_some(volspike_sim::Precursor::CALM_BEFORE_THE_STORM),
             }),
     };
     let started = Instant::now();
