@@ -55,7 +55,8 @@ fn market_from(start: i64, minutes: u64, change_after: Option<u64>, seed: u64) -
     let mut engine = FeatureEngine::new(&EngineConfig::default());
     ticks
         .iter()
-        .filter_map(|t| match engine.push(t) {
+        .flat_map(|t| engine.push(t))
+        .filter_map(|o| match o {
             Outcome::Row(r) => Some(r),
             _ => None,
         })

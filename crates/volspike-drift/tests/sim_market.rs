@@ -54,8 +54,8 @@ fn features(seconds: u64, seed: u64, regime: Option<RegimeChange>) -> Rows {
         values: Vec::new(),
         times: Vec::new(),
     };
-    for t in &ticks {
-        if let Outcome::Row(r) = engine.push(t)
+    for o in ticks.iter().flat_map(|t| engine.push(t)) {
+        if let Outcome::Row(r) = o
             && r.warm
         {
             let all = r.values();

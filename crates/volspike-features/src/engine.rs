@@ -7,9 +7,19 @@
 //! window holds (amortized O(1)).
 //!
 //! Rules, in order, for each tick of a product:
-//! 1. an exact copy of the previous tick is a duplicate and is skipped;
-//! 2. a tick older than the previous one is out of order and is skipped;
-//! 3. a tick more than `max_gap` after the previous one starts a new segment:
+//! 1. event time is bounded: a tick whose event time lies more than
+//!    `event_time_max_ahead` after or `event_time_max_behind` before its
+//!    receive time is rejected (`event_time_ahead`, `event_time_behind`). A
+//!    tick without a receive time that would move its product's clock forward
+//!    by more than `event_time_max_ahead` (or is the product's first) is held
+//!    until the product's next tick: if that one lies within that bound of it,
+//!    the jump was real (a gap in the recording) and both go on; otherwise the
+//!    held tick is rejected
+//!    (`unconfirmed_jump`). So no single record can move a product's clock
+//!    far ahead and silence it;
+//! 2. an exact copy of the previous tick is a duplicate and is skipped;
+//! 3. a tick older than the previous one is out of order and is skipped;
+//! 4. a tick more than `max_gap` after the previous one starts a new segment:
 //!    all windows are emptied, so no return or window spans the gap.
 
 use std::collections::HashMap;
@@ -35,6 +45,36 @@ pub struct EngineConfig {
     /// new segment.
     #[serde(with = "humantime_serde")]
     pub max_gap: Duration,
+    /// How far event time may lie after receive time, and how far a tick
+    /// without a receive time may move its product's clock forward before
+    /// the next tick must confirm it. A day: above any time-zone mistake in a
+    /// recorder's clock (at most 14 h), far below a mistyped year.
+    #[serde(with = "humantime_serde", default = "default_max_ahead")]
+    pub event_time_max_ahead: Duration,
+    /// How far event time may lie before receive time. Loose (10 years):
+    /// a recording served through `volspike exchange-sim` arrives with its
+    /// old event times and today's receive time, and a tick far in the past
+    /// silences nothing (it is out of order, or a segment of its own). A
+    /// live-only deployment can set a day.
+    #[serde(with = "humantime_serde", default = "default_max_behind")]
+    pub event_time_max_behind: Duration,
+}
+
+fn default_max_ahead() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn default_max_behind() -> Duration {
+    Duration::from_secs(3650 * 24 * 3600)
+}
+
+/// The event-time bounds of rule 1, ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTimeBounds {
+    /// Event time after receive time, at most.
+    pub max_ahead_ns: i64,
+    /// Event time before receive time, at most.
+    pub max_behind_ns: i64,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +83,8 @@ impl Default for EngineConfig {
             short_window: Duration::from_secs(60),
             long_window: Duration::from_secs(300),
             max_gap: Duration::from_secs(30),
+            event_time_max_ahead: default_max_ahead(),
+            event_time_max_behind: default_max_behind(),
         }
     }
 }
@@ -69,7 +111,21 @@ impl EngineConfig {
         if self.max_gap.is_zero() {
             return Err(ConfigError("max-gap must be positive".into()));
         }
+        if self.event_time_max_ahead < self.max_gap || self.event_time_max_behind < self.max_gap {
+            return Err(ConfigError(
+                "event-time-max-ahead and event-time-max-behind must be at least max-gap".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// Rule 1's bounds in nanoseconds.
+    pub fn event_time_bounds(&self) -> EventTimeBounds {
+        let ns = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        EventTimeBounds {
+            max_ahead_ns: ns(self.event_time_max_ahead),
+            max_behind_ns: ns(self.event_time_max_behind),
+        }
     }
 
     /// How much input before a point a restarted engine must re-read to
@@ -106,6 +162,100 @@ pub enum Outcome {
     Duplicate,
     /// Older than the product's previous tick.
     OutOfOrder,
+    /// The tick's event time is not believable (rule 1): it goes to the
+    /// dead-letter topic with the reason.
+    Rejected(Box<Rejected>),
+}
+
+/// A tick refused for its event time, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// The tick (for a held tick, not the one just pushed).
+    pub tick: Tick,
+    /// Why.
+    pub reason: Rejection,
+}
+
+/// Why a tick's event time was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rejection {
+    /// Event time after receive time by more than the bound.
+    Ahead,
+    /// Event time before receive time by more than the bound.
+    Behind,
+    /// No receive time, a jump of the product's clock by more than the
+    /// ahead bound, and the product's next tick did not confirm it.
+    UnconfirmedJump,
+}
+
+impl Rejection {
+    /// Every reason, as [`Rejection::reason`] names it.
+    pub const ALL: [Rejection; 3] = [
+        Rejection::Ahead,
+        Rejection::Behind,
+        Rejection::UnconfirmedJump,
+    ];
+
+    /// The label value of counters and the `dlq.reason` header.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejection::Ahead => "event_time_ahead",
+            Rejection::Behind => "event_time_behind",
+            Rejection::UnconfirmedJump => "unconfirmed_jump",
+        }
+    }
+}
+
+impl Outcome {
+    /// The counter label of a skipped or rejected tick (`None` for a row).
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Outcome::Row(_) => None,
+            Outcome::Duplicate => Some("duplicate"),
+            Outcome::OutOfOrder => Some("out_of_order"),
+            Outcome::Rejected(r) => Some(r.reason.reason()),
+        }
+    }
+}
+
+/// Rule 1 for a tick with a receive time: `Some` reason when its event time
+/// lies outside `bounds` of it. The ingestor applies it too.
+pub fn judge_event_time(tick: &Tick, bounds: EventTimeBounds) -> Option<Rejection> {
+    let receive = tick.receive_time_ns?;
+    // Saturating: both times come from input and may be anything.
+    let ahead = tick.event_time_ns.saturating_sub(receive);
+    if ahead > bounds.max_ahead_ns {
+        Some(Rejection::Ahead)
+    } else if ahead < -bounds.max_behind_ns {
+        Some(Rejection::Behind)
+    } else {
+        None
+    }
+}
+
+/// What one [`FeatureEngine::push`] gave: the fate of a tick held before it
+/// (rule 1), if this tick decided it, then this tick's own (none while it is
+/// held). Iterate it in order.
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    held: Option<Outcome>,
+    current: Option<Outcome>,
+}
+
+impl Iterator for Outcomes {
+    type Item = Outcome;
+    fn next(&mut self) -> Option<Outcome> {
+        self.held.take().or_else(|| self.current.take())
+    }
+}
+
+impl Outcomes {
+    fn one(o: Outcome) -> Self {
+        Outcomes {
+            held: None,
+            current: Some(o),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -127,7 +277,11 @@ pub struct FeatureEngine {
     short_secs: i64,
     long_secs: i64,
     max_gap_ns: i64,
+    bounds: EventTimeBounds,
     products: HashMap<ProductId, ProductState>,
+    /// Per product, a tick without a receive time waiting for the next one
+    /// to confirm its jump (rule 1).
+    held: HashMap<ProductId, Tick>,
 }
 
 impl FeatureEngine {
@@ -139,8 +293,15 @@ impl FeatureEngine {
             short_secs: cfg.short_window.as_secs() as i64,
             long_secs: cfg.long_window.as_secs() as i64,
             max_gap_ns: i64::try_from(cfg.max_gap.as_nanos()).unwrap_or(i64::MAX),
+            bounds: cfg.event_time_bounds(),
             products: HashMap::new(),
+            held: HashMap::new(),
         }
+    }
+
+    /// Ticks held for confirmation (rule 1) right now.
+    pub fn held_count(&self) -> usize {
+        self.held.len()
     }
 
     /// Products seen so far.
@@ -151,10 +312,58 @@ impl FeatureEngine {
     /// Forgets a product's state (e.g. when its partition is revoked).
     pub fn forget(&mut self, product_id: &str) {
         self.products.remove(product_id);
+        self.held.remove(product_id);
     }
 
-    /// Feeds one tick.
-    pub fn push(&mut self, tick: &Tick) -> Outcome {
+    /// Feeds one tick; see [`Outcomes`] for what comes back.
+    pub fn push(&mut self, tick: &Tick) -> Outcomes {
+        let reject = |reason| {
+            Outcome::Rejected(Box::new(Rejected {
+                tick: tick.clone(),
+                reason,
+            }))
+        };
+        if tick.receive_time_ns.is_some() {
+            return Outcomes::one(match judge_event_time(tick, self.bounds) {
+                Some(reason) => reject(reason),
+                None => self.accept(tick),
+            });
+        }
+        if let Some(held) = self.held.remove(tick.product_id.as_str()) {
+            if *tick == held {
+                self.held.insert(tick.product_id.clone(), held);
+                return Outcomes::one(Outcome::Duplicate);
+            }
+            if tick.event_time_ns.abs_diff(held.event_time_ns) <= self.bounds.max_ahead_ns as u64 {
+                let held = self.accept(&held);
+                return Outcomes {
+                    held: Some(held),
+                    current: Some(self.accept(tick)),
+                };
+            }
+            let held = Outcome::Rejected(Box::new(Rejected {
+                tick: held,
+                reason: Rejection::UnconfirmedJump,
+            }));
+            let mut out = self.push(tick);
+            out.held = Some(held);
+            return out;
+        }
+        let jumps = match self.products.get(tick.product_id.as_str()) {
+            Some(st) => {
+                tick.event_time_ns.saturating_sub(st.last.event_time_ns) > self.bounds.max_ahead_ns
+            }
+            None => true,
+        };
+        if jumps {
+            self.held.insert(tick.product_id.clone(), tick.clone());
+            return Outcomes::default();
+        }
+        Outcomes::one(self.accept(tick))
+    }
+
+    /// Rules 2 to 4, for a tick whose event time is believed.
+    fn accept(&mut self, tick: &Tick) -> Outcome {
         let sec = tick.event_time_ns.div_euclid(NANOS_PER_SEC);
         let Some(st) = self.products.get_mut(tick.product_id.as_str()) else {
             let mut st = ProductState {
@@ -176,7 +385,8 @@ impl FeatureEngine {
         if tick.event_time_ns < st.last.event_time_ns {
             return Outcome::OutOfOrder;
         }
-        let since_prev = tick.event_time_ns - st.last.event_time_ns;
+        // Saturating: a gap of more than 292 years is still a gap.
+        let since_prev = tick.event_time_ns.saturating_sub(st.last.event_time_ns);
         let prev = if since_prev > self.max_gap_ns {
             st.short.clear();
             st.long.clear();
@@ -199,7 +409,7 @@ impl FeatureEngine {
             Some((st.last.price, since_prev))
         };
         st.tie = if prev.is_some() && since_prev == 0 {
-            st.tie + 1
+            st.tie.saturating_add(1)
         } else {
             0
         };
@@ -247,7 +457,7 @@ fn features(
     };
     // Clock features exist once the segment has lasted their window, as the
     // relative label's trailing volatility does.
-    let age_ns = tick.event_time_ns - st.segment_start_ns;
+    let age_ns = tick.event_time_ns.saturating_sub(st.segment_start_ns);
     let lasted = |secs: i64| age_ns >= secs * NANOS_PER_SEC;
     let clock_vol = |k: usize| {
         let w = &st.clock[k];
@@ -315,7 +525,7 @@ mod tests {
         Tick {
             product_id: product.into(),
             event_time_ns: t_ms * 1_000_000,
-            receive_time_ns: None,
+            receive_time_ns: Some(t_ms * 1_000_000),
             price,
             best_bid: Some(price - 0.5),
             best_ask: Some(price + 0.5),
@@ -330,8 +540,15 @@ mod tests {
         }
     }
 
-    fn row(o: Outcome) -> FeatureRow {
-        match o {
+    /// The one outcome of a push.
+    fn one(o: Outcomes) -> Outcome {
+        let all: Vec<Outcome> = o.collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.into_iter().next().unwrap()
+    }
+
+    fn row(o: Outcomes) -> FeatureRow {
+        match one(o) {
             Outcome::Row(r) => r,
             other => panic!("expected a row, got {other:?}"),
         }
@@ -393,8 +610,14 @@ mod tests {
         let b = row(e.push(&tick("BTC-USD", 1_000, 101.0)));
         assert!(!b.segment_start);
         assert_eq!(b.log_return, Some((101.0f64 / 100.0).ln()));
-        assert_eq!(e.push(&tick("BTC-USD", 1_000, 101.0)), Outcome::Duplicate);
-        assert_eq!(e.push(&tick("BTC-USD", 500, 99.0)), Outcome::OutOfOrder);
+        assert_eq!(
+            one(e.push(&tick("BTC-USD", 1_000, 101.0))),
+            Outcome::Duplicate
+        );
+        assert_eq!(
+            one(e.push(&tick("BTC-USD", 500, 99.0))),
+            Outcome::OutOfOrder
+        );
         let mut same_time = tick("BTC-USD", 1_000, 102.0);
         same_time.sequence = Some(7);
         assert_eq!(row(e.push(&same_time)).tie, 1);
@@ -418,7 +641,7 @@ mod tests {
             .filter_map(|&(dt, dp)| {
                 t += dt;
                 p *= 1.0 + dp as f64 * 1e-4;
-                match e.push(&tick("BTC-USD", t, p)) {
+                match one(e.push(&tick("BTC-USD", t, p))) {
                     Outcome::Row(r) => Some(r),
                     _ => None,
                 }
@@ -494,6 +717,129 @@ mod tests {
         assert!(rows[i - 1].activity_ratio.is_none() && rows[i].activity_ratio.is_some());
     }
 
+    /// `n` ticks of one product, one a second, without receive times when
+    /// `recorded` is false (the shapes whose only time is the event's).
+    fn normal_ticks(n: i64, recorded: bool) -> Vec<Tick> {
+        (0..n)
+            .map(|i| {
+                let mut t = tick(
+                    "BTC-USD",
+                    1_775_000_000_000 + i * 1_000,
+                    100.0 + (i % 7) as f64,
+                );
+                if !recorded {
+                    t.receive_time_ns = None;
+                }
+                t
+            })
+            .collect()
+    }
+
+    fn rows_of(e: &mut FeatureEngine, ticks: &[Tick]) -> (Vec<FeatureRow>, Vec<Rejected>) {
+        let (mut rows, mut rejected) = (Vec::new(), Vec::new());
+        for t in ticks {
+            for o in e.push(t) {
+                match o {
+                    Outcome::Row(r) => rows.push(r),
+                    Outcome::Rejected(r) => rejected.push(*r),
+                    _ => {}
+                }
+            }
+        }
+        (rows, rejected)
+    }
+
+    const YEAR_2099_NS: i64 = 4_070_908_800_000_000_000;
+
+    #[test]
+    fn one_far_future_tick_does_not_silence_its_product() {
+        for recorded in [true, false] {
+            let normal = normal_ticks(1_000, recorded);
+            let mut bad = normal[10].clone();
+            bad.event_time_ns = YEAR_2099_NS;
+            bad.price = 1.0;
+            let mut with_bad = normal.clone();
+            with_bad.insert(11, bad.clone());
+            let (want, none) = rows_of(&mut FeatureEngine::new(&EngineConfig::default()), &normal);
+            let (got, rejected) =
+                rows_of(&mut FeatureEngine::new(&EngineConfig::default()), &with_bad);
+            assert!(none.is_empty());
+            assert_eq!(want.len(), 1_000, "recorded={recorded}");
+            assert_eq!(got, want, "recorded={recorded}");
+            let reason = if recorded {
+                Rejection::Ahead
+            } else {
+                Rejection::UnconfirmedJump
+            };
+            assert_eq!(rejected, vec![Rejected { tick: bad, reason }]);
+        }
+    }
+
+    #[test]
+    fn a_far_future_first_tick_or_a_far_past_one_is_refused_alone() {
+        let normal = normal_ticks(100, false);
+        let mut first = normal[0].clone();
+        first.event_time_ns = YEAR_2099_NS;
+        let mut with_bad = vec![first];
+        with_bad.extend(normal.iter().cloned());
+        let (want, _) = rows_of(&mut FeatureEngine::new(&EngineConfig::default()), &normal);
+        let (got, rejected) = rows_of(&mut FeatureEngine::new(&EngineConfig::default()), &with_bad);
+        assert_eq!((got, rejected.len()), (want, 1));
+
+        // Recorded 1970 against a 2026 receive time: behind.
+        let mut old = normal_ticks(1, true).remove(0);
+        old.event_time_ns = 0;
+        let mut e = FeatureEngine::new(&EngineConfig::default());
+        let (rows, rejected) = rows_of(&mut e, &[old]);
+        assert!(rows.is_empty());
+        assert_eq!(rejected[0].reason, Rejection::Behind);
+        assert_eq!(rejected[0].reason.reason(), "event_time_behind");
+    }
+
+    #[test]
+    fn a_real_gap_is_confirmed_by_the_next_tick_and_loses_nothing() {
+        // Two sessions two days apart, no receive times: the first tick after
+        // the gap waits for the second, then both give the rows an engine
+        // that never doubts gives.
+        let mut ticks = normal_ticks(50, false);
+        for t in normal_ticks(50, false) {
+            let mut t = t;
+            t.event_time_ns += 2 * 86_400 * NANOS_PER_SEC;
+            ticks.push(t);
+        }
+        let trusting = EngineConfig {
+            event_time_max_ahead: Duration::from_secs(1 << 40),
+            ..EngineConfig::default()
+        };
+        let (want, _) = rows_of(&mut FeatureEngine::new(&trusting), &ticks);
+        let mut e = FeatureEngine::new(&EngineConfig::default());
+        let (got, rejected) = rows_of(&mut e, &ticks);
+        assert!(rejected.is_empty());
+        assert_eq!(got, want);
+        assert_eq!((got.len(), e.held_count()), (100, 0));
+        // A lone tick at the very end stays held, and is counted as such.
+        let mut e = FeatureEngine::new(&EngineConfig::default());
+        let (rows, _) = rows_of(&mut e, &ticks[..51]);
+        assert_eq!((rows.len(), e.held_count()), (50, 1));
+    }
+
+    #[test]
+    fn extreme_times_do_not_overflow() {
+        let mut e = FeatureEngine::new(&EngineConfig::default());
+        for (event, receive) in [
+            (i64::MAX, Some(i64::MIN)),
+            (i64::MIN, Some(i64::MAX)),
+            (i64::MIN, None),
+            (i64::MAX, None),
+            (i64::MAX - 1, None),
+            (0, None),
+        ] {
+            let mut t = tick("BTC-USD", 0, 100.0);
+            (t.event_time_ns, t.receive_time_ns) = (event, receive);
+            e.push(&t).for_each(drop);
+        }
+    }
+
     proptest! {
         /// Each clock volatility is, to the bit, the labeler's trailing
         /// volatility on a 1 s clock over the same window: the relative
@@ -526,15 +872,15 @@ mod tests {
             }).collect();
             let cut = cut % ticks.len();
             let mut full = FeatureEngine::new(&cfg);
-            let want: Vec<Outcome> = ticks.iter().map(|x| full.push(x)).collect();
+            let want: Vec<Vec<Outcome>> = ticks.iter().map(|x| full.push(x).collect()).collect();
 
             let start_ns = ticks[cut].event_time_ns - cfg.rebuild_span().as_nanos() as i64;
             let mut rebuilt = FeatureEngine::new(&cfg);
             for x in ticks[..cut].iter().filter(|x| x.event_time_ns >= start_ns) {
-                rebuilt.push(x);
+                rebuilt.push(x).for_each(drop);
             }
             for (x, w) in ticks[cut..].iter().zip(&want[cut..]) {
-                prop_assert_eq!(&rebuilt.push(x), w);
+                prop_assert_eq!(&rebuilt.push(x).collect::<Vec<_>>(), w);
             }
         }
     }

@@ -12,5 +12,8 @@ mod window;
 pub mod engine;
 pub mod label;
 
-pub use engine::{EngineConfig, FeatureEngine, Outcome};
+pub use engine::{
+    EngineConfig, EventTimeBounds, FeatureEngine, Outcome, Outcomes, Rejected, Rejection,
+    judge_event_time,
+};
 pub use label::{Returns, forward, forward_volatility, trailing, trailing_volatility};

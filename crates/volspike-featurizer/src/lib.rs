@@ -117,7 +117,11 @@ fn register_metrics() {
     for c in [m::MESSAGES_IN, m::TICKS_IN, m::ROWS_OUT, m::COMMITS] {
         metrics::counter!(c).increment(0);
     }
-    for reason in volspike_core::DecodeError::REASONS {
+    let refused = volspike_features::Rejection::ALL.map(|r| r.reason());
+    for reason in volspike_core::DecodeError::REASONS
+        .into_iter()
+        .chain(refused)
+    {
         metrics::counter!(m::DLQ, "reason" => reason).increment(0);
     }
 }

@@ -6,9 +6,12 @@
 //! committed offset, feeds it to a fresh engine without emitting anything,
 //! and then continues exactly where the previous owner stopped.
 //!
-//! The start of the span is found by binary search on offsets, reading one
-//! message per probe; it relies on event time being non-decreasing in offset
-//! order up to small disorder, which holds for one feed's ticks.
+//! The start of the span is found by binary search on offsets, reading a few
+//! messages per probe; it relies on event time being non-decreasing in offset
+//! order up to small disorder, which holds for one feed's ticks. Both the
+//! anchor (the latest time before the offset) and each probe take a median,
+//! so that one record with an absurd event time (which the engine refuses)
+//! cannot move the span.
 
 use std::time::{Duration, Instant};
 
@@ -110,14 +113,15 @@ impl PartitionReader {
         }
     }
 
-    /// Event time of the first decodable tick at or after `offset`, before `to`.
+    /// Median event time of the first [`PROBE_TICKS`] decodable ticks at or
+    /// after `offset`, before `to`.
     fn time_at(&self, partition: i32, offset: i64, to: i64) -> Result<Option<i64>> {
-        let mut found = None;
+        let mut times = Vec::with_capacity(PROBE_TICKS);
         self.scan(partition, offset, to, |_, ticks| {
-            found = ticks.first().map(|t| t.event_time_ns);
-            found.is_none()
+            times.extend(ticks.iter().map(|t| t.event_time_ns));
+            times.len() < PROBE_TICKS
         })?;
-        Ok(found)
+        Ok(median(&mut times))
     }
 
     /// A fresh engine fed with the input of `partition` that precedes `offset`
@@ -137,15 +141,26 @@ impl PartitionReader {
         if offset <= low {
             return Ok((engine, 0));
         }
-        // The latest event time before `offset`: step back until a message decodes.
+        // The latest believable event time before `offset`: the latest of the
+        // last messages' times within the engine's ahead bound of their median
+        // (a stray absurd one is refused by the engine too). Step back until a
+        // message decodes.
+        let tolerance = engine_cfg.event_time_bounds().max_ahead_ns;
         let mut probe = offset - 1;
         let last_time = loop {
             let from = (probe - 63).max(low);
-            let mut latest = None;
+            let mut times = Vec::new();
             self.scan(partition, from, probe + 1, |_, ticks| {
-                latest = ticks.iter().map(|t| t.event_time_ns).max().max(latest);
+                times.extend(ticks.iter().map(|t| t.event_time_ns));
                 true
             })?;
+            let latest = median(&mut times).and_then(|m| {
+                times
+                    .iter()
+                    .copied()
+                    .filter(|t| t.abs_diff(m) <= tolerance as u64)
+                    .max()
+            });
             if latest.is_some() || from == low {
                 break latest;
             }
@@ -154,7 +169,8 @@ impl PartitionReader {
         let Some(last_time) = last_time else {
             return Ok((engine, 0));
         };
-        let target = last_time - engine_cfg.rebuild_span().as_nanos() as i64;
+        let span = engine_cfg.rebuild_span();
+        let target = last_time.saturating_sub(i64::try_from(span.as_nanos()).unwrap_or(i64::MAX));
         // Smallest offset whose (next decodable) event time is >= target.
         let (mut lo, mut hi) = (low, offset - 1);
         while lo < hi {
@@ -168,10 +184,22 @@ impl PartitionReader {
         self.scan(partition, lo, offset, |_, ticks| {
             reread += 1;
             for t in ticks {
-                engine.push(t);
+                engine.push(t).for_each(drop);
             }
             true
         })?;
         Ok((engine, reread))
     }
+}
+
+/// Ticks read per probe of the binary search.
+const PROBE_TICKS: usize = 5;
+
+/// The median (upper of the two middles) of `times`, if any.
+fn median(times: &mut [i64]) -> Option<i64> {
+    if times.is_empty() {
+        return None;
+    }
+    let mid = times.len() / 2;
+    Some(*times.select_nth_unstable(mid).1)
 }

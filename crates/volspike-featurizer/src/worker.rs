@@ -350,58 +350,55 @@ impl Worker {
                     .expect("engine ensured");
                 for tick in &self.ticks {
                     delta.ticks += 1;
-                    match engine.push(tick) {
-                        Outcome::Row(row) => {
-                            let bytes = serde_json::to_vec(&row).expect("feature rows serialize");
-                            let mut record = BaseRecord::to(&self.cfg.topics.features)
-                                .key(row.product_id.as_bytes())
-                                .payload(&bytes);
-                            // The input record's time (when the ingestor
-                            // received it), not event time: retention and the
-                            // broker's limit on future timestamps run on it,
-                            // and a rebuilt or retried transaction stamps the
-                            // same time again.
-                            if let Some(ms) = msg.timestamp().to_millis() {
-                                record = record.timestamp(ms);
+                    for outcome in engine.push(tick) {
+                        match outcome {
+                            Outcome::Row(row) => {
+                                let bytes =
+                                    serde_json::to_vec(&row).expect("feature rows serialize");
+                                let mut record = BaseRecord::to(&self.cfg.topics.features)
+                                    .key(row.product_id.as_bytes())
+                                    .payload(&bytes);
+                                // The input record's time (when the ingestor
+                                // received it), not event time: retention and the
+                                // broker's limit on future timestamps run on it,
+                                // and a rebuilt or retried transaction stamps the
+                                // same time again.
+                                if let Some(ms) = msg.timestamp().to_millis() {
+                                    record = record.timestamp(ms);
+                                }
+                                send(&self.producer, record)?;
+                                delta.rows += 1;
                             }
-                            send(&self.producer, record)?;
-                            delta.rows += 1;
-                        }
-                        Outcome::Duplicate => {
-                            *delta.engine_skipped.entry("duplicate").or_default() += 1
-                        }
-                        Outcome::OutOfOrder => {
-                            *delta.engine_skipped.entry("out_of_order").or_default() += 1
+                            Outcome::Rejected(r) => {
+                                // The tick itself, not the message: a held tick
+                                // came in an earlier one, and a message may hold
+                                // several products' ticks.
+                                let bytes = serde_json::to_vec(&r.tick).expect("ticks serialize");
+                                let error = format!(
+                                    "event time {} refused: {}",
+                                    volspike_core::time::format_timestamp(r.tick.event_time_ns),
+                                    r.reason.reason()
+                                );
+                                let record = BaseRecord::to(&self.cfg.topics.dlq)
+                                    .key(r.tick.product_id.as_bytes())
+                                    .payload(&bytes)
+                                    .headers(dlq_headers(msg, r.reason.reason(), &error));
+                                send(&self.producer, record)?;
+                                *delta.dlq.entry(r.reason.reason()).or_default() += 1;
+                            }
+                            other => {
+                                let reason = other.reason().expect("not a row");
+                                *delta.engine_skipped.entry(reason).or_default() += 1
+                            }
                         }
                     }
                 }
             }
             Ok(LineKind::Control(c)) => *delta.control.entry(c.reason()).or_default() += 1,
             Err(e) => {
-                let headers = OwnedHeaders::new()
-                    .insert(Header {
-                        key: "dlq.reason",
-                        value: Some(e.reason()),
-                    })
-                    .insert(Header {
-                        key: "dlq.error",
-                        value: Some(&e.to_string()),
-                    })
-                    .insert(Header {
-                        key: "dlq.topic",
-                        value: Some(msg.topic()),
-                    })
-                    .insert(Header {
-                        key: "dlq.partition",
-                        value: Some(&msg.partition().to_string()),
-                    })
-                    .insert(Header {
-                        key: "dlq.offset",
-                        value: Some(&msg.offset().to_string()),
-                    });
                 let mut record = BaseRecord::to(&self.cfg.topics.dlq)
                     .payload(payload)
-                    .headers(headers);
+                    .headers(dlq_headers(msg, e.reason(), &e.to_string()));
                 if let Some(k) = msg.key() {
                     record = record.key(k);
                 }
@@ -499,6 +496,31 @@ impl Worker {
             }
         }
     }
+}
+
+/// The headers of a dead letter: why, and which input record it came from.
+fn dlq_headers(msg: &OwnedMessage, reason: &str, error: &str) -> OwnedHeaders {
+    OwnedHeaders::new()
+        .insert(Header {
+            key: "dlq.reason",
+            value: Some(reason),
+        })
+        .insert(Header {
+            key: "dlq.error",
+            value: Some(error),
+        })
+        .insert(Header {
+            key: "dlq.topic",
+            value: Some(msg.topic()),
+        })
+        .insert(Header {
+            key: "dlq.partition",
+            value: Some(&msg.partition().to_string()),
+        })
+        .insert(Header {
+            key: "dlq.offset",
+            value: Some(&msg.offset().to_string()),
+        })
 }
 
 /// Sends one record, waiting while the local queue is full.

@@ -326,6 +326,7 @@ pub async fn make_output(cfg: &Config, bootstrap: &str) -> anyhow::Result<Output
             events: t.events.clone(),
         },
         partitions,
+        cfg.features.event_time_bounds(),
     ))
 }
 
@@ -369,7 +370,11 @@ fn register_metrics(cfg: &Config) {
     for kind in connection::DISCONNECT_KINDS {
         metrics::counter!(m::RECONNECTS, "reason" => kind).increment(0);
     }
-    for reason in volspike_core::DecodeError::REASONS {
+    let refused = volspike_features::Rejection::ALL.map(|r| r.reason());
+    for reason in volspike_core::DecodeError::REASONS
+        .into_iter()
+        .chain(refused)
+    {
         metrics::counter!(m::DLQ, "reason" => reason).increment(0);
     }
 }

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use volspike_core::{DecodeError, ProductId, TickSource, write_tick_record};
+use volspike_core::{ProductId, TickSource, write_tick_record};
+use volspike_features::{EventTimeBounds, judge_event_time};
 
 use crate::connection::Frame;
 use crate::metrics_names as m;
@@ -135,6 +136,9 @@ pub struct Output {
     arena: Vec<u8>,
     undelivered: Arc<Mutex<Undelivered>>,
     queue_full_since: Option<u64>,
+    /// The feature engine's event-time bounds: ticks outside them go to the
+    /// dead-letter topic here already (`features.event-time-max-*`).
+    event_time_bounds: EventTimeBounds,
 }
 
 impl std::fmt::Debug for Output {
@@ -149,7 +153,12 @@ impl std::fmt::Debug for Output {
 impl Output {
     /// An output on `producer` (made with a [`Tracker`] context) writing to
     /// `topics`; `raw_partitions` is the partition count of `topics.raw`.
-    pub fn new(producer: ThreadedProducer<Tracker>, topics: Topics, raw_partitions: i32) -> Self {
+    pub fn new(
+        producer: ThreadedProducer<Tracker>,
+        topics: Topics,
+        raw_partitions: i32,
+        event_time_bounds: EventTimeBounds,
+    ) -> Self {
         let undelivered = producer.context().undelivered.clone();
         Output {
             producer,
@@ -159,6 +168,7 @@ impl Output {
             arena: Vec::with_capacity(1 << 20),
             undelivered,
             queue_full_since: None,
+            event_time_bounds,
         }
     }
 
@@ -184,7 +194,22 @@ impl Output {
             Ok(_) if frame.ticks.is_empty() => Ok(0),
             Ok(_) => {
                 let raw: &serde_json::value::RawValue = serde_json::from_str(frame.text)?;
+                let mut records = 0;
+                let mut refused = None;
                 for tick in frame.ticks {
+                    if let Some(r) = judge_event_time(tick, self.event_time_bounds) {
+                        refused.get_or_insert((
+                            r.reason(),
+                            format!(
+                                "{} tick at {} received at {}: event time too far from receive time",
+                                tick.product_id,
+                                volspike_core::time::format_timestamp(tick.event_time_ns),
+                                volspike_core::time::format_timestamp(frame.receive_time_ns)
+                            ),
+                        ));
+                        continue;
+                    }
+                    records += 1;
                     let start = self.arena.len();
                     let source = TickSource {
                         conn: frame.conn,
@@ -206,18 +231,24 @@ impl Output {
                         dlq: None,
                     });
                 }
-                Ok(frame.ticks.len())
+                // The frame goes to the dead-letter topic once for its refused
+                // ticks; the others are published.
+                if let Some((reason, error)) = refused {
+                    self.add_dlq(number, frame, reason, error);
+                    records += 1;
+                }
+                Ok(records)
             }
             Err(e) => {
-                self.add_dlq(number, frame, e);
+                self.add_dlq(number, frame, e.reason(), e.to_string());
                 Ok(1)
             }
         }
     }
 
-    fn add_dlq(&mut self, number: u64, frame: &Frame<'_>, e: &DecodeError) {
-        metrics::counter!(m::DLQ, "reason" => e.reason()).increment(1);
-        tracing::warn!(conn = frame.conn, frame = number, error = %e, "unreadable frame -> DLQ");
+    fn add_dlq(&mut self, number: u64, frame: &Frame<'_>, reason: &'static str, error: String) {
+        metrics::counter!(m::DLQ, "reason" => reason).increment(1);
+        tracing::warn!(conn = frame.conn, frame = number, %error, "unreadable frame -> DLQ");
         let start = self.arena.len();
         self.arena.extend_from_slice(frame.text.as_bytes());
         self.pending.push(Pending {
@@ -228,7 +259,7 @@ impl Output {
             payload: start..self.arena.len(),
             timestamp_ms: frame.receive_time_ns.div_euclid(1_000_000),
             frame: number,
-            dlq: Some((e.reason(), e.to_string(), frame.conn, frame.receive_time_ns)),
+            dlq: Some((reason, error, frame.conn, frame.receive_time_ns)),
         });
     }
 

@@ -26,8 +26,13 @@ pub struct Counts {
     pub skipped: BTreeMap<&'static str, u64>,
     /// Lines that could not be read, by reason.
     pub invalid: BTreeMap<&'static str, u64>,
-    /// Ticks the engine skipped, by reason.
+    /// Ticks the engine skipped or refused, by reason (`duplicate`,
+    /// `out_of_order`, and the event-time reasons of
+    /// [`volspike_features::Rejection`]).
     pub engine: BTreeMap<&'static str, u64>,
+    /// Ticks still held at the end, waiting for a next tick of their product
+    /// to confirm a jump of its clock (the engine's rule 1).
+    pub held: u64,
     /// Rows dropped as exact re-emissions (pipeline after a crash).
     pub reemitted: u64,
 }
@@ -53,12 +58,24 @@ impl Counts {
         *self.invalid.entry(e.reason()).or_default() += 1;
     }
 
-    /// Counts an engine outcome.
+    /// Counts an engine outcome; logs the first refused ticks.
     pub fn outcome(&mut self, o: &Outcome) {
-        match o {
-            Outcome::Row(_) => {}
-            Outcome::Duplicate => *self.engine.entry("duplicate").or_default() += 1,
-            Outcome::OutOfOrder => *self.engine.entry("out_of_order").or_default() += 1,
+        if let Outcome::Rejected(r) = o {
+            let seen: u64 = volspike_features::Rejection::ALL
+                .iter()
+                .filter_map(|r| self.engine.get(r.reason()))
+                .sum();
+            if seen < LOGGED_BAD_LINES {
+                tracing::warn!(
+                    product = %r.tick.product_id,
+                    event_time = %volspike_core::time::format_timestamp(r.tick.event_time_ns),
+                    reason = r.reason.reason(),
+                    "tick refused for its event time"
+                );
+            }
+        }
+        if let Some(reason) = o.reason() {
+            *self.engine.entry(reason).or_default() += 1;
         }
     }
 
@@ -100,6 +117,9 @@ impl std::fmt::Display for Summary<'_> {
                 let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k}:{v}")).collect();
                 write!(f, "({})", parts.join(","))?;
             }
+        }
+        if c.held > 0 {
+            write!(f, " held_unconfirmed={}", c.held)?;
         }
         if c.reemitted > 0 {
             write!(f, " reemitted_dropped={}", c.reemitted)?;

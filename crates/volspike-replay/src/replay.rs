@@ -35,14 +35,17 @@ pub fn replay_mapped(
             counts.line(line, files);
         }
         for tick in &chunk.ticks {
-            match engine.push(tick) {
-                Outcome::Row(row) => rows.push(row),
-                other => counts.outcome(&other),
+            for outcome in engine.push(tick) {
+                match outcome {
+                    Outcome::Row(row) => rows.push(row),
+                    other => counts.outcome(&other),
+                }
             }
         }
         Ok(())
     })?;
     counts.rows = rows.len() as u64;
+    counts.held = engine.held_count() as u64;
     Ok((rows, counts))
 }
 
@@ -56,12 +59,15 @@ pub fn replay_ticks(ticks: &[Tick], engine_cfg: &EngineConfig) -> (Vec<FeatureRo
     };
     let mut rows = Vec::new();
     for tick in ticks {
-        match engine.push(tick) {
-            Outcome::Row(row) => rows.push(row),
-            other => counts.outcome(&other),
+        for outcome in engine.push(tick) {
+            match outcome {
+                Outcome::Row(row) => rows.push(row),
+                other => counts.outcome(&other),
+            }
         }
     }
     counts.rows = rows.len() as u64;
+    counts.held = engine.held_count() as u64;
     (rows, counts)
 }
 
@@ -103,5 +109,46 @@ mod tests {
         assert!(counts.invalid.is_empty());
         assert_eq!(rows[0].event_time_ns, 1_775_337_223_000_000_000);
         assert_eq!(rows[119].event_time_ns, 1_775_337_342_000_000_000);
+    }
+
+    #[test]
+    fn a_tick_stamped_2099_is_counted_and_silences_nothing() {
+        let lines: Vec<String> = (0..1_000)
+            .map(|i| {
+                format!(
+                    "{{\"product_id\":\"BTC-USD\",\"price\":\"{}\",\"timestamp\":\"2026-04-04T0{}:{:02}:{:02}Z\"}}\n",
+                    67_000 + i % 11,
+                    i / 3600,
+                    i / 60 % 60,
+                    i % 60
+                )
+            })
+            .collect();
+        let write = |lines: &[String]| {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), lines.concat()).unwrap();
+            file
+        };
+        let clean = write(&lines);
+        let mut bad = lines.clone();
+        bad.insert(
+            400,
+            "{\"product_id\":\"BTC-USD\",\"price\":\"1\",\"timestamp\":\"2099-01-01T00:00:00Z\"}\n"
+                .into(),
+        );
+        let bad = write(&bad);
+        let cfg = EngineConfig::default();
+        let (want, _) = replay(&[clean.path().to_owned()], &cfg).unwrap();
+        let (got, counts) = replay(&[bad.path().to_owned()], &cfg).unwrap();
+        assert_eq!(want.len(), 1_000);
+        assert_eq!(got, want);
+        assert_eq!(counts.engine.get("unconfirmed_jump"), Some(&1));
+        let line = counts
+            .summary("replay", std::time::Duration::from_secs(1))
+            .to_string();
+        assert!(
+            line.contains("engine_skipped=1(unconfirmed_jump:1)"),
+            "{line}"
+        );
     }
 }
