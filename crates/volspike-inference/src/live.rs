@@ -167,6 +167,9 @@ pub enum Unscored {
     /// The row is cold (its segment is younger than the feature windows)
     /// and the model scores only warm rows.
     Cold,
+    /// Scoring the row panicked (a model that passed validation should
+    /// never); the row is skipped and the batch goes on.
+    Failed,
 }
 
 impl Unscored {
@@ -176,6 +179,7 @@ impl Unscored {
             Unscored::NoModel => "no_model",
             Unscored::MissingInputs(_) => "missing_input",
             Unscored::Cold => "cold",
+            Unscored::Failed => "scoring_failed",
         }
     }
 }
@@ -328,7 +332,15 @@ pub async fn run(
             rows += 1;
             state.latest.update(&row);
             let scored = match state.slot.current() {
-                Some(model) => score_row(&model, &mut alerting, &row),
+                // One row that makes scoring panic costs that row, not the
+                // batch or the server.
+                Some(model) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    score_row(&model, &mut alerting, &row)
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!(product = %row.product_id, event_time_ns = row.event_time_ns, "scoring panicked; row skipped");
+                    Err(Unscored::Failed)
+                }),
                 None => Err(Unscored::NoModel),
             };
             let (prediction, alert) = match scored {
@@ -411,6 +423,49 @@ pub async fn run(
     }
     tracing::info!("live scoring stopped");
     Ok(())
+}
+
+/// Runs live scoring until `shutdown`, starting it again after any failure
+/// (a broker away for longer than librdkafka retries, a delivery that timed
+/// out, a panic) with a backoff of 1 s doubling to 30 s: the gRPC side keeps
+/// serving throughout, and scoring resumes from the committed offsets.
+pub async fn supervise(
+    cfg: &Config,
+    bootstrap: &str,
+    state: Arc<LiveState>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = std::time::Duration::from_secs(1);
+    loop {
+        let started = Instant::now();
+        let task = {
+            let (cfg, bootstrap, state, shutdown) = (
+                cfg.clone(),
+                bootstrap.to_owned(),
+                state.clone(),
+                shutdown.clone(),
+            );
+            tokio::spawn(async move { run(&cfg, &bootstrap, state, shutdown).await })
+        };
+        let error = match task.await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(e) => format!("panicked: {e}"),
+        };
+        if shutdown.is_cancelled() {
+            return;
+        }
+        metrics::counter!(m::LIVE_RESTARTS).increment(1);
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            backoff = std::time::Duration::from_secs(1);
+        }
+        tracing::warn!(error, ?backoff, "live scoring failed; starting it again");
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+    }
 }
 
 /// The feature row in `msg`, or `None` (counted and logged) when it is not one.

@@ -20,5 +20,7 @@ pub const MODEL_VERSION: &str = "volspike_inference_model_version";
 pub const MODEL_LOADS: &str = "volspike_inference_model_loads_total";
 /// Watchers dropped for falling behind.
 pub const WATCHERS_LAGGED: &str = "volspike_inference_watchers_lagged_total";
+/// Restarts of live scoring after it failed (broker, delivery, panic).
+pub const LIVE_RESTARTS: &str = "volspike_inference_live_restarts_total";
 /// Errors reading the features topic (librdkafka retries them).
 pub const CONSUMER_ERRORS: &str = "volspike_inference_consumer_errors_total";

@@ -343,7 +343,8 @@ pub async fn start_with<R: Registry + Send + Sync + 'static>(
         (Some(b), true) => {
             let (cfg, b, state, stop) = (cfg.clone(), b.clone(), state.clone(), stop.clone());
             Some(tokio::spawn(async move {
-                live::run(&cfg, &b, state, stop).await
+                live::supervise(&cfg, &b, state, stop).await;
+                Ok(())
             }))
         }
         _ => None,

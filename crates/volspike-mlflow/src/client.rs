@@ -122,6 +122,9 @@ pub enum MlflowError {
         /// Status message.
         message: String,
     },
+    /// A model file that fails volspike's validation is not registered.
+    #[error("refusing to register a malformed model: {0}")]
+    Invalid(String),
     /// The credentials in the environment are incomplete.
     #[error("MLflow credentials: {0}")]
     Credentials(String),

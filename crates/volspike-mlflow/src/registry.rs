@@ -59,6 +59,7 @@ impl MlflowRegistry {
         file: &ModelFile,
         run: &RunInfo,
     ) -> Result<u64, MlflowError> {
+        volspike_model::validate::validate(file).map_err(MlflowError::Invalid)?;
         let json = serde_json::to_vec_pretty(file).expect("serializable");
         self.client
             .upload_artifact(run, &format!("model/{MODEL_FILE}"), Bytes::from(json))

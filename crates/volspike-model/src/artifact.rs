@@ -15,6 +15,7 @@ use crate::label::LabelConfig;
 use crate::metrics::Metrics;
 use crate::model::Model;
 use crate::reference::Distribution;
+use crate::validate::{MAX_MODEL_FILE_BYTES, validate};
 
 /// The current model file format. 2: the model may carry a calibration and
 /// the label a clock; a build that reads only 1 would score such a file
@@ -100,15 +101,31 @@ impl ModelFile {
         std::fs::write(path, json)
     }
 
-    /// Reads a file, refusing formats newer than this build knows.
+    /// Reads a file, refusing files over [`MAX_MODEL_FILE_BYTES`] before
+    /// reading them, then as [`ModelFile::from_json`].
     pub fn load(path: &Path) -> Result<ModelFile, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        ModelFile::from_json(&bytes, &path.display().to_string())
+        use std::io::Read as _;
+        let origin = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| format!("reading {origin}: {e}"))?;
+        let mut bytes = Vec::new();
+        // One byte past the limit is enough to know it is too large.
+        file.take(MAX_MODEL_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("reading {origin}: {e}"))?;
+        ModelFile::from_json(&bytes, &origin)
     }
 
     /// Parses a model file's bytes (`origin` names them in errors), refusing
-    /// formats newer than this build knows.
+    /// files over [`MAX_MODEL_FILE_BYTES`], formats newer than this build
+    /// knows and any file [`validate`] finds malformed. Every model file
+    /// volspike reads comes through here.
     pub fn from_json(bytes: &[u8], origin: &str) -> Result<ModelFile, String> {
+        if bytes.len() as u64 > MAX_MODEL_FILE_BYTES {
+            return Err(format!(
+                "{origin} is larger than {} MiB; no model volspike trains is",
+                MAX_MODEL_FILE_BYTES >> 20
+            ));
+        }
         let f: ModelFile = serde_json::from_slice(bytes)
             .map_err(|e| format!("{origin} is not a volspike model file: {e}"))?;
         if f.format_version > FORMAT_VERSION {
@@ -117,6 +134,7 @@ impl ModelFile {
                 f.format_version
             ));
         }
+        validate(&f).map_err(|e| format!("{origin} is malformed: {e}"))?;
         Ok(f)
     }
 }

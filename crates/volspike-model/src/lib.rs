@@ -27,3 +27,4 @@ pub mod metrics;
 pub mod model;
 pub mod reference;
 pub mod registry;
+pub mod validate;

@@ -300,6 +300,8 @@ impl LocalRegistry {
     }
 
     fn register_now(&self, name: &str, file: &ModelFile) -> Result<u64, RegistryError> {
+        crate::validate::validate(file)
+            .map_err(|e| RegistryError::Corrupt(format!("refusing to register `{name}`: {e}")))?;
         let mut index = self.read_index(name)?;
         let version = index.versions.last().map_or(1, |v| v.version + 1);
         let dir = self.model_dir(name)?.join(format!("v{version}"));
@@ -402,13 +404,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::label::LabelConfig;
     use crate::metrics::{Confusion, Metrics};
     use crate::model::{Model, Params, Scaler};
 
-    fn file(kind_threshold: f64) -> ModelFile {
+    /// A valid logistic model file on one input.
+    pub(crate) fn file(kind_threshold: f64) -> ModelFile {
         let confusion = Confusion {
             tn: 1,
             fp: 0,

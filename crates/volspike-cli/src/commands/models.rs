@@ -1,7 +1,7 @@
 //! `volspike models`: list versions, promote, roll back; promotions and
 //! rollbacks are announced on `models.events` when a broker is configured.
 
-use anyhow::anyhow;
+use anyhow::{Context as _, anyhow};
 use volspike_core::{ModelEvent, ModelEventKind};
 use volspike_mlflow::AnyRegistry;
 use volspike_model::registry::{CHALLENGER, CHAMPION, Promotion, Registry};
@@ -68,6 +68,11 @@ pub async fn run(cmd: ModelsCommand, loader: ConfigLoader) -> anyhow::Result<()>
                     anyhow!("`{name}` has no challenger in the {r}; pass --version")
                 })?,
             };
+            // The same check every reader of a model makes: a file that
+            // would not load must not become the champion servers load.
+            r.load(&name, version)
+                .await
+                .with_context(|| format!("refusing to promote {name} version {version}"))?;
             let p = r.promote(&name, version).await?;
             println!("promote: {name} champion {} in the {r}", change(&p));
             announce(&cfg, ModelEventKind::Promoted, &p).await?;
