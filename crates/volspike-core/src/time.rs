@@ -71,7 +71,10 @@ pub fn parse_timestamp(s: &str) -> Result<i64, TimestampError> {
     let offset_secs = parse_zone(&b[i..])?;
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_secs;
-    Ok(secs * NANOS_PER_SEC + frac)
+    // Years are bounded above, so this cannot overflow; checked all the same.
+    secs.checked_mul(NANOS_PER_SEC)
+        .and_then(|s| s.checked_add(frac))
+        .ok_or(TimestampError("timestamp out of range"))
 }
 
 /// The zone suffix: empty (UTC), `Z`, `±hh:mm`, `±hhmm`, optionally preceded
@@ -221,7 +224,9 @@ pub fn parse_time(s: &str) -> Result<i64, TimestampError> {
         .ok_or(TimestampError("unix epoch number out of range"))?;
     let mut scale = 10i64.pow(unit_digits) / 10;
     for c in frac.bytes().take(unit_digits as usize) {
-        ns += i64::from(c - b'0') * scale;
+        ns = ns
+            .checked_add(i64::from(c - b'0') * scale)
+            .ok_or(TimestampError("unix epoch number out of range"))?;
         scale /= 10;
     }
     Ok(ns)
@@ -247,13 +252,28 @@ pub fn parse_unix_seconds(s: &str) -> Result<i64, TimestampError> {
         ns += i64::from(c - b'0') * scale;
         scale /= 10;
     }
-    Ok(secs * NANOS_PER_SEC + ns)
+    // Twelve digits of seconds reach 1e12 s, past i64 nanoseconds (9.2e9 s).
+    secs.checked_mul(NANOS_PER_SEC)
+        .and_then(|s| s.checked_add(ns))
+        .ok_or(TimestampError("unix seconds out of range"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn unix_seconds_past_the_range_of_nanoseconds_are_an_error() {
+        assert_eq!(
+            parse_unix_seconds("9223372036").unwrap(),
+            9_223_372_036_000_000_000
+        );
+        assert!(parse_unix_seconds("9223372037").is_err());
+        assert!(parse_unix_seconds("999999999999.5").is_err());
+        assert!(parse_unix_seconds("9223372036.9").is_err());
+        assert!(parse_time("9223372036.9").is_err());
+    }
 
     #[test]
     fn a_unix_epoch_number_is_read_in_the_unit_its_size_tells() {

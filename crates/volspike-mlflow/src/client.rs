@@ -56,16 +56,46 @@ pub struct MlflowConfig {
 }
 
 impl MlflowConfig {
-    /// Defaults for `uri`: no auth, 30 s timeout, 5 retries from 250 ms.
+    /// Defaults for `uri`: 30 s timeout, 5 retries from 250 ms, and no auth
+    /// unless the URI carries a user and password (`http://user:pass@host`):
+    /// those become HTTP basic credentials and leave the URI, so that no
+    /// message, log line or error (reqwest's name the URL) can show them.
     pub fn new(uri: impl Into<String>) -> MlflowConfig {
+        let (uri, credentials) = split_credentials(&uri.into());
         MlflowConfig {
-            uri: uri.into().trim_end_matches('/').to_owned(),
-            auth: Auth::None,
+            uri: uri.trim_end_matches('/').to_owned(),
+            auth: credentials.map_or(Auth::None, |(user, password)| Auth::Basic {
+                user,
+                password,
+            }),
             timeout: Duration::from_secs(30),
             max_retries: 5,
             backoff: Duration::from_millis(250),
         }
     }
+}
+
+/// `uri` without the user and password it may carry, and those
+/// (percent-decoded). A URI that does not parse is returned as it is.
+pub fn split_credentials(uri: &str) -> (String, Option<(String, String)>) {
+    let Ok(mut url) = reqwest::Url::parse(uri) else {
+        return (uri.to_owned(), None);
+    };
+    if url.username().is_empty() && url.password().is_none() {
+        return (uri.to_owned(), None);
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = decode(url.username());
+    let password = decode(url.password().unwrap_or_default());
+    // Both calls fail only for URLs that cannot have credentials, which
+    // these (with a user already) are not.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    (url.to_string(), Some((user, password)))
 }
 
 /// Errors of MLflow calls.
@@ -770,6 +800,23 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_the_uri_become_basic_auth_and_leave_it() {
+        let cfg = MlflowConfig::new("http://ann:s3cr%40t@mlflow.internal:5000/");
+        assert_eq!(cfg.uri, "http://mlflow.internal:5000");
+        match &cfg.auth {
+            Auth::Basic { user, password } => {
+                assert_eq!((user.as_str(), password.as_str()), ("ann", "s3cr@t"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cr") && !shown.contains("ann"), "{shown}");
+        let plain = MlflowConfig::new("http://127.0.0.1:5000");
+        assert_eq!(plain.uri, "http://127.0.0.1:5000");
+        assert!(matches!(plain.auth, Auth::None));
+    }
 
     #[test]
     fn artifact_uris_map_to_proxy_paths() {

@@ -251,6 +251,9 @@ impl AnyRegistry {
             ));
         };
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        // Credentials in the URI itself come out of it here (basic auth);
+        // MLflow's variables win over them.
+        let base = MlflowConfig::new(uri);
         let auth = match (
             env("MLFLOW_TRACKING_TOKEN"),
             env("MLFLOW_TRACKING_USERNAME"),
@@ -263,12 +266,12 @@ impl AnyRegistry {
                     "MLFLOW_TRACKING_USERNAME is set but MLFLOW_TRACKING_PASSWORD is not".into(),
                 ));
             }
-            _ => Auth::None,
+            _ => base.auth.clone(),
         };
         let cfg = MlflowConfig {
             auth,
             timeout: Duration::from_secs(60),
-            ..MlflowConfig::new(uri)
+            ..base
         };
         Ok(AnyRegistry::Mlflow(MlflowRegistry::new(
             MlflowClient::new(cfg)?,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 use serde::{Deserialize, Serialize};
 use volspike_features::EngineConfig;
@@ -597,10 +597,58 @@ pub enum LogFormat {
     Json,
 }
 
-/// A string that never appears in logs or `Debug` output.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A string that never appears in logs, errors or `Debug` output.
+///
+/// Read from any scalar: an environment variable `..._TOKEN=1234567890` is
+/// a number to the environment layer, and a type error would print it.
+#[derive(Clone, Serialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a secret (a string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_char<E: serde::de::Error>(self, v: char) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The keys whose values are [`Secret`]s: the environment layer keeps
+/// their text exactly (`0123` stays `0123`, not the number 123).
+pub const SECRET_KEYS: [&str; 3] = [
+    "kafka.sasl-password",
+    "ingestor.api-key-secret",
+    "inference.auth-token",
+];
 
 impl Secret {
     /// The secret itself, for handing to the client that needs it.
@@ -677,12 +725,12 @@ impl ConfigLoader {
         self
     }
 
-    /// Adds `VOLSPIKE__SECTION__KEY` environment variables.
-    pub fn env(mut self) -> Self {
-        self.figment = self
-            .figment
-            .merge(Env::prefixed(ENV_PREFIX).map(|k| env_key_path(k.as_str()).into()));
-        self
+    /// Adds `VOLSPIKE__SECTION__KEY` environment variables (those whose
+    /// name or value is not Unicode are not ours and are left out).
+    pub fn env(self) -> Self {
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        self.vars(&format!("`{ENV_PREFIX}` environment variable(s)"), vars)
     }
 
     /// Adds `VOLSPIKE__SECTION__KEY` variables given as pairs (an env file,
@@ -797,7 +845,11 @@ impl figment::Provider for VarsProvider {
     fn data(&self) -> Result<figment::value::Map<figment::Profile, Dict>, figment::Error> {
         let mut dict = Dict::new();
         for (key, raw) in &self.vars {
-            let value: Value = raw.parse().expect("parsing a value is infallible");
+            let value: Value = if SECRET_KEYS.contains(&key.as_str()) {
+                Value::from(raw.clone())
+            } else {
+                raw.parse().expect("parsing a value is infallible")
+            };
             let parts: Vec<&str> = key.split('.').collect();
             let Some((last, parents)) = parts.split_last() else {
                 continue;
@@ -1058,6 +1110,47 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_secrets_load_exactly_and_are_never_printed() {
+        let c = ConfigLoader::new()
+            .vars(
+                "env",
+                [
+                    (
+                        "VOLSPIKE__INFERENCE__AUTH_TOKEN".into(),
+                        "0123456789".into(),
+                    ),
+                    ("VOLSPIKE__KAFKA__SASL_PASSWORD".into(), "1234567890".into()),
+                ],
+            )
+            .load()
+            .unwrap();
+        let token = c.inference.auth_token.as_ref().unwrap();
+        assert_eq!(token.expose(), "0123456789");
+        assert_eq!(
+            c.kafka.sasl_password.as_ref().unwrap().expose(),
+            "1234567890"
+        );
+        let shown = format!("{c:?} {token}");
+        assert!(!shown.contains("123456789"), "{shown}");
+        // From a file, a number is a secret too; a table is refused without
+        // showing what it held.
+        let c = ConfigLoader::new()
+            .toml("inference.auth-token = 1234567890")
+            .load()
+            .unwrap();
+        assert_eq!(c.inference.auth_token.unwrap().expose(), "1234567890");
+        let e = ConfigLoader::new()
+            .toml("inference.auth-token = { hidden = 987654321 }")
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("inference.auth-token") && !e.contains("987654321"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn defaults_load() {

@@ -309,7 +309,11 @@ pub async fn run(a: TrainArgs, loader: ConfigLoader) -> anyhow::Result<()> {
             logged.run_id,
             logged.batches,
             logged.artifacts,
-            app.registry.mlflow_uri.as_deref().unwrap_or_default()
+            // Without any user and password the URI carried.
+            volspike_mlflow::client::split_credentials(
+                app.registry.mlflow_uri.as_deref().unwrap_or_default()
+            )
+            .0
         );
     }
     if let (Some(name), Some(version)) = (reg.name, done.version) {
