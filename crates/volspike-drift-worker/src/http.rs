@@ -1,7 +1,7 @@
 //! The worker's endpoints on its admin listener, after the original
 //! system's: `GET /drift/features`, `/drift/model`, `/drift/summary`,
 //! `/retrain/check`, `/retrain/status`, `POST /retrain/execute` (bearer
-//! token of `inference.auth-token` when one is set), and `GET /drift`, an
+//! token of `drift.retrain-token`; off without one), and `GET /drift`, an
 //! HTML page with the per-feature table and the reference-vs-window
 //! histograms.
 
@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::json;
+use subtle::ConstantTimeEq as _;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::report::CheckRecord;
@@ -143,18 +144,26 @@ async fn status(State(app): State<App>) -> Json<serde_json::Value> {
 }
 
 async fn execute(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Some(token) = &app.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": "missing or wrong bearer token"})),
-            )
-                .into_response();
-        }
+    let Some(token) = &app.token else {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "manual retrains are off: set drift.retrain-token"})),
+        )
+            .into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Constant time: how long the comparison takes must not tell how much
+    // of a guess was right.
+    if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "missing or wrong bearer token"})),
+        )
+            .into_response();
     }
     let (tx, rx) = oneshot::channel();
     if app.requests.send(Request::Execute(tx)).await.is_err() {

@@ -755,8 +755,10 @@ mod tests {
     fn the_probe_reads_the_file_as_serving_does_and_checks_its_scores() {
         let rows = [row(None), row(Some(1e-4))];
         assert!(probe(&forest("price_volatility_1min", 0.3), &rows).is_ok());
+        // A leaf outside [0, 1] no longer reaches scoring: the file's
+        // validation refuses it first.
         let out = probe(&forest("price_volatility_1min", 1.5), &rows).unwrap_err();
-        assert!(out.contains("scores 1.5"), "{out}");
+        assert!(out.contains("leaf 0 has value 1.5"), "{out}");
         let unknown = probe(&forest("vibes", 0.3), &rows).unwrap_err();
         assert!(
             unknown.contains("not a feature volspike computes"),

@@ -197,8 +197,8 @@ pub async fn start_with(
                 http::routes(
                     shared.clone(),
                     requests_tx,
-                    cfg.inference
-                        .auth_token
+                    cfg.drift
+                        .retrain_token
                         .as_ref()
                         .map(|t| t.expose().to_owned()),
                 ),

@@ -105,7 +105,7 @@ fn configs(kafka: &EmbeddedKafka, dir: &Path) -> (Config, Config) {
     cfg.kafka.bootstrap = Some(kafka.bootstrap().to_owned());
     cfg.kafka.fetch_max_wait = Duration::from_millis(5);
     cfg.registry.dir = dir.join("models");
-    cfg.inference.auth_token = Some(serde_json::from_value(serde_json::json!(TOKEN)).unwrap());
+    cfg.drift.retrain_token = Some(serde_json::from_value(serde_json::json!(TOKEN)).unwrap());
     let mut inference = cfg.clone();
     inference.inference.listen = "127.0.0.1:0".parse().unwrap();
     inference.inference.start_from = StartFrom::Earliest;

@@ -230,7 +230,10 @@ impl Policy {
             });
         }
         let automatic = triggers.iter().any(|t| *t != Trigger::Manual);
-        let retrain = data.is_empty() && (manual || (automatic && timing.is_empty()));
+        // A retrain asked for by hand passes the same guards as an
+        // automatic one: the cooldown and the daily cap on promotions are
+        // what keep a champion from being churned, whoever asks.
+        let retrain = data.is_empty() && timing.is_empty() && (manual || automatic);
         data.extend(timing);
         Check {
             triggers,
@@ -326,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn guards_hold_automatic_triggers_and_manual_skips_only_timing() {
+    fn guards_hold_automatic_and_manual_triggers_alike() {
         let mut p = Policy::new(cfg(), 0);
         let perf = Evidence {
             performance: Some(PerformanceVerdict::Drift {
@@ -345,10 +348,9 @@ mod tests {
                 remaining: Duration::from_secs(50 * 60)
             }]
         );
-        assert!(
-            p.check(10 * MIN, &perf, true).retrain,
-            "manual skips the cooldown"
-        );
+        let c = p.check(10 * MIN, &perf, true);
+        assert!(!c.retrain, "a manual retrain waits out the cooldown too");
+        assert_eq!(c.triggers[0], Trigger::Manual);
         assert!(p.check(61 * MIN, &perf, false).retrain);
         let thin = Evidence {
             rows: 10,
@@ -370,6 +372,10 @@ mod tests {
                 cap: 2
             }]
         ));
+        assert!(
+            !p.check(180 * MIN, &perf, true).retrain,
+            "nor the cap by hand"
+        );
         assert!(p.may_promote(61 * MIN + 24 * 60 * MIN));
     }
 

@@ -257,6 +257,10 @@ pub struct IngestorConfig {
     /// Most messages sent per second (Coinbase: 8 unauthenticated on
     /// Advanced Trade, 100 on Exchange).
     pub messages_per_second: u32,
+    /// Largest WebSocket message (and frame) accepted from the feed, bytes;
+    /// a larger one ends the connection (reconnect, `too_large`) and is
+    /// neither journaled nor published.
+    pub max_message_bytes: usize,
     /// Keep an NDJSON journal of every frame here (and finish, at start,
     /// any delivery a previous run left undone); unset: no journal.
     #[serde(default)]
@@ -414,6 +418,12 @@ pub struct DriftConfig {
     pub confidence: f64,
     /// When to retrain and promote.
     pub retrain: RetrainConfig,
+    /// The bearer token `POST /retrain/execute` requires (better from
+    /// `VOLSPIKE__DRIFT__RETRAIN_TOKEN`); unset, manual retrains are off.
+    /// Its own, not the inference server's: whoever may score may not
+    /// thereby retrain and promote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain_token: Option<Secret>,
 }
 
 /// The drift worker's retraining policy and promotion gate.
@@ -644,10 +654,11 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// The keys whose values are [`Secret`]s: the environment layer keeps
 /// their text exactly (`0123` stays `0123`, not the number 123).
-pub const SECRET_KEYS: [&str; 3] = [
+pub const SECRET_KEYS: [&str; 4] = [
     "kafka.sasl-password",
     "ingestor.api-key-secret",
     "inference.auth-token",
+    "drift.retrain-token",
 ];
 
 impl Secret {
