@@ -106,8 +106,9 @@ impl SequenceTracker {
             Some(due) if w.seen < due => {
                 let b = SequenceBreak {
                     stream: format!("trade_id:{product}"),
-                    expected: w.seen + 1,
-                    got: due + 1,
+                    // Trade ids come from the feed: u64::MAX must not overflow.
+                    expected: w.seen.saturating_add(1),
+                    got: due.saturating_add(1),
                 };
                 w.seen = due;
                 Some(b)
@@ -148,6 +149,17 @@ mod tests {
         {
             assert_eq!(t.advanced_trade(ch, i as u64), None);
         }
+    }
+
+    #[test]
+    fn trade_ids_at_the_top_of_the_range_do_not_overflow() {
+        let mut t = SequenceTracker::default();
+        t.exchange_trade("BTC-USD", u64::MAX - 1);
+        assert_eq!(t.exchange_heartbeat("BTC-USD", u64::MAX), None);
+        let b = t.exchange_heartbeat("BTC-USD", u64::MAX).unwrap();
+        assert_eq!((b.expected, b.got), (u64::MAX, u64::MAX));
+        assert_eq!(t.exchange("BTC-USD", u64::MAX), None);
+        assert!(t.exchange("BTC-USD", u64::MAX).is_some());
     }
 
     #[test]

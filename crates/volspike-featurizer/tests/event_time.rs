@@ -3,59 +3,20 @@
 //! exactly the rows they give without it, also across a restart that must
 //! rebuild its state from input holding the bad tick.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::featurize_until;
 use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{BaseRecord, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
-use tokio_util::sync::CancellationToken;
 use volspike_core::{FeatureRow, decode_line};
 use volspike_features::{EngineConfig, FeatureEngine, Outcome};
-use volspike_runtime::Config;
 use volspike_runtime::kafka::{
-    Broker, DeliveryCounter, consumer_config, flush, producer_config, read_partitions,
-    send_with_backpressure,
+    Broker, DeliveryCounter, flush, producer_config, read_partitions, send_with_backpressure,
 };
-
-/// Runs one featurizer until the group has committed `until` on partition 0.
-async fn featurize_until(cfg: &Config, until: i64) -> volspike_featurizer::Summary {
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(volspike_featurizer::run_until(
-        cfg.clone(),
-        shutdown.clone(),
-        CancellationToken::new(),
-    ));
-    let progress: BaseConsumer = consumer_config(
-        &cfg.kafka,
-        cfg.kafka.bootstrap.as_deref().unwrap(),
-        "test-progress",
-        &cfg.featurizer.group_id,
-    )
-    .create()
-    .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(&cfg.topics.raw, 0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let c = progress
-            .committed_offsets(tpl.clone(), Duration::from_secs(5))
-            .unwrap();
-        if c.elements()[0].offset() == Offset::Offset(until) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "featurizer did not commit {until}: {:?}",
-            c.elements()[0].offset()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    shutdown.cancel();
-    task.await.unwrap().unwrap()
-}
 
 /// 1,000 ticks each of BTC-USD (a recorder with event time only, so the
 /// engine judges a jump by the next tick) and ETH-USD (with the recorder's

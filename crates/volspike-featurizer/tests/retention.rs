@@ -2,53 +2,17 @@
 //! the records after it) counts and reports the records it jumped over
 //! instead of carrying on silently.
 
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::featurize_until;
 use rand::{RngCore, SeedableRng};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
-use tokio_util::sync::CancellationToken;
-use volspike_runtime::Config;
 use volspike_runtime::kafka::{
     Broker, DeliveryCounter, consumer_config, flush, producer_config, send_with_backpressure,
 };
-
-/// Runs one featurizer until the group has committed `until` on partition 0.
-async fn featurize_until(cfg: &Config, until: i64) -> volspike_featurizer::Summary {
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(volspike_featurizer::run_until(
-        cfg.clone(),
-        shutdown.clone(),
-        CancellationToken::new(),
-    ));
-    let progress: BaseConsumer = consumer_config(
-        &cfg.kafka,
-        cfg.kafka.bootstrap.as_deref().unwrap(),
-        "test-progress",
-        &cfg.featurizer.group_id,
-    )
-    .create()
-    .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(&cfg.topics.raw, 0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let c = progress
-            .committed_offsets(tpl.clone(), Duration::from_secs(5))
-            .unwrap();
-        if c.elements()[0].offset() == Offset::Offset(until) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "featurizer did not commit {until}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    shutdown.cancel();
-    task.await.unwrap().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_dropped_after_the_committed_offset_are_counted() {

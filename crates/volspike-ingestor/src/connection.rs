@@ -84,11 +84,12 @@ pub struct Frame<'a> {
 
 /// Every `kind` of [`FeedEvent::Disconnected`]: the label values of the
 /// reconnect counter, registered at 0 on start.
-pub const DISCONNECT_KINDS: [&str; 12] = [
+pub const DISCONNECT_KINDS: [&str; 13] = [
     "closed",
     "silence",
     "stale",
     "read_error",
+    "too_large",
     "connect_failed",
     "handshake_timeout",
     "subscribe_failed",
@@ -319,6 +320,7 @@ pub trait Connector: Sync {
 #[derive(Clone)]
 pub struct Network {
     tls: Arc<rustls::ClientConfig>,
+    max_message_bytes: usize,
 }
 
 impl std::fmt::Debug for Network {
@@ -368,9 +370,23 @@ impl Network {
         .with_no_client_auth();
         Ok(Network {
             tls: Arc::new(config),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         })
     }
+
+    /// Accepts WebSocket messages and frames of at most `bytes`.
+    pub fn max_message_bytes(self, bytes: usize) -> Network {
+        Network {
+            max_message_bytes: bytes,
+            ..self
+        }
+    }
 }
+
+/// `ingestor.max-message-bytes` by default: 4 MiB. A ticker is under 1 KiB
+/// and a snapshot of every product under 1 MiB; tungstenite alone would take
+/// 64 MiB, which the journal would then hold whole.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
 
 impl Connector for Network {
     type Stream = MaybeTlsStream<tokio::net::TcpStream>;
@@ -440,9 +456,11 @@ impl Connector for Network {
         } else {
             MaybeTlsStream::Plain(tcp)
         };
-        match tokio::time::timeout_at(deadline, tokio_tungstenite::client_async(request, stream))
-            .await
-        {
+        let ws_config = tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_message_bytes));
+        let upgrade = tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config));
+        match tokio::time::timeout_at(deadline, upgrade).await {
             Err(_) => Err(ConnectError::new(
                 "connect_failed",
                 format!("WebSocket upgrade with {peer} timed out"),
@@ -650,8 +668,15 @@ async fn session(
                 };
             }
             Ok(Some(Err(e))) => {
+                // A message over ingestor.max-message-bytes: named, so an
+                // operator sees why the feed keeps dropping.
+                let kind = if matches!(e, tungstenite::Error::Capacity(_)) {
+                    "too_large"
+                } else {
+                    "read_error"
+                };
                 return End::Retry {
-                    kind: "read_error",
+                    kind,
                     reason: format!("read failed: {e}"),
                     healthy,
                 };

@@ -84,12 +84,65 @@ pub struct IngestSink {
     stop_after: Option<(u64, CancellationToken)>,
     health: Health,
     last_disconnect: Option<String>,
+    labels: Labels,
+}
+
+/// The label of ids outside the configured products.
+const OTHER: &str = "other";
+
+/// Metric label values from feed data, bounded by the configured products:
+/// a feed sending other ids cannot grow the metrics (or the maps behind
+/// them) without bound; they are counted under `other`.
+#[derive(Debug, Clone)]
+struct Labels(Vec<ProductId>);
+
+impl Labels {
+    fn configured(&self, product: &str) -> bool {
+        self.0.iter().any(|p| p.as_str() == product)
+    }
+
+    /// `product` when it is configured, else [`OTHER`].
+    fn product(&self, product: &str) -> String {
+        if self.configured(product) {
+            product.to_owned()
+        } else {
+            OTHER.to_owned()
+        }
+    }
+
+    /// A sequence stream's label (`sequence:BTC-USD`, `trade_id:...`,
+    /// `sequence_num:ticker`) with its product or channel bounded the same
+    /// way: Coinbase's channel names are kept, anything else is `other`.
+    fn stream(&self, stream: &str) -> String {
+        const CHANNELS: [&str; 6] = [
+            "ticker",
+            "ticker_batch",
+            "heartbeats",
+            "subscriptions",
+            "level2",
+            "market_trades",
+        ];
+        let Some((kind, rest)) = stream.split_once(':') else {
+            return if stream == "heartbeat_counter" {
+                stream
+            } else {
+                OTHER
+            }
+            .to_owned();
+        };
+        let kind = match kind {
+            "sequence" | "trade_id" | "sequence_num" => kind,
+            _ => OTHER,
+        };
+        let known = CHANNELS.contains(&rest) || self.configured(rest);
+        format!("{kind}:{}", if known { rest } else { OTHER })
+    }
 }
 
 impl IngestSink {
-    /// A sink writing to `journal` (if any) and `output`; frames are
-    /// numbered from the journal's next number (or 0).
-    pub fn new(journal: Option<Journal>, output: Output) -> Self {
+    /// A sink writing to `journal` (if any) and `output` for `products`;
+    /// frames are numbered from the journal's next number (or 0).
+    pub fn new(journal: Option<Journal>, output: Output, products: &[String]) -> Self {
         let next_frame = journal.as_ref().map_or(0, Journal::next_frame);
         IngestSink {
             journal,
@@ -102,6 +155,12 @@ impl IngestSink {
             stop_after: None,
             health: Health::default(),
             last_disconnect: None,
+            labels: Labels(
+                products
+                    .iter()
+                    .map(|p| ProductId::from(p.as_str()))
+                    .collect(),
+            ),
         }
     }
 
@@ -163,14 +222,18 @@ impl FrameSink for IngestSink {
         metrics::counter!(m::FRAMES).increment(1);
         let now = Instant::now();
         for t in f.ticks {
-            metrics::counter!(m::TICKS, "product" => t.product_id.to_string()).increment(1);
-            let latency = (f.receive_time_ns - t.event_time_ns) as f64 / 1e9;
+            metrics::counter!(m::TICKS, "product" => self.labels.product(&t.product_id))
+                .increment(1);
+            let latency = f.receive_time_ns.saturating_sub(t.event_time_ns) as f64 / 1e9;
             metrics::histogram!(m::LATENCY).record(latency);
+            // Staleness only of the configured products: the map and the
+            // gauges stay bounded whatever ids the feed sends.
             match self.last_tick.get_mut(&t.product_id) {
                 Some(last) => *last = now,
-                None => {
+                None if self.labels.configured(&t.product_id) => {
                     self.last_tick.insert(t.product_id.clone(), now);
                 }
+                None => {}
             }
         }
         self.report.ticks += f.ticks.len() as u64;
@@ -220,9 +283,10 @@ impl FrameSink for IngestSink {
                 *self
                     .report
                     .sequence_breaks
-                    .entry(brk.stream.clone())
+                    .entry(self.labels.stream(&brk.stream))
                     .or_default() += 1;
-                metrics::counter!(m::SEQUENCE_BREAKS, "stream" => brk.stream.clone()).increment(1);
+                metrics::counter!(m::SEQUENCE_BREAKS, "stream" => self.labels.stream(&brk.stream))
+                    .increment(1);
                 metrics::counter!(m::MISSING).increment(brk.missing());
                 (
                     *conn,
@@ -416,8 +480,9 @@ pub async fn run_with(
         None => None,
     };
     let feed = feed_config(&cfg, 1).map_err(Error::Feed)?;
-    let network =
-        connection::Network::new(cfg.ingestor.tls_ca_file.as_deref()).map_err(Error::Feed)?;
+    let network = connection::Network::new(cfg.ingestor.tls_ca_file.as_deref())
+        .map_err(Error::Feed)?
+        .max_message_bytes(cfg.ingestor.max_message_bytes);
     let mut output = make_output(&cfg, &bootstrap).await.map_err(Error::Kafka)?;
     let mut recovered = 0;
     let first_conn = match (&journal, &journal_dir) {
@@ -441,7 +506,8 @@ pub async fn run_with(
     };
     // Ready once the exchange acknowledges a subscription (not before a
     // connection exists: an ingestor that cannot reach its feed is not ready).
-    let mut sink = IngestSink::new(journal.map(|(j, _)| j), output).with_health(health.clone());
+    let mut sink = IngestSink::new(journal.map(|(j, _)| j), output, &cfg.ingestor.products)
+        .with_health(health.clone());
     sink.report.recovered_records = recovered;
     let stop = shutdown.child_token();
     sink.stop_after = opts.stop_after_ticks.map(|n| (n, stop.clone()));
@@ -518,5 +584,46 @@ impl std::fmt::Display for Summary {
             self.seconds,
             self.frames as f64 / self.seconds.max(1e-9),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_labels_take_only_configured_products_and_known_channels() {
+        let products = ["BTC-USD".to_owned()];
+        let labels = |p: &str, s: &str| {
+            let l = Labels(
+                products
+                    .iter()
+                    .map(|p| ProductId::from(p.as_str()))
+                    .collect(),
+            );
+            (l.product(p), l.stream(s))
+        };
+        assert_eq!(
+            labels("BTC-USD", "sequence:BTC-USD"),
+            ("BTC-USD".into(), "sequence:BTC-USD".into())
+        );
+        assert_eq!(
+            labels("EVIL-\u{1}", "trade_id:EVIL"),
+            ("other".into(), "trade_id:other".into())
+        );
+        assert_eq!(
+            labels("x", "sequence_num:ticker"),
+            ("other".into(), "sequence_num:ticker".into())
+        );
+        assert_eq!(
+            labels("x", "sequence_num:aaaa"),
+            ("other".into(), "sequence_num:other".into())
+        );
+        assert_eq!(
+            labels("x", "bogus:BTC-USD"),
+            ("other".into(), "other:BTC-USD".into())
+        );
+        assert_eq!(labels("x", "heartbeat_counter").1, "heartbeat_counter");
+        assert_eq!(labels("x", "junk").1, "other");
     }
 }

@@ -75,7 +75,7 @@ pub struct RetrainArgs {
     /// The worker's admin address.
     #[arg(long, default_value = "http://127.0.0.1:9464")]
     pub url: String,
-    /// Bearer token (the worker's inference.auth-token), if it has one.
+    /// Bearer token (the worker's drift.retrain-token).
     #[arg(long, env = "VOLSPIKE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Wait for the decision and print it.
