@@ -16,7 +16,8 @@
 //! Non-ticker messages (subscriptions, heartbeats, errors, other channels) are
 //! recognised and reported as [`LineKind::Control`]; anything else is a
 //! [`DecodeError`] with a short machine-readable [`DecodeError::reason`]. The
-//! decoder never panics (see the property tests and `fuzz/`).
+//! decoder never panics (see the property tests and `fuzz/fuzz_targets/decode_line.rs`,
+//! run by `scripts/fuzz.sh`).
 //!
 //! Where the receive time is volspike's own clock (a live frame, the
 //! ingestor's journal line and its `ticks.raw` record, both of which carry

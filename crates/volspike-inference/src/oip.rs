@@ -120,8 +120,10 @@ fn bad(field: impl Into<String>, description: impl Into<String>) -> Status {
 }
 
 /// The `features` input as row-major f64 rows and the row count, with its
-/// declared shape and type checked against the data.
-fn read_input(
+/// declared shape and type checked against the data. Public for the fuzz
+/// target (`fuzz/fuzz_targets/oip_tensor.rs`): any request gives rows or an
+/// INVALID_ARGUMENT, never a panic.
+pub fn read_input(
     req: &pb::ModelInferRequest,
     width: usize,
     max_batch: usize,

@@ -273,31 +273,41 @@ pub fn read_frames(
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         for (n, line) in text.lines().enumerate() {
-            let l: LineFields<'_> = serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not a journal line", path.display(), n + 1))?;
-            if l.frame < from {
+            let frame =
+                parse_line(line).with_context(|| format!("{}:{}", path.display(), n + 1))?;
+            if frame.frame < from {
                 continue;
             }
-            if l.frame > to {
+            if frame.frame > to {
                 return Ok(());
             }
-            let receive_time_ns = volspike_core::time::parse_unix_seconds(l.ts.get())
-                .map_err(|e| anyhow::anyhow!("{}:{}: ts: {e}", path.display(), n + 1))?;
-            let raw = l.raw.get();
-            let text = if raw.starts_with('"') {
-                serde_json::from_str::<String>(raw)?.into()
-            } else {
-                raw.into()
-            };
-            f(JournalFrame {
-                frame: l.frame,
-                conn: l.conn,
-                receive_time_ns,
-                text,
-            })?;
+            f(frame)?;
         }
     }
     Ok(())
+}
+
+/// One journal line (`{"ts": ..., "conn": ..., "frame": ..., "raw": ...}`)
+/// read back, or why it is not one.
+pub fn parse_line(line: &str) -> anyhow::Result<JournalFrame<'_>> {
+    let l: LineFields<'_> =
+        serde_json::from_str(line).map_err(|e| anyhow::anyhow!("not a journal line: {e}"))?;
+    let receive_time_ns = volspike_core::time::parse_unix_seconds(l.ts.get())
+        .map_err(|e| anyhow::anyhow!("ts: {e}"))?;
+    let raw = l.raw.get();
+    let text = if raw.starts_with('"') {
+        serde_json::from_str::<String>(raw)
+            .map_err(|e| anyhow::anyhow!("raw: {e}"))?
+            .into()
+    } else {
+        raw.into()
+    };
+    Ok(JournalFrame {
+        frame: l.frame,
+        conn: l.conn,
+        receive_time_ns,
+        text,
+    })
 }
 
 /// The fields of a journal line a restart needs.
