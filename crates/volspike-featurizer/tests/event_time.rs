@@ -8,14 +8,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::featurize_until;
+use common::{featurize_until, one_partition};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use rdkafka::producer::{BaseRecord, ThreadedProducer};
 use volspike_core::{FeatureRow, decode_line};
 use volspike_features::{EngineConfig, FeatureEngine, Outcome};
 use volspike_runtime::kafka::{
-    Broker, DeliveryCounter, flush, producer_config, read_partitions, send_with_backpressure,
+    DeliveryCounter, flush, producer_config, read_partitions, send_with_backpressure,
 };
 
 /// 1,000 ticks each of BTC-USD (a recorder with event time only, so the
@@ -71,20 +71,7 @@ fn by_key(rows: Vec<FeatureRow>) -> BTreeMap<(String, i64, u32), FeatureRow> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_far_future_tick_is_dead_lettered_and_silences_nothing_across_a_restart() {
-    let mut cfg = volspike_runtime::testing::config(200);
-    cfg.topics.partitions = 1;
-    let broker = Broker::external_or_embedded(None).unwrap();
-    cfg.kafka.bootstrap = Some(broker.bootstrap().to_owned());
-    cfg.kafka.fetch_max_wait = Duration::from_millis(5);
-    // The embedded Kafka (librdkafka's mock cluster) has no transactions.
-    cfg.featurizer.transactions = false;
-    broker
-        .ensure_topics(
-            &cfg,
-            &[&cfg.topics.raw, &cfg.topics.features, &cfg.topics.dlq],
-        )
-        .await
-        .unwrap();
+    let (cfg, _broker) = one_partition(200).await;
 
     let normal = normal_lines();
     let mut lines = normal.clone();

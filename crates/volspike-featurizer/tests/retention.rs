@@ -6,29 +6,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::featurize_until;
+use common::{featurize_until, one_partition};
 use rand::{RngCore, SeedableRng};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, ThreadedProducer};
 use volspike_runtime::kafka::{
-    Broker, DeliveryCounter, consumer_config, flush, producer_config, send_with_backpressure,
+    DeliveryCounter, consumer_config, flush, producer_config, send_with_backpressure,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_dropped_after_the_committed_offset_are_counted() {
-    let mut cfg = volspike_runtime::testing::config(1_000);
-    cfg.topics.partitions = 1;
-    let broker = Broker::external_or_embedded(None).unwrap();
-    cfg.kafka.bootstrap = Some(broker.bootstrap().to_owned());
-    cfg.kafka.fetch_max_wait = Duration::from_millis(5);
-    cfg.featurizer.transactions = false;
-    broker
-        .ensure_topics(
-            &cfg,
-            &[&cfg.topics.raw, &cfg.topics.features, &cfg.topics.dlq],
-        )
-        .await
-        .unwrap();
+    let (cfg, _broker) = one_partition(1_000).await;
     let producer: ThreadedProducer<DeliveryCounter> =
         producer_config(&cfg.kafka, cfg.kafka.bootstrap.as_deref().unwrap(), "test")
             .create_with_context(DeliveryCounter::default())
